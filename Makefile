@@ -1,0 +1,63 @@
+# Klaxon. `make run` starts the exporter and receiver on their defaults;
+# `make test` runs every test. See README.md.
+
+GO          ?= go
+BIN         := bin
+PKG         := github.com/klaxonhq/klaxon
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BRANCH      ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+BUILD_DATE  := $(shell date -u +%Y%m%d-%H:%M:%S)
+VERSION_PKG := github.com/prometheus/common/version
+LDFLAGS     := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
+               -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=$(USER)@$(shell hostname) \
+               -X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
+
+STATICCHECK_VERSION := v0.7.0
+GOBIN_DIR   := $(shell $(GO) env GOPATH)/bin
+STATICCHECK := $(GOBIN_DIR)/staticcheck
+
+# Debian packages the tests run against: Prometheus and promtool,
+# Alertmanager and amtool, node_exporter (the benchmark's reference).
+DEB_PACKAGES := prometheus prometheus-alertmanager prometheus-node-exporter
+DEB_PROGRAMS := promtool prometheus prometheus-alertmanager amtool prometheus-node-exporter
+
+TEST_TIMEOUT ?= 15m
+
+.PHONY: all build test test-unit test-rules run bench lint tools clean
+
+all: lint build test
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/klaxon-exporter ./exporter
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/klaxon-receiver ./receiver
+
+# tools installs the Debian packages the tests need, when any is missing.
+tools:
+	@missing=""; for p in $(DEB_PROGRAMS); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "missing:$$missing; installing $(DEB_PACKAGES)"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(DEB_PACKAGES) >/dev/null; \
+	fi
+
+test: tools
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+run: build
+	./deploy/run.sh
+
+bench: tools build
+	./scripts/bench.sh
+
+$(STATICCHECK):
+	GOFLAGS=-mod=mod $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: $(STATICCHECK)
+	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+clean:
+	rm -rf $(BIN)

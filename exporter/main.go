@@ -1,0 +1,158 @@
+// Command klaxon-exporter publishes host metrics and application probe
+// results for Prometheus to scrape.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/klaxonhq/klaxon/pkg/collector"
+	_ "github.com/klaxonhq/klaxon/pkg/hostmetrics" // registers the host collectors
+	"github.com/klaxonhq/klaxon/pkg/probe"
+	"github.com/klaxonhq/klaxon/pkg/reload"
+)
+
+const name = "klaxon-exporter"
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	app := kingpin.CommandLine
+	var (
+		configFile = app.Flag("config.file",
+			"Exporter config file listing application probes. Optional: host metrics need none.").String()
+		configCheck = app.Flag("config.check",
+			"Validate --config.file and exit.").Bool()
+		metricsPath = app.Flag("web.telemetry-path",
+			"Path under which to expose metrics.").Default("/metrics").String()
+		timeoutOffset = app.Flag("scrape.timeout-offset",
+			"Time taken off Prometheus's scrape timeout, to leave room to send the answer.").Default("500ms").Duration()
+		toolkitFlags = kingpinflag.AddFlags(app, ":9847")
+	)
+	disableDefaults := collector.Default.AddFlags(app)
+	logConfig := &promslog.Config{}
+	promslogflag.AddFlags(app, logConfig)
+	app.Version(version.Print(name))
+	app.UsageWriter(os.Stdout)
+	app.HelpFlag.Short('h')
+	kingpin.Parse()
+	logger := promslog.New(logConfig)
+
+	load := func() (map[string]collector.Collector, error) { return loadProbes(*configFile, logger) }
+	if *configCheck {
+		return checkConfig(*configFile, load)
+	}
+	logger.Info("starting "+name, "version", version.Info())
+	logger.Info("build context", "build_context", version.BuildContext())
+
+	self := prometheus.NewRegistry()
+	self.MustRegister(versioncollector.NewCollector("klaxon_exporter"))
+	probes, err := reload.New(load, self, "exporter", logger)
+	if err != nil {
+		logger.Error("cannot load config", "err", err)
+		return 1
+	}
+	host, err := collector.Default.Build(logger, *disableDefaults)
+	if err != nil {
+		logger.Error("cannot create collectors", "err", err)
+		return 1
+	}
+	logger.Info("collectors enabled", "host", len(host), "probes", len(probes.Get()))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go probes.WatchSignals(ctx)
+
+	handler := collector.NewHandler(logger,
+		collector.HandlerOpts{TimeoutOffset: *timeoutOffset, Self: self},
+		func() map[string]collector.Collector { return host }, probes.Get)
+	mux, err := routes(*metricsPath, handler, probes.Handler())
+	if err != nil {
+		logger.Error("cannot create landing page", "err", err)
+		return 1
+	}
+	return serve(ctx, mux, toolkitFlags, logger)
+}
+
+func loadProbes(configFile string, logger *slog.Logger) (map[string]collector.Collector, error) {
+	if configFile == "" {
+		return map[string]collector.Collector{}, nil
+	}
+	cfg, err := probe.LoadFile(configFile)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.Collectors(logger)
+}
+
+func checkConfig(configFile string, load func() (map[string]collector.Collector, error)) int {
+	if configFile == "" {
+		fmt.Fprintln(os.Stderr, "--config.check needs --config.file")
+		return 1
+	}
+	probes, err := load()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Printf("%s: OK, %d probes\n", configFile, len(probes))
+	return 0
+}
+
+func routes(metricsPath string, metrics, reloadHandler http.Handler) (*http.ServeMux, error) {
+	mux := http.NewServeMux()
+	mux.Handle(metricsPath, metrics)
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
+	mux.Handle("/-/reload", reloadHandler)
+	if metricsPath == "/" {
+		return mux, nil
+	}
+	landing, err := web.NewLandingPage(web.LandingConfig{
+		Name:        "Klaxon Exporter",
+		Description: "Host metrics and application probes for Prometheus",
+		Version:     version.Info(),
+		Links: []web.LandingLinks{
+			{Address: metricsPath, Text: "Metrics"},
+			{Address: "/-/healthy", Text: "Health"},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/", landing)
+	return mux, nil
+}
+
+func serve(ctx context.Context, mux http.Handler, flags *web.FlagConfig, logger *slog.Logger) int {
+	srv := &http.Server{Handler: mux}
+	errc := make(chan error, 1)
+	go func() { errc <- web.ListenAndServe(srv, flags, logger) }()
+	select {
+	case err := <-errc:
+		logger.Error("server stopped", "err", err)
+		return 1
+	case <-ctx.Done():
+		logger.Info("shutting down")
+		if err := srv.Shutdown(context.Background()); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("shutdown", "err", err)
+			return 1
+		}
+		return 0
+	}
+}

@@ -1,0 +1,79 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// DefaultScrapeTimeout bounds a scrape that carries no
+// X-Prometheus-Scrape-Timeout-Seconds header (curl, say). It is Prometheus's
+// own default scrape timeout.
+const DefaultScrapeTimeout = 10 * time.Second
+
+// HandlerOpts configures a Handler.
+type HandlerOpts struct {
+	// TimeoutOffset is taken off the scrape timeout Prometheus announces, to
+	// leave time for encoding and the network.
+	TimeoutOffset time.Duration
+	// Self gathers the exporter's own metrics (build info, process, reloads).
+	Self prometheus.Gatherer
+}
+
+// Handler serves /metrics: for each request it runs the collectors that
+// Sources returns under the scrape's deadline.
+type Handler struct {
+	sources []func() map[string]Collector
+	logger  *slog.Logger
+	opts    HandlerOpts
+}
+
+// NewHandler returns a Handler. Each source is asked for its collectors at
+// every scrape, so a reloaded config takes effect at the next scrape.
+func NewHandler(logger *slog.Logger, opts HandlerOpts, sources ...func() map[string]Collector) *Handler {
+	return &Handler{sources: sources, logger: logger, opts: opts}
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	timeout := ScrapeTimeout(r.Header, h.opts.TimeoutOffset)
+	ctx, cancel := context.WithTimeoutCause(r.Context(), timeout,
+		fmt.Errorf("scrape deadline of %s reached", timeout))
+	defer cancel()
+
+	collectors := map[string]Collector{}
+	for _, src := range h.sources {
+		maps.Copy(collectors, src())
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewScrape(ctx, collectors, h.logger))
+
+	gatherers := prometheus.Gatherers{reg}
+	if h.opts.Self != nil {
+		gatherers = append(gatherers, h.opts.Self)
+	}
+	promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(h.logger.Handler(), slog.LevelError),
+		ErrorHandling: promhttp.ContinueOnError,
+	}).ServeHTTP(w, r)
+}
+
+// ScrapeTimeout reads Prometheus's X-Prometheus-Scrape-Timeout-Seconds header
+// and subtracts offset. Without a usable header it returns
+// DefaultScrapeTimeout less offset. The result is never below 100ms.
+func ScrapeTimeout(header http.Header, offset time.Duration) time.Duration {
+	timeout := DefaultScrapeTimeout
+	if v := header.Get("X-Prometheus-Scrape-Timeout-Seconds"); v != "" {
+		if secs, err := strconv.ParseFloat(v, 64); err == nil && secs > 0 {
+			timeout = time.Duration(secs * float64(time.Second))
+		}
+	}
+	timeout -= offset
+	return max(timeout, 100*time.Millisecond)
+}

@@ -1,0 +1,193 @@
+// Package config loads Klaxon's YAML files strictly: unknown keys are errors,
+// and every error names the file and line, as "file.yml:12: reason".
+//
+// Types with defaults or cross-field rules implement yaml.Unmarshaler: they
+// set their defaults, call DecodeNode (which keeps the strictness that
+// yaml.v3 drops inside custom unmarshalers) and report violations with
+// Errorf so that the line is kept.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// LoadFile reads the YAML file at path into v.
+func LoadFile(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("reading config: %w", err)
+	}
+	return Decode(path, data, v)
+}
+
+// Decode parses data, named name in errors, into v. An empty document
+// leaves v as it is.
+func Decode(name string, data []byte, v any) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return located(name, err)
+	}
+	if len(root.Content) == 0 {
+		return nil
+	}
+	if err := DecodeNode(root.Content[0], v); err != nil {
+		return located(name, err)
+	}
+	return nil
+}
+
+// DecodeNode decodes node into v, rejecting keys that v's struct types do not
+// declare. Types that implement yaml.Unmarshaler check their own keys.
+func DecodeNode(node *yaml.Node, v any) error {
+	var problems []string
+	checkKeys(node, reflect.TypeOf(v), &problems)
+	if len(problems) > 0 {
+		return &yaml.TypeError{Errors: problems}
+	}
+	return node.Decode(v)
+}
+
+// LineError is a validation error at a line of a YAML file.
+type LineError struct {
+	Line int
+	Err  error
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+func (e *LineError) Unwrap() error { return e.Err }
+
+// Errorf returns a validation error located at node.
+func Errorf(node *yaml.Node, format string, args ...any) error {
+	return &LineError{Line: node.Line, Err: fmt.Errorf(format, args...)}
+}
+
+// ResolvePath makes a relative path in a config file relative to the
+// directory of that file.
+func ResolvePath(configFile, path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(filepath.Dir(configFile), path)
+}
+
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
+// checkKeys walks node alongside t and records every mapping key that names
+// no field. It stops at types that unmarshal themselves.
+func checkKeys(node *yaml.Node, t reflect.Type, problems *[]string) {
+	if node == nil || t == nil {
+		return
+	}
+	if node.Kind == yaml.AliasNode {
+		node = node.Alias
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	// A type that unmarshals itself checks its own keys: it calls DecodeNode
+	// on a method-less alias of itself.
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return
+	}
+	switch {
+	case node.Kind == yaml.SequenceNode && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array):
+		for _, item := range node.Content {
+			checkKeys(item, t.Elem(), problems)
+		}
+	case node.Kind == yaml.MappingNode && t.Kind() == reflect.Map:
+		for i := 1; i < len(node.Content); i += 2 {
+			checkKeys(node.Content[i], t.Elem(), problems)
+		}
+	case node.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
+		fields := yamlFields(t)
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			key, value := node.Content[i], node.Content[i+1]
+			ft, ok := fields[key.Value]
+			if !ok {
+				*problems = append(*problems, fmt.Sprintf("line %d: unknown key %q (known keys: %s)",
+					key.Line, key.Value, strings.Join(sortedKeys(fields), ", ")))
+				continue
+			}
+			checkKeys(value, ft, problems)
+		}
+	}
+}
+
+// yamlFields maps the YAML keys of struct t to their field types, following
+// inline fields.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		if strings.Contains(opts, "inline") {
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			for k, v := range yamlFields(ft) {
+				out[k] = v
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		out[name] = f.Type
+	}
+	return out
+}
+
+func sortedKeys(m map[string]reflect.Type) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+var (
+	lineRE   = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
+	prefixRE = regexp.MustCompile(`^yaml: (?:unmarshal errors:\n\s*)?`)
+)
+
+// located rewrites yaml and validation errors as "name:line: reason", one
+// line per problem.
+func located(name string, err error) error {
+	var le *LineError
+	if errors.As(err, &le) {
+		return fmt.Errorf("%s:%d: %w", name, le.Line, le.Err)
+	}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs := make([]string, len(te.Errors))
+		for i, m := range te.Errors {
+			msgs[i] = locate(name, m)
+		}
+		return errors.New(strings.Join(msgs, "\n"))
+	}
+	return errors.New(locate(name, prefixRE.ReplaceAllString(err.Error(), "")))
+}
+
+func locate(name, msg string) string {
+	if m := lineRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("%s:%s: %s", name, m[1], msg[len(m[0]):])
+	}
+	return fmt.Sprintf("%s: %s", name, msg)
+}
