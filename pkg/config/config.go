@@ -15,6 +15,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -50,10 +51,30 @@ func Decode(name string, data []byte, v any) error {
 func DecodeNode(node *yaml.Node, v any) error {
 	var problems []string
 	checkKeys(node, reflect.TypeOf(v), &problems)
-	if len(problems) > 0 {
-		return &yaml.TypeError{Errors: problems}
+	err := node.Decode(v)
+	if len(problems) == 0 {
+		return err
 	}
-	return node.Decode(v)
+	// Decode anyway, so that problems deeper down are reported in the
+	// same run, then list everything in line order.
+	var te *yaml.TypeError
+	var le *LineError
+	switch {
+	case errors.As(err, &te):
+		problems = append(problems, te.Errors...)
+	case errors.As(err, &le):
+		problems = append(problems, le.Error())
+	}
+	slices.SortStableFunc(problems, func(a, b string) int { return lineOf(a) - lineOf(b) })
+	return &yaml.TypeError{Errors: slices.Compact(problems)}
+}
+
+func lineOf(msg string) int {
+	var n int
+	if m := lineRE.FindStringSubmatch(msg); m != nil {
+		n, _ = strconv.Atoi(m[1])
+	}
+	return n
 }
 
 // LineError is a validation error at a line of a YAML file.

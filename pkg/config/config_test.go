@@ -1,0 +1,106 @@
+package config
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
+)
+
+type testConfig struct {
+	Name    string        `yaml:"name"`
+	Timeout time.Duration `yaml:"timeout"`
+	Items   []testItem    `yaml:"items"`
+}
+
+type testItem struct {
+	Key   string `yaml:"key"`
+	Limit int    `yaml:"limit"`
+}
+
+// UnmarshalYAML gives an item its default limit and rejects negative ones,
+// the way real config types do.
+func (i *testItem) UnmarshalYAML(node *yaml.Node) error {
+	*i = testItem{Limit: 10}
+	type plain testItem
+	if err := DecodeNode(node, (*plain)(i)); err != nil {
+		return err
+	}
+	if i.Limit < 0 {
+		return Errorf(node, "item %q: limit must not be negative", i.Key)
+	}
+	return nil
+}
+
+func TestLoadFileGood(t *testing.T) {
+	var got testConfig
+	if err := LoadFile("testdata/good.yml", &got); err != nil {
+		t.Fatal(err)
+	}
+	want := testConfig{
+		Name:    "web",
+		Timeout: 3 * time.Second,
+		Items:   []testItem{{Key: "a", Limit: 5}, {Key: "b", Limit: 10}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadFileEmptyKeepsValue(t *testing.T) {
+	got := testConfig{Name: "default"}
+	if err := LoadFile("testdata/empty.yml", &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "default" {
+		t.Errorf("empty file changed the value: %+v", got)
+	}
+}
+
+func TestLoadFileErrors(t *testing.T) {
+	for file, want := range map[string]string{
+		"unknown-key.yml":    `testdata/unknown-key.yml:2: unknown key "timout" (known keys: items, name, timeout)`,
+		"unknown-nested.yml": `testdata/unknown-nested.yml:4: unknown key "limt" (known keys: key, limit)`,
+		"invalid.yml":        `testdata/invalid.yml:3: item "a": limit must not be negative`,
+		"syntax.yml":         `testdata/syntax.yml:2: did not find expected node content`,
+		"badtype.yml":        "testdata/badtype.yml:2: cannot unmarshal !!str `soon` into time.Duration",
+		"missing.yml":        "reading config: open testdata/missing.yml: no such file or directory",
+	} {
+		t.Run(file, func(t *testing.T) {
+			var c testConfig
+			err := LoadFile(filepath.Join("testdata", file), &c)
+			if err == nil {
+				t.Fatal("want an error, got none")
+			}
+			if err.Error() != want {
+				t.Errorf("error:\n got %s\nwant %s", err, want)
+			}
+		})
+	}
+}
+
+func TestSeveralUnknownKeysAllReported(t *testing.T) {
+	data := []byte("name: x\nfoo: 1\nitems:\n  - key: a\n    bar: 2\n")
+	var c testConfig
+	err := Decode("inline.yml", data, &c)
+	want := "inline.yml:2: unknown key \"foo\" (known keys: items, name, timeout)\n" +
+		"inline.yml:5: unknown key \"bar\" (known keys: key, limit)"
+	if err == nil || err.Error() != want {
+		t.Errorf("error:\n got %v\nwant %s", err, want)
+	}
+}
+
+func TestResolvePath(t *testing.T) {
+	for _, tc := range []struct{ config, path, want string }{
+		{"/etc/klaxon/receiver.yml", "secret.txt", "/etc/klaxon/secret.txt"},
+		{"/etc/klaxon/receiver.yml", "/abs/secret.txt", "/abs/secret.txt"},
+		{"receiver.yml", "secret.txt", "secret.txt"},
+		{"/etc/klaxon/receiver.yml", "", ""},
+	} {
+		if got := ResolvePath(tc.config, tc.path); got != tc.want {
+			t.Errorf("ResolvePath(%q, %q) = %q, want %q", tc.config, tc.path, got, tc.want)
+		}
+	}
+}

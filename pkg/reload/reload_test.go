@@ -1,0 +1,155 @@
+package reload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/promslog"
+
+	"github.com/klaxonhq/klaxon/pkg/testenv"
+)
+
+// source hands out the values and errors a test scripts.
+type source struct {
+	mu    sync.Mutex
+	value string
+	err   error
+}
+
+func (s *source) set(v string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.value, s.err = v, err
+}
+
+func (s *source) load() (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.value, s.err
+}
+
+func newTest(t *testing.T) (*Reloader[string], *source, *prometheus.Registry) {
+	t.Helper()
+	src := &source{value: "v1"}
+	reg := prometheus.NewRegistry()
+	r, err := New(src.load, reg, "test", promslog.NewNopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, src, reg
+}
+
+func reloadOK(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "klaxon_test_config_last_reload_successful" {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatal("klaxon_test_config_last_reload_successful not registered")
+	return 0
+}
+
+func TestNewFailsOnBadInitialConfig(t *testing.T) {
+	_, err := New(func() (int, error) { return 0, errors.New("x.yml:3: bad") }, nil, "test", promslog.NewNopLogger())
+	if err == nil || err.Error() != "x.yml:3: bad" {
+		t.Errorf("got %v, want the loader's error", err)
+	}
+}
+
+func TestReloadKeepsOldConfigOnError(t *testing.T) {
+	r, src, reg := newTest(t)
+	src.set("v2", nil)
+	if err := r.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if r.Get() != "v2" || reloadOK(t, reg) != 1 {
+		t.Fatalf("after a good reload: %q, success %v", r.Get(), reloadOK(t, reg))
+	}
+
+	src.set("", errors.New("x.yml:7: unknown key"))
+	if err := r.Reload(); err == nil {
+		t.Fatal("bad reload returned no error")
+	}
+	if r.Get() != "v2" {
+		t.Errorf("bad reload replaced the config with %q", r.Get())
+	}
+	if got := reloadOK(t, reg); got != 0 {
+		t.Errorf("config_last_reload_successful = %v after a failed reload, want 0", got)
+	}
+}
+
+func TestHandler(t *testing.T) {
+	r, src, _ := newTest(t)
+	h := r.Handler()
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/-/reload", nil))
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("GET: status %d, want 405", rec.Code)
+	}
+
+	src.set("", errors.New("x.yml:2: probe name \"a\" is used twice"))
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/-/reload", nil))
+	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), `x.yml:2: probe name "a" is used twice`) {
+		t.Errorf("bad config: status %d body %q, want 500 with the reason", rec.Code, rec.Body)
+	}
+
+	src.set("v3", nil)
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/-/reload", nil))
+	if rec.Code != http.StatusOK || r.Get() != "v3" {
+		t.Errorf("good config: status %d, config %q", rec.Code, r.Get())
+	}
+}
+
+func TestSIGHUPReloads(t *testing.T) {
+	// Until WatchSignals has subscribed, SIGHUP's default action would end
+	// the test binary: subscribe here first so the process survives.
+	guard := make(chan os.Signal, 16)
+	signal.Notify(guard, syscall.SIGHUP)
+	defer signal.Stop(guard)
+
+	r, src, reg := newTest(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.WatchSignals(ctx)
+	src.set("after-hup", nil)
+
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if r.Get() == "after-hup" {
+			return nil
+		}
+		if err := syscall.Kill(syscall.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Errorf("config is still %q", r.Get())
+	})
+	if got := reloadOK(t, reg); got != 1 {
+		t.Errorf("config_last_reload_successful = %v after SIGHUP, want 1", got)
+	}
+}
+
+func TestRegistersReloadMetrics(t *testing.T) {
+	_, _, reg := newTest(t)
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 2 {
+		t.Errorf("got %d metrics (%v), want success and timestamp", n, err)
+	}
+}
