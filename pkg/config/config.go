@@ -58,12 +58,8 @@ func DecodeNode(node *yaml.Node, v any) error {
 	// Decode anyway, so that problems deeper down are reported in the
 	// same run, then list everything in line order.
 	var te *yaml.TypeError
-	var le *LineError
-	switch {
-	case errors.As(err, &te):
+	if errors.As(err, &te) {
 		problems = append(problems, te.Errors...)
-	case errors.As(err, &le):
-		problems = append(problems, le.Error())
 	}
 	slices.SortStableFunc(problems, func(a, b string) int { return lineOf(a) - lineOf(b) })
 	return &yaml.TypeError{Errors: slices.Compact(problems)}
@@ -77,18 +73,11 @@ func lineOf(msg string) int {
 	return n
 }
 
-// LineError is a validation error at a line of a YAML file.
-type LineError struct {
-	Line int
-	Err  error
-}
-
-func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
-func (e *LineError) Unwrap() error { return e.Err }
-
-// Errorf returns a validation error located at node.
+// Errorf returns a validation error located at node. It is a
+// *yaml.TypeError, so the decoder goes on and reports every problem in the
+// file at once, not just the first.
 func Errorf(node *yaml.Node, format string, args ...any) error {
-	return &LineError{Line: node.Line, Err: fmt.Errorf(format, args...)}
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s", node.Line, fmt.Sprintf(format, args...))}}
 }
 
 // ResolvePath makes a relative path in a config file relative to the
@@ -191,10 +180,6 @@ var (
 // located rewrites yaml and validation errors as "name:line: reason", one
 // line per problem.
 func located(name string, err error) error {
-	var le *LineError
-	if errors.As(err, &le) {
-		return fmt.Errorf("%s:%d: %w", name, le.Line, le.Err)
-	}
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		msgs := make([]string, len(te.Errors))

@@ -104,3 +104,14 @@ func TestResolvePath(t *testing.T) {
 		}
 	}
 }
+
+func TestValidationAndUnknownKeysReportedTogether(t *testing.T) {
+	data := []byte("items:\n  - key: a\n    limit: -1\n  - key: b\n    colour: red\n")
+	var c testConfig
+	err := Decode("inline.yml", data, &c)
+	want := "inline.yml:2: item \"a\": limit must not be negative\n" +
+		"inline.yml:5: unknown key \"colour\" (known keys: key, limit)"
+	if err == nil || err.Error() != want {
+		t.Errorf("error:\n got %v\nwant %s", err, want)
+	}
+}
