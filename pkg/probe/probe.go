@@ -58,15 +58,14 @@ func (c *probeCollector) Update(ctx context.Context, ch chan<- prometheus.Metric
 	if d, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(d)-deadlineMargin)
 	}
-	ctx, cancel := context.WithTimeoutCause(ctx, timeout,
-		fmt.Errorf("timed out after %s", timeout.Round(time.Millisecond)))
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	e := newEmitter(ch, c.probe)
+	e := newEmitter(ch, c.probe, c.logger)
 	begin := time.Now()
 	healthy, err := c.prober.probe(ctx, e)
-	if err != nil && ctx.Err() != nil {
-		err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
+	if err != nil && timedOut(ctx) {
+		err = fmt.Errorf("timed out after %s: %w", timeout.Round(time.Millisecond), err)
 	}
 	e.Gauge("probe_duration_seconds", "How long the probe took, in seconds.", time.Since(begin).Seconds())
 	e.Gauge("probe_success", "1 if the probe reached its target and found it healthy, 0 otherwise.",
@@ -81,17 +80,22 @@ func (c *probeCollector) Update(ctx context.Context, ch chan<- prometheus.Metric
 }
 
 // Emitter sends one probe's metrics, every one labelled with the probe's
-// name, type and configured labels.
+// name, type and configured labels, and carries the probe's logger for
+// problems that do not fail the whole probe.
 type Emitter struct {
 	ch     chan<- prometheus.Metric
 	labels prometheus.Labels
+	logger *slog.Logger
 }
 
-func newEmitter(ch chan<- prometheus.Metric, p *Probe) *Emitter {
+func newEmitter(ch chan<- prometheus.Metric, p *Probe, logger *slog.Logger) *Emitter {
 	labels := prometheus.Labels{"probe": p.Name, "type": p.Type()}
 	maps.Copy(labels, p.Labels)
-	return &Emitter{ch: ch, labels: labels}
+	return &Emitter{ch: ch, labels: labels, logger: logger}
 }
+
+// Logger is the probe's logger, already labelled with its name.
+func (e *Emitter) Logger() *slog.Logger { return e.logger }
 
 // Gauge sends klaxon_<name> with value. labelPairs are variable label names
 // and values, alternating.
@@ -117,6 +121,13 @@ func (e *Emitter) send(vt prometheus.ValueType, name, help string, value float64
 		m = prometheus.NewInvalidMetric(desc, err)
 	}
 	e.ch <- m
+}
+
+// timedOut reports whether ctx's deadline has passed. A driver's own read
+// deadline, taken from ctx, can fire a moment before ctx reports Done.
+func timedOut(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ctx.Err() != nil || (ok && !time.Now().Before(d))
 }
 
 func boolToFloat(b bool) float64 {
