@@ -45,8 +45,10 @@ tools:
 test: tools
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
+# run starts the exporter with the example probes (a local PostgreSQL and
+# Redis, when they are there). The receiver joins when it is built.
 run: build
-	./deploy/run.sh
+	./$(BIN)/klaxon-exporter --config.file=deploy/exporter/klaxon-exporter.yml
 
 bench: tools build
 	./scripts/bench.sh

@@ -52,6 +52,7 @@ func run() int {
 	app.HelpFlag.Short('h')
 	kingpin.Parse()
 	logger := promslog.New(logConfig)
+	probe.SetDriverLogger(logger)
 
 	load := func() (map[string]collector.Collector, error) { return loadProbes(*configFile, logger) }
 	if *configCheck {
