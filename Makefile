@@ -24,7 +24,7 @@ DEB_PROGRAMS := promtool prometheus prometheus-alertmanager amtool prometheus-no
 
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build test test-unit test-rules run bench lint tools clean
+.PHONY: all build test run bench lint tools clean
 
 all: lint build test
 
