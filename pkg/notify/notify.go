@@ -1,0 +1,128 @@
+// Package notify is what every integration of klaxon-receiver shares: the
+// Notification a channel is asked to deliver, the Notifier interface, the
+// classification of failures into retryable and permanent, HTTP helpers
+// and text rendering with Alertmanager's template package. Each
+// integration lives in a sub-package (pagerduty, opsgenie, slack, discord).
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/klaxonhq/klaxon/pkg/alert"
+)
+
+// Kind says what a notification announces.
+type Kind string
+
+// The kinds of notification.
+const (
+	// KindTrigger: the incident fires, anew or with changed alerts.
+	KindTrigger Kind = "trigger"
+	// KindResolve: every alert of the incident resolved.
+	KindResolve Kind = "resolve"
+	// KindTest: a test message from `klaxon-receiver send-test`.
+	KindTest Kind = "test"
+)
+
+// Notification is one message for one channel about one incident.
+type Notification struct {
+	// ID is the outbox row; 0 for a test message.
+	ID int64
+	// Channel is the configured channel's name.
+	Channel string
+	// Route is the receiver route the webhook came in on.
+	Route string
+	// IncidentKey is stable for the route's alert group; PagerDuty gets it
+	// as dedup_key and Opsgenie as alias.
+	IncidentKey string
+	Kind        Kind
+	// Message is the Alertmanager payload. Relative runbook_url
+	// annotations have already been made absolute.
+	Message *alert.Message
+	// Mentions are added by escalation: who must be paged in this message,
+	// besides the channel's own per-severity mentions.
+	Mentions []string
+	// CreatedAt is when the receiver accepted the webhook.
+	CreatedAt time.Time
+}
+
+// Notifier delivers notifications to one upstream. Notify returns nil on
+// success, else an error that Classify can read: an *Error says whether a
+// retry can help; any other error is treated as a transport failure and
+// retried.
+type Notifier interface {
+	Notify(ctx context.Context, n *Notification) error
+}
+
+// Reasons label failures in metrics and logs.
+const (
+	ReasonClientError = "clientError"
+	ReasonServerError = "serverError"
+	ReasonRateLimited = "rateLimited"
+	ReasonAuthError   = "authError"
+	ReasonNetwork     = "network"
+	ReasonTimeout     = "timeout"
+	ReasonInvalid     = "invalid"
+)
+
+// Error is a failed delivery with its classification.
+type Error struct {
+	// Retry says whether the same request can succeed later.
+	Retry bool
+	// RetryAfter is the wait the upstream asked for (Retry-After,
+	// Discord's retry_after); 0 when it asked for none.
+	RetryAfter time.Duration
+	// StatusCode is the upstream's HTTP status, 0 without an answer.
+	StatusCode int
+	// Reason is one of the Reason constants.
+	Reason string
+	Err    error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Permanent marks err as one that a retry cannot fix: a rejected payload,
+// a bad key, a message that cannot be rendered.
+func Permanent(reason string, err error) error {
+	return &Error{Reason: reason, Err: err}
+}
+
+// Classify reads an error returned by a Notifier: whether to retry, after
+// how long at least, and the reason for metrics.
+func Classify(err error) (retry bool, after time.Duration, reason string) {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		return e.Retry, e.RetryAfter, e.Reason
+	case errors.Is(err, context.DeadlineExceeded):
+		return true, 0, ReasonTimeout
+	}
+	return true, 0, ReasonNetwork
+}
+
+// Errorf is fmt.Errorf for permanent failures of this integration.
+func Errorf(reason, format string, args ...any) error {
+	return Permanent(reason, fmt.Errorf(format, args...))
+}
+
+// Options are what the receiver hands every integration's constructor.
+type Options struct {
+	// Template renders the integration's texts.
+	Template *Template
+	// Client sends the integration's requests.
+	Client *http.Client
+	Logger *slog.Logger
+}
+
+// Limit is an upstream's rate limit for one key or webhook: at most Burst
+// requests at once, refilled at one per Every.
+type Limit struct {
+	Every time.Duration
+	Burst int
+}
