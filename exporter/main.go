@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -42,6 +44,12 @@ func run() int {
 			"Path under which to expose metrics.").Default("/metrics").String()
 		timeoutOffset = app.Flag("scrape.timeout-offset",
 			"Time taken off Prometheus's scrape timeout, to leave room to send the answer.").Default("500ms").Duration()
+		maxProcs = app.Flag("runtime.gomaxprocs",
+			"CPUs the Go runtime may use at once (GOMAXPROCS). Scrapes are small; one keeps memory low.").
+			Envar("GOMAXPROCS").Default("1").Int()
+		gcPercent = app.Flag("runtime.gc-percent",
+			"Heap growth in percent that triggers a garbage collection (GOGC). Lower holds less memory for a little more CPU.").
+			Envar("GOGC").Default("50").Int()
 		toolkitFlags = kingpinflag.AddFlags(app, ":9847")
 	)
 	disableDefaults := collector.Default.AddFlags(app)
@@ -53,6 +61,8 @@ func run() int {
 	kingpin.Parse()
 	logger := promslog.New(logConfig)
 	probe.SetDriverLogger(logger)
+	runtime.GOMAXPROCS(*maxProcs)
+	debug.SetGCPercent(*gcPercent)
 
 	load := func() (map[string]collector.Collector, error) { return loadProbes(*configFile, logger) }
 	if *configCheck {
@@ -77,7 +87,7 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go probes.WatchSignals(ctx)
+	probes.WatchSignals(ctx)
 
 	handler := collector.NewHandler(logger,
 		collector.HandlerOpts{TimeoutOffset: *timeoutOffset, Self: self},

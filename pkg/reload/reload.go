@@ -86,19 +86,23 @@ func (r *Reloader[T]) set(v T) {
 	r.timestamp.Set(float64(time.Now().Unix()))
 }
 
-// WatchSignals reloads on every SIGHUP until ctx ends.
+// WatchSignals reloads on every SIGHUP until ctx ends. It subscribes to
+// SIGHUP before it returns, so that a SIGHUP sent once the caller goes on
+// (right after start-up, say) reloads instead of ending the process.
 func (r *Reloader[T]) WatchSignals(ctx context.Context) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			_ = r.Reload() // logged by Reload
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_ = r.Reload() // logged by Reload
+			}
 		}
-	}
+	}()
 }
 
 // Handler serves POST /-/reload: 200 when the new config is in force, 500

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/signal"
 	"strings"
 	"sync"
 	"syscall"
@@ -121,24 +119,19 @@ func TestHandler(t *testing.T) {
 }
 
 func TestSIGHUPReloads(t *testing.T) {
-	// Until WatchSignals has subscribed, SIGHUP's default action would end
-	// the test binary: subscribe here first so the process survives.
-	guard := make(chan os.Signal, 16)
-	signal.Notify(guard, syscall.SIGHUP)
-	defer signal.Stop(guard)
-
 	r, src, reg := newTest(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go r.WatchSignals(ctx)
+	// WatchSignals has subscribed when it returns: one SIGHUP sent right
+	// away must reload, not end the test binary.
+	r.WatchSignals(ctx)
 	src.set("after-hup", nil)
-
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
 	testenv.Eventually(t, 10*time.Second, func() error {
 		if r.Get() == "after-hup" {
 			return nil
-		}
-		if err := syscall.Kill(syscall.Getpid(), syscall.SIGHUP); err != nil {
-			t.Fatal(err)
 		}
 		return fmt.Errorf("config is still %q", r.Get())
 	})
