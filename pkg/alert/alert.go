@@ -82,7 +82,10 @@ func Decode(r io.Reader) (*Message, error) {
 func jsonError(err error) error {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
+	var timeErr *time.ParseError
 	switch {
+	case errors.As(err, &timeErr):
+		return &FieldError{Reason: fmt.Sprintf("a timestamp is not RFC 3339: %q", timeErr.Value)}
 	case errors.As(err, &typeErr):
 		return &FieldError{Field: typeErr.Field, Reason: fmt.Sprintf("must be %s, not %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}
 	case errors.As(err, &syntaxErr):
