@@ -1,0 +1,181 @@
+package deliver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/klaxonhq/klaxon/pkg/alert"
+	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/store"
+)
+
+// Outcomes of a delivery attempt, the outcome label of
+// klaxon_receiver_notifications_total.
+const (
+	OutcomeSuccess = "success"
+	OutcomeRetry   = "retry"
+	OutcomeFailed  = "failed"
+)
+
+// maxErrorText bounds the error text kept with a delivery.
+const maxErrorText = 1024
+
+// deliver makes one attempt at a claimed delivery and records its outcome.
+func (d *Deliverer) deliver(ctx context.Context, del store.Delivery) {
+	log := d.logger.With("channel", del.Channel, "delivery", del.ID, "incident_key", del.IncidentKey, "kind", del.Kind)
+	l, ok := d.lane(del.Channel)
+	if !ok {
+		log.Error("delivery to a channel that is not configured: it is a dead letter")
+		d.bury(ctx, log, del, fmt.Sprintf("channel %q is not configured", del.Channel))
+		return
+	}
+	n, err := d.notification(del)
+	if err != nil {
+		d.metrics.outcome(del, OutcomeFailed)
+		log.Error("stored payload does not decode: it is a dead letter", "err", err)
+		d.bury(ctx, log, del, "payload does not decode: "+err.Error())
+		return
+	}
+	wait, later, ok := l.reserve(d.opts.Now())
+	if !ok {
+		// The channel is held back or its rate limit is far off: give the
+		// worker to other channels and come back then.
+		d.reschedule(ctx, log, del, later, "waiting for the channel's rate limit")
+		return
+	}
+	if wait > 0 && !sleep(ctx, wait) {
+		return // abandoned on shutdown: the lease expires
+	}
+	err = d.attempt(ctx, l, n)
+	d.record(ctx, log, l, del, err)
+}
+
+func (d *Deliverer) notification(del store.Delivery) (*notify.Notification, error) {
+	msg, err := alert.Decode(bytes.NewReader(del.Payload))
+	if err != nil {
+		return nil, err
+	}
+	n := &notify.Notification{
+		ID:          del.ID,
+		Channel:     del.Channel,
+		Route:       del.Route,
+		IncidentKey: del.IncidentKey,
+		Kind:        notify.Kind(del.Kind),
+		Message:     msg,
+		CreatedAt:   del.CreatedAt,
+	}
+	if d.opts.Prepare != nil {
+		d.opts.Prepare(n)
+	}
+	return n, nil
+}
+
+// attempt sends n under the attempt timeout. An attempt under way when
+// the workers stop is let finish, so that its outcome is recorded.
+func (d *Deliverer) attempt(ctx context.Context, l *lane, n *notify.Notification) error {
+	ctx, cancel := context.WithTimeoutCause(context.WithoutCancel(ctx), d.opts.Timeout,
+		fmt.Errorf("delivery timeout of %s reached", d.opts.Timeout))
+	defer cancel()
+	err := l.Notifier.Notify(ctx, n)
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("%w (%w)", err, context.Cause(ctx))
+	}
+	return err
+}
+
+// record stores the outcome of an attempt: done; a dead letter when a
+// retry cannot help or the delivery is older than MaxAge; else a retry
+// after the backoff or the upstream's Retry-After, whichever is longer.
+func (d *Deliverer) record(ctx context.Context, log *slog.Logger, l *lane, del store.Delivery, err error) {
+	now := d.opts.Now()
+	if err == nil {
+		d.metrics.success(del, now)
+		d.complete(ctx, log, del, now)
+		d.Wake() // the incident's next delivery may be due
+		return
+	}
+	retry, after, reason := notify.Classify(err)
+	text := errorText(err)
+	switch {
+	case !retry:
+		d.metrics.outcome(del, OutcomeFailed)
+		log.Error("delivery failed and cannot succeed: it is a dead letter", "reason", reason, "err", text)
+		d.bury(ctx, log, del, text)
+	case now.Sub(del.CreatedAt) >= d.opts.MaxAge:
+		d.metrics.outcome(del, OutcomeFailed)
+		log.Error("delivery still failing after the maximum age: it is a dead letter", "max_age", d.opts.MaxAge, "attempts", del.Attempts+1, "reason", reason, "err", text)
+		d.bury(ctx, log, del, fmt.Sprintf("gave up after %s: %s", d.opts.MaxAge, text))
+	default:
+		d.metrics.retry(del)
+		if after > 0 {
+			l.hold(now.Add(after))
+		}
+		next := now.Add(max(d.opts.Backoff.Delay(del.Attempts+1), after))
+		log.Warn("delivery failed, will retry", "reason", reason, "retry_at", next, "attempts", del.Attempts+1, "err", text)
+		d.reschedule(ctx, log, del, next, text)
+	}
+}
+
+func (d *Deliverer) complete(ctx context.Context, log *slog.Logger, del store.Delivery, at time.Time) {
+	ctx, cancel := storeContext(ctx)
+	defer cancel()
+	if err := d.store.Complete(ctx, del.ID, at); err != nil {
+		log.Error("recording a delivery as done; it may be sent again", "err", err)
+		return
+	}
+	log.Debug("delivered")
+}
+
+func (d *Deliverer) reschedule(ctx context.Context, log *slog.Logger, del store.Delivery, next time.Time, why string) {
+	ctx, cancel := storeContext(ctx)
+	defer cancel()
+	if err := d.store.Reschedule(ctx, del.ID, next, why); err != nil {
+		log.Error("rescheduling a delivery; it is retried when its lease expires", "err", err)
+	}
+}
+
+func (d *Deliverer) bury(ctx context.Context, log *slog.Logger, del store.Delivery, reason string) {
+	ctx, cancel := storeContext(ctx)
+	defer cancel()
+	if err := d.store.Bury(ctx, del.ID, reason); err != nil {
+		log.Error("recording a dead letter; it is retried when its lease expires", "err", err)
+	}
+}
+
+// storeContext outlives the workers' context, so that an outcome is
+// recorded during shutdown.
+func storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+}
+
+// errorText is err's message for logs and the outbox, with any URL in it
+// reduced to its scheme and host (webhook URLs carry tokens), and bounded.
+func errorText(err error) string {
+	text := err.Error()
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.URL != "" {
+		var redacted *url.Error
+		if errors.As(notify.RedactURL(ue), &redacted) {
+			text = strings.ReplaceAll(text, ue.URL, redacted.URL)
+		}
+	}
+	text, _ = notify.Truncate(text, maxErrorText)
+	return text
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

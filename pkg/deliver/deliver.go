@@ -1,0 +1,339 @@
+// Package deliver runs klaxon-receiver's delivery workers: they lease due
+// rows from the store's outbox, send each through its channel's notifier
+// within the channel's rate limit, and record the outcome: done, a retry
+// after a backoff (or the upstream's Retry-After), or a dead letter. A
+// delivery is made at least once: if the process stops mid-way, the lease
+// expires and the row is tried again.
+package deliver
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/promslog"
+	"golang.org/x/time/rate"
+
+	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/store"
+)
+
+// Channel is one configured channel.
+type Channel struct {
+	Notifier notify.Notifier
+	// Limit is the upstream's rate limit for this channel; the zero value
+	// is no limit.
+	Limit notify.Limit
+	// Kind is the integration: pagerduty, opsgenie, slack or discord.
+	Kind string
+}
+
+// Backoff is the wait between attempts: exponential with full jitter, a
+// random wait between 0 and min(Max, Initial*Factor^(attempts-1)).
+type Backoff struct {
+	Initial time.Duration
+	Max     time.Duration
+	Factor  float64
+}
+
+// Delay is the wait after the given number of failed attempts (1 after
+// the first).
+func (b Backoff) Delay(attempts int) time.Duration {
+	ceiling := float64(b.Initial) * math.Pow(b.Factor, float64(max(attempts-1, 0)))
+	if ceiling > float64(b.Max) || math.IsInf(ceiling, 0) || math.IsNaN(ceiling) {
+		ceiling = float64(b.Max)
+	}
+	if ceiling <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(ceiling) + 1))
+}
+
+// Defaults of Options.
+const (
+	DefaultWorkers      = 4
+	DefaultMaxAge       = 24 * time.Hour
+	DefaultLease        = 2 * time.Minute
+	DefaultPollInterval = time.Second
+	DefaultTimeout      = 30 * time.Second
+)
+
+// DefaultBackoff is the backoff when Options leave it unset.
+var DefaultBackoff = Backoff{Initial: time.Second, Max: 5 * time.Minute, Factor: 2}
+
+// maxWait is the longest a worker waits for a channel's rate limit while
+// holding a delivery; past it the delivery goes back to the outbox until
+// the channel is free, and the worker takes other work.
+const maxWait = 5 * time.Second
+
+// leaseMargin is the part of a lease left for recording the outcome.
+const leaseMargin = 10 * time.Second
+
+// storeTimeout bounds each store call of a worker.
+const storeTimeout = 30 * time.Second
+
+// Options tune a Deliverer. Zero fields take the defaults.
+type Options struct {
+	// Workers is how many deliveries are made at once (default 4); never
+	// more are leased.
+	Workers int
+	// MaxAge is how long a delivery that keeps failing with retryable
+	// errors is tried, from its acceptance (default 24h); then it becomes
+	// a dead letter.
+	MaxAge time.Duration
+	// Backoff is the wait between attempts (default 1s, at most 5m,
+	// factor 2); fields left zero take the default's.
+	Backoff Backoff
+	// Lease is how long a claimed delivery is withheld from other workers
+	// and replicas (default 2m). It is raised to cover an attempt's
+	// Timeout and the wait for a rate limit, so that a delivery under way
+	// is not taken twice.
+	Lease time.Duration
+	// PollInterval is how often idle workers look at the outbox (default
+	// 1s); Wake makes them look at once.
+	PollInterval time.Duration
+	// Timeout bounds each attempt (default 30s).
+	Timeout time.Duration
+	// Prepare, if set, adjusts each notification before it is sent (the
+	// receiver makes runbook links absolute).
+	Prepare func(*notify.Notification)
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	set := func(d *time.Duration, def time.Duration) {
+		if *d <= 0 {
+			*d = def
+		}
+	}
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
+	}
+	set(&o.MaxAge, DefaultMaxAge)
+	set(&o.Lease, DefaultLease)
+	set(&o.PollInterval, DefaultPollInterval)
+	set(&o.Timeout, DefaultTimeout)
+	o.Lease = max(o.Lease, o.Timeout+maxWait+leaseMargin)
+	set(&o.Backoff.Initial, DefaultBackoff.Initial)
+	set(&o.Backoff.Max, DefaultBackoff.Max)
+	if o.Backoff.Factor < 1 {
+		o.Backoff.Factor = DefaultBackoff.Factor
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Deliverer runs the delivery workers.
+type Deliverer struct {
+	store   store.Store
+	mu      sync.RWMutex
+	lanes   map[string]*lane
+	opts    Options
+	logger  *slog.Logger
+	metrics *metrics
+	wake    chan struct{}
+}
+
+// New returns a Deliverer for the configured channels and registers its
+// metrics with reg (nil: none). New may be called again with the same reg,
+// after a configuration reload: the counters carry on.
+func New(st store.Store, channels map[string]Channel, opts Options, reg prometheus.Registerer, logger *slog.Logger) *Deliverer {
+	if logger == nil {
+		logger = promslog.NewNopLogger()
+	}
+	d := &Deliverer{
+		store:  st,
+		lanes:  make(map[string]*lane, len(channels)),
+		opts:   opts.withDefaults(),
+		logger: logger,
+		wake:   make(chan struct{}, 1),
+	}
+	names := make([]string, 0, len(channels))
+	for name, ch := range channels {
+		d.lanes[name] = newLane(ch)
+		names = append(names, name)
+	}
+	d.metrics = newMetrics(reg, names, st, d.opts.Now, logger)
+	return d
+}
+
+// SetChannels replaces the channels after a config reload. Attempts under
+// way finish with the notifier they started with. A channel that keeps its
+// name and limit keeps its rate limiter and any hold its upstream asked
+// for; deliveries to a channel that is gone become dead letters.
+func (d *Deliverer) SetChannels(channels map[string]Channel) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	lanes := make(map[string]*lane, len(channels))
+	names := make([]string, 0, len(channels))
+	for name, ch := range channels {
+		lanes[name] = newLane(ch)
+		if old, ok := d.lanes[name]; ok && old.Limit == ch.Limit {
+			lanes[name].limiter = old.limiter
+			lanes[name].hold(old.held())
+		}
+		names = append(names, name)
+	}
+	d.lanes = lanes
+	d.metrics.initialise(names)
+}
+
+func (d *Deliverer) lane(channel string) (*lane, bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	l, ok := d.lanes[channel]
+	return l, ok
+}
+
+// Wake makes idle workers look at the outbox now, rather than at the next
+// poll. It does not block.
+func (d *Deliverer) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx ends. It then stops claiming and returns once the
+// attempts under way have finished (each is bounded by Options.Timeout);
+// deliveries still waiting for a rate limit are abandoned, and their
+// leases expire.
+func (d *Deliverer) Run(ctx context.Context) error {
+	jobs := make(chan store.Delivery)
+	idle := make(chan struct{}, d.opts.Workers)
+	var wg sync.WaitGroup
+	for range d.opts.Workers {
+		idle <- struct{}{}
+		wg.Go(func() {
+			for del := range jobs {
+				d.deliver(ctx, del)
+				idle <- struct{}{}
+			}
+		})
+	}
+	d.dispatch(ctx, jobs, idle)
+	close(jobs)
+	wg.Wait()
+	return nil
+}
+
+// dispatch claims as many deliveries as there are idle workers and hands
+// them out, until ctx ends.
+func (d *Deliverer) dispatch(ctx context.Context, jobs chan<- store.Delivery, idle chan struct{}) {
+	ticker := time.NewTicker(d.opts.PollInterval)
+	defer ticker.Stop()
+	var lastErr string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-idle:
+		}
+		free := 1 + drain(idle)
+		claimed, err := d.store.Claim(ctx, d.opts.Now(), d.opts.Lease, free)
+		if err != nil && ctx.Err() != nil {
+			return // cut short by shutdown: not worth a log line
+		}
+		lastErr = d.logClaim(err, lastErr)
+		for _, del := range claimed {
+			jobs <- del
+		}
+		for range free - len(claimed) {
+			idle <- struct{}{}
+		}
+		if len(claimed) == free {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+		case <-ticker.C:
+		}
+	}
+}
+
+func drain(ch chan struct{}) int {
+	n := 0
+	for {
+		select {
+		case <-ch:
+			n++
+		default:
+			return n
+		}
+	}
+}
+
+// logClaim logs a failure to claim when it differs from the last one, and
+// the recovery.
+func (d *Deliverer) logClaim(err error, last string) string {
+	switch {
+	case err == nil && last != "":
+		d.logger.Info("claiming deliveries works again")
+		return ""
+	case err == nil:
+		return ""
+	case err.Error() != last:
+		d.logger.Error("claiming deliveries", "err", err)
+	}
+	return err.Error()
+}
+
+// lane is a channel with its rate limiter, shared by all workers.
+type lane struct {
+	Channel
+	limiter *rate.Limiter
+
+	mu        sync.Mutex
+	heldUntil time.Time
+}
+
+func newLane(ch Channel) *lane {
+	limit, burst := rate.Inf, max(ch.Limit.Burst, 1)
+	if ch.Limit.Every > 0 {
+		limit = rate.Every(ch.Limit.Every)
+	}
+	return &lane{Channel: ch, limiter: rate.NewLimiter(limit, burst)}
+}
+
+// hold keeps every delivery to the channel back until t, as the upstream
+// asked.
+func (l *lane) hold(t time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t.After(l.heldUntil) {
+		l.heldUntil = t
+	}
+}
+
+func (l *lane) held() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.heldUntil
+}
+
+// reserve takes a turn of the channel at now. It returns how long to wait
+// for it or, when that is longer than maxWait, false and when to come back.
+func (l *lane) reserve(now time.Time) (wait time.Duration, later time.Time, ok bool) {
+	l.mu.Lock()
+	held := l.heldUntil
+	l.mu.Unlock()
+	if held.Sub(now) > maxWait {
+		return 0, held, false
+	}
+	r := l.limiter.ReserveN(now, 1)
+	wait = max(r.DelayFrom(now), held.Sub(now), 0)
+	if wait > maxWait {
+		r.CancelAt(now)
+		return 0, now.Add(wait), false
+	}
+	return wait, time.Time{}, true
+}

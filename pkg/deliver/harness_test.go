@@ -1,0 +1,266 @@
+package deliver_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/promslog"
+
+	"github.com/klaxonhq/klaxon/pkg/alert"
+	"github.com/klaxonhq/klaxon/pkg/deliver"
+	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/store"
+	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
+	"github.com/klaxonhq/klaxon/pkg/testenv"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// wait is how long a test waits for a condition; a failure, never a pause.
+const wait = 10 * time.Second
+
+// fakeClock is the Deliverer's clock; it moves only when told.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// fakeNotifier records its calls and answers as the test scripts: answer
+// gets the call's number (0 for the first).
+type fakeNotifier struct {
+	mu     sync.Mutex
+	calls  []notify.Notification
+	answer func(ctx context.Context, call int, n *notify.Notification) error
+}
+
+func (f *fakeNotifier) Notify(ctx context.Context, n *notify.Notification) error {
+	f.mu.Lock()
+	call := len(f.calls)
+	f.calls = append(f.calls, *n)
+	f.mu.Unlock()
+	if f.answer == nil {
+		return nil
+	}
+	return f.answer(ctx, call, n)
+}
+
+func (f *fakeNotifier) Calls() []notify.Notification {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]notify.Notification(nil), f.calls...)
+}
+
+// answers scripts a notifier's first answers; later calls succeed.
+func answers(errs ...error) func(context.Context, int, *notify.Notification) error {
+	return func(_ context.Context, call int, _ *notify.Notification) error {
+		if call < len(errs) {
+			return errs[call]
+		}
+		return nil
+	}
+}
+
+// event is a store call the Deliverer made.
+type event struct {
+	Op   string // complete, reschedule, bury
+	ID   int64
+	At   time.Time
+	Text string
+}
+
+// spyStore records the Deliverer's store calls, once they return.
+type spyStore struct {
+	store.Store
+	mu          sync.Mutex
+	events      []event
+	emptyClaims atomic.Int64
+}
+
+func (s *spyStore) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Delivery, error) {
+	ds, err := s.Store.Claim(ctx, now, lease, limit)
+	if err == nil && len(ds) == 0 {
+		s.emptyClaims.Add(1)
+	}
+	return ds, err
+}
+
+func (s *spyStore) Complete(ctx context.Context, id int64, at time.Time) error {
+	err := s.Store.Complete(ctx, id, at)
+	s.record(event{Op: "complete", ID: id, At: at})
+	return err
+}
+
+func (s *spyStore) Reschedule(ctx context.Context, id int64, next time.Time, lastErr string) error {
+	err := s.Store.Reschedule(ctx, id, next, lastErr)
+	s.record(event{Op: "reschedule", ID: id, At: next, Text: lastErr})
+	return err
+}
+
+func (s *spyStore) Bury(ctx context.Context, id int64, reason string) error {
+	err := s.Store.Bury(ctx, id, reason)
+	s.record(event{Op: "bury", ID: id, Text: reason})
+	return err
+}
+
+func (s *spyStore) record(e event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, e)
+}
+
+func (s *spyStore) Events() []event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]event(nil), s.events...)
+}
+
+// waitEvents waits until the Deliverer has made n store calls and returns
+// them.
+func (s *spyStore) waitEvents(t *testing.T, n int) []event {
+	t.Helper()
+	testenv.Eventually(t, wait, func() error {
+		if got := len(s.Events()); got < n {
+			return fmt.Errorf("%d store calls, want %d: %+v", got, n, s.Events())
+		}
+		return nil
+	})
+	return s.Events()
+}
+
+// waitIdle waits until the Deliverer found nothing more to claim after
+// the calls so far.
+func (s *spyStore) waitIdle(t *testing.T) {
+	t.Helper()
+	from := s.emptyClaims.Load()
+	testenv.Eventually(t, wait, func() error {
+		if s.emptyClaims.Load() <= from {
+			return errors.New("the workers have not looked at the outbox again")
+		}
+		return nil
+	})
+}
+
+type harness struct {
+	store *spyStore
+	clock *fakeClock
+	reg   *prometheus.Registry
+	d     *deliver.Deliverer
+	path  string
+	stop  func()
+}
+
+func openStore(t *testing.T, path string) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), path, sqlite.Options{Logger: promslog.NewNopLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// testOptions drive everything through Wake and the fake clock: the poll
+// interval is longer than any test.
+func testOptions(clock *fakeClock) deliver.Options {
+	return deliver.Options{
+		Workers:      2,
+		PollInterval: time.Hour,
+		Backoff:      deliver.Backoff{Initial: time.Second, Max: time.Minute, Factor: 2},
+		Now:          clock.Now,
+	}
+}
+
+// start runs a Deliverer over a fresh store until the test ends.
+func start(t *testing.T, channels map[string]deliver.Channel, modify func(*deliver.Options)) *harness {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "klaxon.db")
+	return startOn(t, path, &fakeClock{now: t0}, channels, modify)
+}
+
+func startOn(t *testing.T, path string, clock *fakeClock, channels map[string]deliver.Channel, modify func(*deliver.Options)) *harness {
+	t.Helper()
+	h := &harness{store: &spyStore{Store: openStore(t, path)}, clock: clock, reg: prometheus.NewRegistry(), path: path}
+	opts := testOptions(h.clock)
+	if modify != nil {
+		modify(&opts)
+	}
+	h.d = deliver.New(h.store, channels, opts, h.reg, promslog.NewNopLogger())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.d.Run(ctx) }()
+	h.stop = sync.OnceFunc(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	t.Cleanup(h.stop)
+	return h
+}
+
+// ingest records a webhook as the receiver does, and wakes the workers.
+func (h *harness) ingest(t *testing.T, key, state string, kind notify.Kind, channels ...string) int {
+	t.Helper()
+	return h.ingestAt(t, h.clock.Now(), key, state, kind, channels...)
+}
+
+func (h *harness) ingestAt(t *testing.T, at time.Time, key, state string, kind notify.Kind, channels ...string) int {
+	t.Helper()
+	in := newIngest(t, at, key, state, kind, channels...)
+	res, err := h.store.Ingest(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.d.Wake()
+	return res.Deliveries
+}
+
+func newIngest(t *testing.T, at time.Time, key, state string, kind notify.Kind, channels ...string) *store.Ingest {
+	t.Helper()
+	status := alert.StatusFiring
+	if kind == notify.KindResolve {
+		status = alert.StatusResolved
+	}
+	m := &alert.Message{
+		Version: "4", GroupKey: "{}:{incident=\"" + key + "\"}", Status: status, Receiver: "ops",
+		Alerts: []alert.Alert{{
+			Status: status, Labels: map[string]string{"alertname": "Test", "incident": key},
+			StartsAt: t0, Fingerprint: state,
+		}},
+	}
+	payload, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &store.Ingest{
+		Route: "ops", IncidentKey: key, GroupKey: m.GroupKey, StateHash: m.StateHash(), Status: status,
+		Kind: string(kind), Payload: payload, Channels: channels, ReceivedAt: at,
+	}
+}
+
+func retryable(text string, after time.Duration) error {
+	reason := notify.ReasonServerError
+	if after > 0 {
+		reason = notify.ReasonRateLimited
+	}
+	return &notify.Error{Retry: true, RetryAfter: after, Reason: reason, Err: errors.New(text)}
+}

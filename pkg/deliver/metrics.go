@@ -1,0 +1,167 @@
+package deliver
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/store"
+)
+
+// statsTimeout bounds the store query behind the outbox metrics.
+const statsTimeout = 10 * time.Second
+
+type metrics struct {
+	notifications *prometheus.CounterVec
+	retries       *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+	outbox        *outboxCollector
+}
+
+func newMetrics(reg prometheus.Registerer, channels []string, st store.Store, now func() time.Time, logger *slog.Logger) *metrics {
+	m := &metrics{
+		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "klaxon_receiver_notifications_total",
+			Help: "Delivery attempts by channel, kind and outcome (success, retry, failed: a dead letter).",
+		}, []string{"channel", "kind", "outcome"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "klaxon_receiver_retries_total",
+			Help: "Failed delivery attempts that will be retried.",
+		}, []string{"channel"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "klaxon_receiver_delivery_latency_seconds",
+			Help:    "Time from accepting a notification to delivering it.",
+			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600},
+		}, []string{"channel"}),
+	}
+	outbox := &outboxCollector{store: st, now: now, logger: logger}
+	if reg != nil {
+		m.notifications = register(reg, m.notifications)
+		m.retries = register(reg, m.retries)
+		m.latency = register(reg, m.latency)
+		// The outbox collector holds this Deliverer's store and channels:
+		// it replaces one registered before a reload.
+		reg.Unregister(outbox)
+		reg.MustRegister(outbox)
+	}
+	m.outbox = outbox
+	m.initialise(channels)
+	return m
+}
+
+// initialise creates every channel's series at 0, so that rate() and
+// increase() see the first failure.
+func (m *metrics) initialise(channels []string) {
+	for _, ch := range channels {
+		for _, kind := range []notify.Kind{notify.KindTrigger, notify.KindResolve} {
+			for _, outcome := range []string{OutcomeSuccess, OutcomeRetry, OutcomeFailed} {
+				m.notifications.WithLabelValues(ch, string(kind), outcome)
+			}
+		}
+		m.retries.WithLabelValues(ch)
+		m.latency.WithLabelValues(ch)
+	}
+	m.outbox.setChannels(channels)
+}
+
+// register registers c, or returns the collector registered before it with
+// the same metrics, so that counters carry on across reloads.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+func (m *metrics) outcome(del store.Delivery, outcome string) {
+	m.notifications.WithLabelValues(del.Channel, del.Kind, outcome).Inc()
+}
+
+func (m *metrics) success(del store.Delivery, now time.Time) {
+	m.outcome(del, OutcomeSuccess)
+	m.latency.WithLabelValues(del.Channel).Observe(now.Sub(del.CreatedAt).Seconds())
+}
+
+func (m *metrics) retry(del store.Delivery) {
+	m.outcome(del, OutcomeRetry)
+	m.retries.WithLabelValues(del.Channel).Inc()
+}
+
+var (
+	pendingDesc = prometheus.NewDesc("klaxon_receiver_outbox_pending",
+		"Deliveries waiting in the outbox, due or waiting for a retry.", []string{"channel"}, nil)
+	oldestDesc = prometheus.NewDesc("klaxon_receiver_outbox_oldest_pending_age_seconds",
+		"Age of the oldest pending delivery since it was accepted; 0 when none is pending.", []string{"channel"}, nil)
+	deadDesc = prometheus.NewDesc("klaxon_receiver_dead_letters",
+		"Deliveries given up on, kept until requeued.", []string{"channel"}, nil)
+)
+
+// outboxCollector reads the outbox at scrape time. Every configured
+// channel is reported, with zeros when it has nothing pending.
+type outboxCollector struct {
+	store  store.Store
+	now    func() time.Time
+	logger *slog.Logger
+
+	mu       sync.Mutex
+	channels []string
+}
+
+func (c *outboxCollector) setChannels(names []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.channels = names
+}
+
+func (c *outboxCollector) configured() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.channels
+}
+
+func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- pendingDesc
+	ch <- oldestDesc
+	ch <- deadDesc
+}
+
+func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), statsTimeout)
+	defer cancel()
+	stats, err := c.store.Stats(ctx)
+	if err != nil {
+		c.logger.Error("reading outbox stats", "err", err)
+		ch <- prometheus.NewInvalidMetric(pendingDesc, err)
+		return
+	}
+	names := c.configured()
+	byChannel := make(map[string]store.ChannelStats, len(names))
+	for _, name := range names {
+		byChannel[name] = store.ChannelStats{Channel: name}
+	}
+	for _, st := range stats {
+		byChannel[st.Channel] = st
+	}
+	now := c.now()
+	for name, st := range byChannel {
+		age := 0.0
+		if !st.OldestPending.IsZero() {
+			age = max(now.Sub(st.OldestPending).Seconds(), 0)
+		}
+		ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(st.Pending), name)
+		ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, age, name)
+		ch <- prometheus.MustNewConstMetric(deadDesc, prometheus.GaugeValue, float64(st.Dead), name)
+	}
+}

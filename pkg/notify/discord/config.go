@@ -1,0 +1,195 @@
+package discord
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	commoncfg "github.com/prometheus/common/config"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/klaxonhq/klaxon/pkg/config"
+)
+
+// Defaults of a Discord channel.
+const (
+	DefaultUsername  = "Klaxon"
+	DefaultMaxAlerts = 10
+	DefaultTimeout   = 10 * time.Second
+)
+
+// maxUsername is Discord's limit on a webhook name: 1 to 80 characters.
+const maxUsername = 80
+
+// Config is a Discord channel: an incoming webhook of one Discord channel.
+type Config struct {
+	// WebhookURL and WebhookURLFile are mutually exclusive; one is
+	// required. The URL holds the webhook's token, so it is a secret. The
+	// file is read, and trimmed, on every send so that a rotated webhook
+	// is picked up without a reload.
+	WebhookURL     commoncfg.Secret `yaml:"webhook_url"`
+	WebhookURLFile string           `yaml:"webhook_url_file"`
+	// Username overrides the webhook's name in the channel.
+	Username string `yaml:"username"`
+	// AvatarURL overrides the webhook's avatar.
+	AvatarURL string `yaml:"avatar_url"`
+	// Title and Description are templates, rendered once per alert with the
+	// data narrowed to that alert. Empty means the built-in rendering.
+	Title       string `yaml:"title"`
+	Description string `yaml:"description"`
+	// MaxAlerts is how many alerts get an embed; the rest are counted in
+	// an "and N more" line.
+	MaxAlerts int `yaml:"max_alerts"`
+	// Mentions are pinged in a firing message, by the group's severity.
+	Mentions map[string]Mentions `yaml:"mentions"`
+	// Timeout bounds one request to Discord.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Mentions are the Discord roles and users to ping, by snowflake ID.
+type Mentions struct {
+	Roles []string `yaml:"roles"`
+	Users []string `yaml:"users"`
+}
+
+// UnmarshalYAML sets the defaults and validates the channel.
+func (c *Config) UnmarshalYAML(node *yaml.Node) error {
+	type plain Config
+	*c = Config{Username: DefaultUsername, MaxAlerts: DefaultMaxAlerts, Timeout: DefaultTimeout}
+	if err := config.DecodeNode(node, (*plain)(c)); err != nil {
+		return err
+	}
+	for _, check := range []func(*yaml.Node) error{c.checkWebhook, c.checkUsername, c.checkLimits, c.normaliseMentions} {
+		if err := check(node); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Config) checkWebhook(node *yaml.Node) error {
+	switch {
+	case c.WebhookURL == "" && c.WebhookURLFile == "":
+		return config.Errorf(node, "one of webhook_url and webhook_url_file is required")
+	case c.WebhookURL != "" && c.WebhookURLFile != "":
+		return config.Errorf(node, "at most one of webhook_url and webhook_url_file may be set")
+	case c.WebhookURL != "":
+		// The URL is a secret: the error must not quote it.
+		if _, err := parseWebhookURL(string(c.WebhookURL)); err != nil {
+			return config.Errorf(valueNode(node, "webhook_url"), "webhook_url %v", err)
+		}
+	}
+	return nil
+}
+
+func (c *Config) checkUsername(node *yaml.Node) error {
+	n := utf8.RuneCountInString(strings.TrimSpace(c.Username))
+	lower := strings.ToLower(c.Username)
+	switch {
+	case n == 0 || n > maxUsername:
+		return config.Errorf(valueNode(node, "username"), "username must be 1 to %d characters, not %d", maxUsername, n)
+	case strings.Contains(lower, "clyde") || strings.Contains(lower, "discord"):
+		return config.Errorf(valueNode(node, "username"), "username %q must not contain \"clyde\" or \"discord\" (Discord refuses it)", c.Username)
+	}
+	if c.AvatarURL != "" && !isHTTPURL(c.AvatarURL) {
+		return config.Errorf(valueNode(node, "avatar_url"), "avatar_url must be an absolute http or https URL, not %q", c.AvatarURL)
+	}
+	return nil
+}
+
+func (c *Config) checkLimits(node *yaml.Node) error {
+	if c.MaxAlerts < 1 || c.MaxAlerts > maxEmbeds {
+		return config.Errorf(valueNode(node, "max_alerts"), "max_alerts must be from 1 to %d (Discord's limit of embeds in a message), not %d", maxEmbeds, c.MaxAlerts)
+	}
+	if c.Timeout <= 0 {
+		return config.Errorf(valueNode(node, "timeout"), "timeout must be positive, not %s", c.Timeout)
+	}
+	return nil
+}
+
+// normaliseMentions lower-cases the severities, as alert.Message.Severity
+// does, and checks that every ID is a snowflake.
+func (c *Config) normaliseMentions(node *yaml.Node) error {
+	if len(c.Mentions) == 0 {
+		return nil
+	}
+	mn := valueNode(node, "mentions")
+	out := make(map[string]Mentions, len(c.Mentions))
+	for i := 0; i+1 < len(mn.Content); i += 2 {
+		key, value := mn.Content[i], mn.Content[i+1]
+		sev := strings.ToLower(strings.TrimSpace(key.Value))
+		if sev == "" {
+			return config.Errorf(key, "mentions: a severity must not be empty")
+		}
+		if _, dup := out[sev]; dup {
+			return config.Errorf(key, "mentions: severity %q is listed twice", sev)
+		}
+		m := c.Mentions[key.Value]
+		for _, list := range []struct {
+			name string
+			ids  []string
+		}{{"roles", m.Roles}, {"users", m.Users}} {
+			for j, id := range list.ids {
+				if !isSnowflake(id) {
+					return config.Errorf(itemNode(value, list.name, j), "mentions.%s.%s: %q is not a Discord ID (a snowflake: digits only)", sev, list.name, id)
+				}
+			}
+		}
+		out[sev] = m
+	}
+	c.Mentions = out
+	return nil
+}
+
+// ResolvePaths makes a relative webhook_url_file relative to the directory
+// of the config file.
+func (c *Config) ResolvePaths(configFile string) {
+	c.WebhookURLFile = config.ResolvePath(configFile, c.WebhookURLFile)
+}
+
+// isSnowflake says whether id is a Discord ID: a decimal uint64.
+func isSnowflake(id string) bool {
+	if id == "" || strings.TrimLeft(id, "0123456789") != "" {
+		return false
+	}
+	_, err := strconv.ParseUint(id, 10, 64)
+	return err == nil
+}
+
+// parseWebhookURL checks a webhook URL. Its errors never quote the URL,
+// which holds the webhook's token.
+func parseWebhookURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("must be an absolute http or https URL")
+	}
+	return u, nil
+}
+
+func isHTTPURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// valueNode returns the value of key in mapping node, or node itself when
+// the key is absent, so that errors point at the offending line.
+func valueNode(node *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		if node.Content[i].Value == key {
+			return node.Content[i+1]
+		}
+	}
+	return node
+}
+
+// itemNode returns the i-th item of the sequence under key in node.
+func itemNode(node *yaml.Node, key string, i int) *yaml.Node {
+	seq := valueNode(node, key)
+	if seq.Kind == yaml.SequenceNode && i < len(seq.Content) {
+		return seq.Content[i]
+	}
+	return seq
+}

@@ -1,0 +1,27 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql/driver"
+)
+
+// ExecWriter runs a statement, such as a PRAGMA, on the writer connection.
+func (s *Store) ExecWriter(ctx context.Context, query string) error {
+	_, err := s.writer.ExecContext(ctx, query)
+	return err
+}
+
+// DiscardWriter closes the writer connection, so that the next write
+// opens the file anew.
+func (s *Store) DiscardWriter(ctx context.Context) error {
+	conn, err := s.writer.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	return nil
+}
+
+// Queued is the number of Ingest calls waiting for the committer.
+func (s *Store) Queued() int { return len(s.ingests) }

@@ -1,0 +1,213 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/klaxonhq/klaxon/pkg/store"
+)
+
+// errClosed answers Ingest calls after Close.
+var errClosed = fmt.Errorf("%w: closed", store.ErrUnavailable)
+
+// ingestReq is one Ingest call waiting for the committer.
+type ingestReq struct {
+	ctx    context.Context
+	in     *store.Ingest
+	answer chan ingestAnswer
+}
+
+type ingestAnswer struct {
+	res store.IngestResult
+	err error
+}
+
+// Ingest records a notification. The call waits for the committer, which
+// records every queued call in one transaction, until ctx ends. A call
+// whose ctx ends after its transaction started may still be recorded; a
+// retry of it is then a Duplicate.
+func (s *Store) Ingest(ctx context.Context, in *store.Ingest) (store.IngestResult, error) {
+	if err := validate(in); err != nil {
+		return store.IngestResult{}, err
+	}
+	req := &ingestReq{ctx: ctx, in: in, answer: make(chan ingestAnswer, 1)}
+	select {
+	case s.ingests <- req:
+	case <-s.stop:
+		return store.IngestResult{}, unavailable("recording notification", errClosed)
+	case <-ctx.Done():
+		return store.IngestResult{}, unavailable("waiting to record notification", context.Cause(ctx))
+	}
+	select {
+	case a := <-req.answer:
+		return a.res, a.err
+	case <-s.done:
+		select {
+		case a := <-req.answer:
+			return a.res, a.err
+		default:
+			return store.IngestResult{}, unavailable("recording notification", errClosed)
+		}
+	case <-ctx.Done():
+		return store.IngestResult{}, unavailable("waiting to record notification", context.Cause(ctx))
+	}
+}
+
+func validate(in *store.Ingest) error {
+	switch {
+	case in == nil:
+		return errors.New("ingest: nothing to record")
+	case in.IncidentKey == "":
+		return errors.New("ingest: incident key is empty")
+	case in.StateHash == "":
+		return errors.New("ingest: state hash is empty")
+	case in.Kind == "":
+		return errors.New("ingest: kind is empty")
+	case len(in.Payload) == 0:
+		return errors.New("ingest: payload is empty")
+	case in.ReceivedAt.IsZero():
+		return errors.New("ingest: received time is zero")
+	}
+	return nil
+}
+
+// commitLoop is the committer: it takes every queued call, up to
+// MaxBatch, and records them in one transaction.
+func (s *Store) commitLoop() {
+	defer close(s.done)
+	for {
+		select {
+		case <-s.stop:
+			s.refuseQueued()
+			return
+		case req := <-s.ingests:
+			s.commit(s.collect(req))
+		}
+	}
+}
+
+func (s *Store) collect(first *ingestReq) []*ingestReq {
+	batch := []*ingestReq{first}
+	for len(batch) < s.opts.MaxBatch {
+		select {
+		case req := <-s.ingests:
+			batch = append(batch, req)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (s *Store) refuseQueued() {
+	for {
+		select {
+		case req := <-s.ingests:
+			req.answer <- ingestAnswer{err: unavailable("recording notification", errClosed)}
+		default:
+			return
+		}
+	}
+}
+
+// commit records the batch's live calls in order, in one transaction, so
+// that the second of two notifications of an incident is compared with the
+// first. If the transaction fails, every call in it fails.
+func (s *Store) commit(batch []*ingestReq) {
+	live := batch[:0]
+	for _, req := range batch {
+		if err := req.ctx.Err(); err != nil {
+			req.answer <- ingestAnswer{err: unavailable("waiting to record notification", context.Cause(req.ctx))}
+			continue
+		}
+		live = append(live, req)
+	}
+	if len(live) == 0 {
+		return
+	}
+	results := make([]store.IngestResult, len(live))
+	ctx := context.Background()
+	err := s.write(ctx, "recording notification", func(c *sql.Conn) error {
+		return s.ingestTx(ctx, c, live, results)
+	})
+	for i, req := range live {
+		req.answer <- ingestAnswer{res: results[i], err: err}
+	}
+	if err == nil {
+		s.batchSize.Observe(float64(len(live)))
+		if s.opts.OnCommit != nil {
+			s.opts.OnCommit(len(live))
+		}
+	}
+}
+
+// Statements of one ingest.
+const (
+	selectStateHash = `SELECT state_hash FROM incidents WHERE incident_key = ?`
+	upsertIncident  = `INSERT INTO incidents (incident_key, route, group_key, status, state_hash, first_seen, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (incident_key) DO UPDATE SET route = excluded.route, group_key = excluded.group_key,
+			status = excluded.status, state_hash = excluded.state_hash, updated_at = excluded.updated_at`
+	insertNotification = `INSERT INTO notifications (incident_key, received_at, payload) VALUES (?, ?, ?)`
+	insertDelivery     = `INSERT INTO outbox (channel, route, incident_key, kind, notification_id, created_at, next_attempt_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`
+)
+
+type ingestStmts struct {
+	hash, incident, notification, delivery *sql.Stmt
+}
+
+func (s *Store) ingestTx(ctx context.Context, c *sql.Conn, reqs []*ingestReq, results []store.IngestResult) error {
+	tx, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // a no-op after Commit
+	var st ingestStmts
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{{&st.hash, selectStateHash}, {&st.incident, upsertIncident}, {&st.notification, insertNotification}, {&st.delivery, insertDelivery}} {
+		if *p.stmt, err = tx.PrepareContext(ctx, p.sql); err != nil {
+			return err
+		}
+	}
+	for i, req := range reqs {
+		if results[i], err = ingestOne(ctx, &st, req.in); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func ingestOne(ctx context.Context, st *ingestStmts, in *store.Ingest) (store.IngestResult, error) {
+	var hash string
+	err := st.hash.QueryRowContext(ctx, in.IncidentKey).Scan(&hash)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return store.IngestResult{}, err
+	case hash == in.StateHash:
+		return store.IngestResult{Duplicate: true}, nil
+	}
+	at := in.ReceivedAt
+	if _, err := st.incident.ExecContext(ctx, in.IncidentKey, in.Route, in.GroupKey, in.Status, in.StateHash, nanos(at), nanos(at)); err != nil {
+		return store.IngestResult{}, err
+	}
+	res, err := st.notification.ExecContext(ctx, in.IncidentKey, nanos(at), in.Payload)
+	if err != nil {
+		return store.IngestResult{}, err
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return store.IngestResult{}, err
+	}
+	for _, ch := range in.Channels {
+		if _, err := st.delivery.ExecContext(ctx, ch, in.Route, in.IncidentKey, in.Kind, id, nanos(at), nanos(at)); err != nil {
+			return store.IngestResult{}, err
+		}
+	}
+	return store.IngestResult{Deliveries: len(in.Channels)}, nil
+}

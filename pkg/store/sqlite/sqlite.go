@@ -1,0 +1,295 @@
+// Package sqlite is the store.Store of a single klaxon-receiver: one SQLite
+// file (modernc.org/sqlite, pure Go) in the data directory, in WAL mode with
+// synchronous=FULL, so that a notification acknowledged to Alertmanager
+// survives a crash or a power cut. Concurrent Ingest calls share one
+// transaction (one fsync) through a single committer goroutine.
+//
+// Times are stored as Unix nanoseconds. The schema is created and upgraded
+// by the numbered files in migrations/ (see migrate.go).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/promslog"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/klaxonhq/klaxon/pkg/store"
+)
+
+// Defaults of Options.
+const (
+	DefaultRetention   = 24 * time.Hour
+	DefaultBusyTimeout = 5 * time.Second
+	DefaultMaxBatch    = 256
+)
+
+// readers is how many connections serve DeadLetters and Stats; in WAL mode
+// they read while the writer writes.
+const readers = 4
+
+// Options tune a Store. The zero value is the defaults.
+type Options struct {
+	// Retention is how long delivered rows are kept before they are
+	// deleted (default 24h). Dead letters are kept until requeued.
+	Retention time.Duration
+	// BusyTimeout is how long a write waits for another process holding
+	// the file's lock (default 5s); past it the write fails with
+	// store.ErrUnavailable.
+	BusyTimeout time.Duration
+	// MaxBatch is how many queued Ingest calls share one transaction
+	// (default 256); 1 commits each on its own.
+	MaxBatch int
+	// MaxPageCount caps the file at this many pages (PRAGMA
+	// max_page_count); 0 leaves SQLite's own limit. Past it writes fail
+	// as on a full disk.
+	MaxPageCount int
+	// OnCommit, if set, is called by the committer after each committed
+	// Ingest transaction with the number of notifications it recorded.
+	OnCommit func(notifications int)
+	// Registerer receives the store's metrics; nil registers none.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.Retention <= 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = DefaultBusyTimeout
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.Logger == nil {
+		o.Logger = promslog.NewNopLogger()
+	}
+	return o
+}
+
+// Store is the SQLite store.Store.
+type Store struct {
+	opts Options
+	// w is the writer: one connection, so that this process's writes
+	// never wait on each other's locks.
+	writer *sql.DB
+	// r serves reads.
+	reader *sql.DB
+
+	maxPages  atomic.Int64
+	queryOnly atomic.Bool
+	lastPrune atomic.Int64
+
+	ingests   chan *ingestReq
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+
+	batchSize prometheus.Histogram
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens or creates the database file at path, creating its directory,
+// and brings its schema up to date.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	if strings.Contains(path, "?") {
+		return nil, fmt.Errorf("database path %q must not contain '?'", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("creating the data directory: %w: %w", store.ErrUnavailable, err)
+	}
+	s := &Store{
+		opts:      opts,
+		ingests:   make(chan *ingestReq, opts.MaxBatch),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		batchSize: newBatchSize(),
+	}
+	s.maxPages.Store(int64(opts.MaxPageCount))
+	s.writer = sql.OpenDB(&connector{dsn: dsn(path, opts.BusyTimeout, false), init: s.initWriter})
+	s.writer.SetMaxOpenConns(1)
+	s.writer.SetMaxIdleConns(1)
+	s.reader = sql.OpenDB(&connector{dsn: dsn(path, opts.BusyTimeout, true)})
+	s.reader.SetMaxOpenConns(readers)
+	s.reader.SetMaxIdleConns(readers)
+	if err := migrate(ctx, s.writer); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(s.batchSize); err != nil {
+			s.closeDBs()
+			return nil, fmt.Errorf("registering store metrics: %w", err)
+		}
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+func newBatchSize() prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "klaxon_receiver_store_ingest_batch_size",
+		Help:    "Notifications recorded per committed transaction.",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 9),
+	})
+}
+
+// dsn is the driver's name for the file: WAL, synchronous=FULL (a commit
+// is on disk when it returns), a busy timeout, and transactions that take
+// the write lock at BEGIN so that they never fail half-way on a lock.
+func dsn(path string, busy time.Duration, readOnly bool) string {
+	q := []string{
+		fmt.Sprintf("_pragma=busy_timeout(%d)", busy.Milliseconds()),
+		"_pragma=journal_mode(WAL)",
+		"_pragma=synchronous(FULL)",
+		"_txlock=immediate",
+	}
+	if readOnly {
+		q = append(q, "_query_only=1")
+	}
+	return path + "?" + strings.Join(q, "&")
+}
+
+// initWriter applies the settings that can change while the store runs to
+// each new writer connection.
+func (s *Store) initWriter(ctx context.Context, c driver.Conn) error {
+	ex, ok := c.(driver.ExecerContext)
+	if !ok {
+		return errors.New("sqlite driver connection cannot execute statements")
+	}
+	if n := s.maxPages.Load(); n > 0 {
+		if _, err := ex.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", n), nil); err != nil {
+			return err
+		}
+	}
+	if s.queryOnly.Load() {
+		if _, err := ex.ExecContext(ctx, "PRAGMA query_only = 1", nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var sqliteDriver = &sqlite.Driver{}
+
+// connector opens driver connections and prepares each with init.
+type connector struct {
+	dsn  string
+	init func(context.Context, driver.Conn) error
+}
+
+func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := sqliteDriver.Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	if c.init != nil {
+		if err := c.init(ctx, conn); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	return conn, nil
+}
+
+func (c *connector) Driver() driver.Driver { return sqliteDriver }
+
+// Close stops the committer, answering queued Ingest calls with
+// store.ErrUnavailable, and closes the database.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.done
+		err = s.closeDBs()
+	})
+	return err
+}
+
+func (s *Store) closeDBs() error {
+	return errors.Join(s.reader.Close(), s.writer.Close())
+}
+
+// write runs fn on the writer connection. When SQLite reports a problem
+// with the file (full, read-only, I/O error, cannot open), the connection
+// is discarded so that the next write opens the file afresh: once the disk
+// recovers the store works again without a restart.
+func (s *Store) write(ctx context.Context, op string, fn func(*sql.Conn) error) error {
+	conn, err := s.writer.Conn(ctx)
+	if err != nil {
+		return unavailable(op, err)
+	}
+	err = fn(conn)
+	if err != nil && fileFault(err) {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	_ = conn.Close()
+	if err != nil {
+		return unavailable(op, err)
+	}
+	return nil
+}
+
+// exec runs one statement on the writer and returns how many rows it
+// changed.
+func (s *Store) exec(ctx context.Context, op, query string, args ...any) (int64, error) {
+	var n int64
+	err := s.write(ctx, op, func(c *sql.Conn) error {
+		res, err := c.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+// unavailable wraps err so that errors.Is(err, store.ErrUnavailable)
+// holds, keeping SQLite's reason in the message.
+func unavailable(op string, err error) error {
+	if errors.Is(err, store.ErrUnavailable) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return fmt.Errorf("%s: %w: %w", op, store.ErrUnavailable, err)
+}
+
+// fileFault says whether err is SQLite's report of a problem with the
+// database file rather than with a statement.
+func fileFault(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN,
+		sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_NOMEM:
+		return true
+	}
+	return false
+}
+
+func nanos(t time.Time) int64 { return t.UnixNano() }
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
