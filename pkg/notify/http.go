@@ -38,7 +38,9 @@ func PostJSON(ctx context.Context, client *http.Client, rawURL string, header ht
 	resp, err := client.Do(req)
 	if err != nil {
 		reason := ReasonNetwork
-		if errors.Is(err, context.DeadlineExceeded) {
+		// A timeout set with a cause reports the cause, not
+		// DeadlineExceeded: ask the context.
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			reason = ReasonTimeout
 		}
 		return nil, nil, &Error{Retry: true, Reason: reason, Err: RedactURL(err)}
