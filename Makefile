@@ -45,10 +45,15 @@ tools:
 test: tools
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
-# run starts the exporter with the example probes (a local PostgreSQL and
-# Redis, when they are there). The receiver joins when it is built.
+# run starts both binaries on their built-in defaults (no config, no
+# secrets): the exporter's host metrics on :9847, the receiver on :9848 with
+# routes critical, warning and heartbeat, its store under data/. Ctrl-C
+# stops both. deploy/ holds the configs to go further.
 run: build
-	./$(BIN)/klaxon-exporter --config.file=deploy/exporter/klaxon-exporter.yml
+	@trap 'kill 0' INT TERM EXIT; \
+	./$(BIN)/klaxon-exporter & \
+	./$(BIN)/klaxon-receiver & \
+	wait
 
 # bench compares klaxon-exporter with node_exporter in the same run; the
 # figures and how to read them are in docs/benchmarks.md.

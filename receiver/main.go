@@ -1,20 +1,126 @@
-// Command klaxon-receiver turns Alertmanager webhooks into pages and
-// messages. This is a placeholder until the receiver is built (issue 4):
-// it only answers --version and exits.
+// Command klaxon-receiver takes Alertmanager's webhooks and pages people
+// through PagerDuty, Opsgenie, Slack and Discord, from a durable outbox.
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/klaxonhq/klaxon/pkg/receiver"
 )
 
-func main() {
-	kingpin.Version(version.Print("klaxon-receiver"))
-	kingpin.HelpFlag.Short('h')
-	kingpin.Parse()
-	fmt.Fprintln(os.Stderr, "klaxon-receiver is not implemented yet")
-	os.Exit(1)
+const name = "klaxon-receiver"
+
+func main() { os.Exit(run(os.Args[1:])) }
+
+func run(args []string) int {
+	app := kingpin.New(name, "Takes Alertmanager webhooks and pages people through PagerDuty, Opsgenie, Slack and Discord.")
+	configFile := app.Flag("config.file", "Receiver config file; without it, a built-in config with routes critical, warning and heartbeat and no channels.").String()
+	logConfig := &promslog.Config{}
+	promslogflag.AddFlags(app, logConfig)
+	app.Version(version.Print(name))
+	app.UsageWriter(os.Stdout)
+	app.HelpFlag.Short('h')
+
+	serve := app.Command("serve", "Run the receiver (the default).").Default()
+	toolkitFlags := kingpinflag.AddFlags(serve, ":9848")
+	app.Command("check-config", "Validate the config file, build every channel, and exit.")
+	sendTest := app.Command("send-test", "Send a test message through one channel now.")
+	testChannel := sendTest.Flag("channel", "The channel's name.").Required().String()
+	dead := app.Command("dead-letters", "List or retry deliveries that were given up.")
+	dead.Command("list", "List dead letters.").Default()
+	retry := dead.Command("retry", "Queue dead letters for delivery again.")
+	retryIDs := retry.Arg("id", "Dead letters to retry; none means all.").Int64List()
+
+	cmd, err := app.Parse(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	logger := promslog.New(logConfig)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	switch cmd {
+	case "check-config":
+		err = receiver.CheckConfig(*configFile, os.Stdout, logger)
+	case "send-test":
+		err = receiver.SendTest(ctx, *configFile, *testChannel, os.Stdout, logger)
+	case "dead-letters list":
+		err = receiver.ListDeadLetters(ctx, *configFile, os.Stdout)
+	case "dead-letters retry":
+		err = receiver.RetryDeadLetters(ctx, *configFile, *retryIDs, os.Stdout)
+	default:
+		err = runServer(ctx, *configFile, toolkitFlags, logger)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}
+
+func runServer(ctx context.Context, configFile string, flags *web.FlagConfig, logger *slog.Logger) error {
+	logger.Info("starting "+name, "version", version.Info(), "build_context", version.BuildContext())
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(versioncollector.NewCollector("klaxon_receiver"),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
+	svc, err := receiver.NewService(ctx, configFile, reg, logger)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	svc.Runtime.WatchSignals(ctx)
+
+	mux := http.NewServeMux()
+	if err := svc.Handler(mux); err != nil {
+		return err
+	}
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
+	landing, err := web.NewLandingPage(web.LandingConfig{
+		Name: "Klaxon Receiver", Description: "Alertmanager webhooks to PagerDuty, Opsgenie, Slack and Discord",
+		Version: version.Info(),
+		Links: []web.LandingLinks{
+			{Address: "/metrics", Text: "Metrics"}, {Address: "/runbooks/", Text: "Runbooks"},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	mux.Handle("/", landing)
+
+	delivered := make(chan error, 1)
+	go func() { delivered <- svc.Deliverer.Run(ctx) }()
+	srv := &http.Server{Handler: mux}
+	served := make(chan error, 1)
+	go func() { served <- web.ListenAndServe(srv, flags, logger) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("server stopped: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	if err := srv.Shutdown(context.Background()); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return <-delivered
 }

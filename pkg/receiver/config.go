@@ -1,0 +1,342 @@
+package receiver
+
+import (
+	_ "embed"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/units"
+	commoncfg "github.com/prometheus/common/config"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/klaxonhq/klaxon/pkg/config"
+	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/notify/discord"
+	"github.com/klaxonhq/klaxon/pkg/notify/opsgenie"
+	"github.com/klaxonhq/klaxon/pkg/notify/pagerduty"
+	"github.com/klaxonhq/klaxon/pkg/notify/slack"
+	"github.com/klaxonhq/klaxon/pkg/runbook"
+)
+
+// DefaultConfig is the config klaxon-receiver runs with when no
+// --config.file is given: routes critical, warning and heartbeat that
+// record incidents and page nobody, as no channel can work without a key.
+//
+//go:embed default.yml
+var DefaultConfig []byte
+
+// Config is klaxon-receiver's config file.
+type Config struct {
+	Global    Global    `yaml:"global"`
+	Storage   Storage   `yaml:"storage"`
+	Channels  []Channel `yaml:"channels"`
+	Routes    []Route   `yaml:"routes"`
+	Templates []string  `yaml:"templates"`
+}
+
+// Global holds settings that apply to every route and channel.
+type Global struct {
+	// ExternalURL is where people reach this receiver; links in messages
+	// start with it.
+	ExternalURL string `yaml:"external_url"`
+	// RunbookBaseURL resolves relative runbook_url annotations. Default:
+	// the receiver's own /runbooks/ pages.
+	RunbookBaseURL string `yaml:"runbook_base_url"`
+	// BearerToken, when set, is required on the webhook:
+	// Authorization: Bearer <token>, as Alertmanager's http_config sends.
+	BearerToken     commoncfg.Secret `yaml:"bearer_token"`
+	BearerTokenFile string           `yaml:"bearer_token_file"`
+	// MaxBodySize limits a webhook's body; larger ones get 413.
+	MaxBodySize units.Base2Bytes `yaml:"max_body_size"`
+	// DeadLetterAfter is how long a delivery keeps being retried.
+	DeadLetterAfter time.Duration `yaml:"dead_letter_after"`
+}
+
+// Storage says where the durable state lives.
+type Storage struct {
+	// Path of the SQLite file, relative to the working directory.
+	Path string `yaml:"path"`
+}
+
+// Defaults.
+const (
+	DefaultExternalURL     = "http://localhost:9848/"
+	DefaultMaxBodySize     = 8 * units.MiB
+	DefaultDeadLetterAfter = 24 * time.Hour
+	DefaultStoragePath     = "data/klaxon-receiver.db"
+)
+
+// Channel is one named destination of exactly one type.
+type Channel struct {
+	Name string `yaml:"name"`
+
+	PagerDuty *pagerduty.Config `yaml:"pagerduty"`
+	Opsgenie  *opsgenie.Config  `yaml:"opsgenie"`
+	Slack     *slack.Config     `yaml:"slack"`
+	Discord   *discord.Config   `yaml:"discord"`
+}
+
+// Route is what Alertmanager posts to, as /webhook/<name>.
+type Route struct {
+	Name string `yaml:"name"`
+	// Channels hear of every change of the route's incidents.
+	Channels []string `yaml:"channels"`
+}
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// LoadFile reads and validates a receiver config file.
+func LoadFile(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	c, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	c.resolvePaths(path)
+	return c, nil
+}
+
+// Parse decodes and validates a config; name is used in errors.
+func Parse(name string, data []byte) (*Config, error) {
+	c := &Config{}
+	if err := config.Decode(name, data, c); err != nil {
+		return nil, err
+	}
+	if err := c.check(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return c, nil
+}
+
+// UnmarshalYAML applies defaults and checks references between sections.
+func (c *Config) UnmarshalYAML(node *yaml.Node) error {
+	*c = Config{Global: Global{
+		ExternalURL:     DefaultExternalURL,
+		MaxBodySize:     DefaultMaxBodySize,
+		DeadLetterAfter: DefaultDeadLetterAfter,
+	}, Storage: Storage{Path: DefaultStoragePath}}
+	type plain Config
+	if err := config.DecodeNode(node, (*plain)(c)); err != nil {
+		return err
+	}
+	if err := c.checkChannels(node); err != nil {
+		return err
+	}
+	return c.checkRoutes(node)
+}
+
+func (c *Config) checkChannels(node *yaml.Node) error {
+	seen := map[string]bool{}
+	for i, ch := range c.Channels {
+		at := itemNode(node, "channels", i)
+		switch {
+		case !nameRE.MatchString(ch.Name):
+			return config.Errorf(at, "channel name %q must be letters, digits, '_', '.' or '-'", ch.Name)
+		case seen[ch.Name]:
+			return config.Errorf(at, "channel name %q is used twice", ch.Name)
+		case ch.kinds() != 1:
+			return config.Errorf(at, "channel %q must have exactly one of pagerduty, opsgenie, slack or discord (it has %d)", ch.Name, ch.kinds())
+		}
+		seen[ch.Name] = true
+	}
+	return nil
+}
+
+func (c *Config) checkRoutes(node *yaml.Node) error {
+	seen := map[string]bool{}
+	for i, r := range c.Routes {
+		at := itemNode(node, "routes", i)
+		switch {
+		case !nameRE.MatchString(r.Name):
+			return config.Errorf(at, "route name %q must be letters, digits, '_', '.' or '-'", r.Name)
+		case seen[r.Name]:
+			return config.Errorf(at, "route name %q is used twice", r.Name)
+		}
+		seen[r.Name] = true
+		for _, ch := range r.Channels {
+			if c.Channel(ch) == nil {
+				return config.Errorf(at, "route %q names channel %q, which is not defined (channels: %s)", r.Name, ch, strings.Join(c.channelNames(), ", "))
+			}
+		}
+	}
+	return nil
+}
+
+// check validates what needs the whole file: URLs and secrets.
+func (c *Config) check() error {
+	if _, err := c.ExternalURL(); err != nil {
+		return err
+	}
+	if _, err := c.RunbookBase(); err != nil {
+		return err
+	}
+	if c.Global.BearerToken != "" && c.Global.BearerTokenFile != "" {
+		return fmt.Errorf("global: at most one of bearer_token and bearer_token_file may be set")
+	}
+	if c.Global.MaxBodySize <= 0 {
+		return fmt.Errorf("global: max_body_size must be positive")
+	}
+	if c.Global.DeadLetterAfter <= 0 {
+		return fmt.Errorf("global: dead_letter_after must be positive")
+	}
+	return nil
+}
+
+// ExternalURL is global.external_url parsed.
+func (c *Config) ExternalURL() (*url.URL, error) {
+	u, err := url.Parse(c.Global.ExternalURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("global: external_url %q must be an absolute http or https URL", c.Global.ExternalURL)
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+	}
+	return u, nil
+}
+
+// RunbookBase is where relative runbook_url annotations point:
+// global.runbook_base_url, or the receiver's own /runbooks/ pages.
+func (c *Config) RunbookBase() (*url.URL, error) {
+	if c.Global.RunbookBaseURL != "" {
+		u, err := runbook.ParseBase(c.Global.RunbookBaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("global: runbook_base_url: %w", err)
+		}
+		return u, nil
+	}
+	ext, err := c.ExternalURL()
+	if err != nil {
+		return nil, err
+	}
+	return runbook.DefaultBase(ext), nil
+}
+
+// BearerToken returns the token the webhook requires, "" for none. A
+// bearer_token_file is read at every call, so a rotated token needs no
+// reload.
+func (c *Config) BearerToken() (string, error) {
+	if c.Global.BearerTokenFile == "" {
+		return string(c.Global.BearerToken), nil
+	}
+	b, err := os.ReadFile(c.Global.BearerTokenFile)
+	if err != nil {
+		return "", fmt.Errorf("reading bearer_token_file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// Route returns the named route, or nil.
+func (c *Config) Route(name string) *Route {
+	for i := range c.Routes {
+		if c.Routes[i].Name == name {
+			return &c.Routes[i]
+		}
+	}
+	return nil
+}
+
+// Channel returns the named channel, or nil.
+func (c *Config) Channel(name string) *Channel {
+	for i := range c.Channels {
+		if c.Channels[i].Name == name {
+			return &c.Channels[i]
+		}
+	}
+	return nil
+}
+
+func (c *Config) channelNames() []string {
+	names := make([]string, len(c.Channels))
+	for i, ch := range c.Channels {
+		names[i] = ch.Name
+	}
+	slices.Sort(names)
+	return names
+}
+
+func (c *Config) resolvePaths(configFile string) {
+	c.Global.BearerTokenFile = config.ResolvePath(configFile, c.Global.BearerTokenFile)
+	for i := range c.Templates {
+		c.Templates[i] = config.ResolvePath(configFile, c.Templates[i])
+	}
+	for _, ch := range c.Channels {
+		ch.resolver().ResolvePaths(configFile)
+	}
+}
+
+// Type is the channel's type: pagerduty, opsgenie, slack or discord.
+func (ch *Channel) Type() string {
+	switch {
+	case ch.PagerDuty != nil:
+		return "pagerduty"
+	case ch.Opsgenie != nil:
+		return "opsgenie"
+	case ch.Slack != nil:
+		return "slack"
+	case ch.Discord != nil:
+		return "discord"
+	}
+	return ""
+}
+
+func (ch *Channel) kinds() int {
+	n := 0
+	for _, set := range []bool{ch.PagerDuty != nil, ch.Opsgenie != nil, ch.Slack != nil, ch.Discord != nil} {
+		if set {
+			n++
+		}
+	}
+	return n
+}
+
+type pathResolver interface{ ResolvePaths(configFile string) }
+
+func (ch *Channel) resolver() pathResolver {
+	switch {
+	case ch.PagerDuty != nil:
+		return ch.PagerDuty
+	case ch.Opsgenie != nil:
+		return ch.Opsgenie
+	case ch.Slack != nil:
+		return ch.Slack
+	}
+	return ch.Discord
+}
+
+// Notifier builds the channel's notifier and tells its upstream's rate
+// limit.
+func (ch *Channel) Notifier(opts notify.Options) (notify.Notifier, notify.Limit, error) {
+	opts.Logger = opts.Logger.With("channel", ch.Name, "integration", ch.Type())
+	switch {
+	case ch.PagerDuty != nil:
+		n, err := pagerduty.New(ch.PagerDuty, opts)
+		return n, pagerduty.DefaultLimit, err
+	case ch.Opsgenie != nil:
+		n, err := opsgenie.New(ch.Opsgenie, opts)
+		return n, opsgenie.DefaultLimit, err
+	case ch.Slack != nil:
+		n, err := slack.New(ch.Slack, opts)
+		return n, slack.DefaultLimit, err
+	}
+	n, err := discord.New(ch.Discord, opts)
+	return n, discord.DefaultLimit, err
+}
+
+// itemNode finds the YAML node of the i-th item of a top-level list, for
+// error lines.
+func itemNode(root *yaml.Node, key string, i int) *yaml.Node {
+	for j := 0; j+1 < len(root.Content); j += 2 {
+		if root.Content[j].Value == key && i < len(root.Content[j+1].Content) {
+			return root.Content[j+1].Content[i]
+		}
+	}
+	return root
+}

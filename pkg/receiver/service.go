@@ -1,0 +1,133 @@
+// Package receiver is klaxon-receiver's application: its config, the
+// webhook that takes Alertmanager's notifications, and the wiring of the
+// store, the delivery workers, the notifiers and the HTTP endpoints.
+package receiver
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/klaxonhq/klaxon/pkg/deliver"
+	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/reload"
+	"github.com/klaxonhq/klaxon/pkg/runbook"
+	"github.com/klaxonhq/klaxon/pkg/store"
+	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
+	"github.com/klaxonhq/klaxon/runbooks"
+)
+
+// Runtime is a loaded config with what is built from it: its notifiers and
+// its runbook resolver. A reload replaces it whole.
+type Runtime struct {
+	Config   *Config
+	Channels map[string]deliver.Channel
+	Runbooks runbook.Resolver
+}
+
+// Build makes a Runtime from a config: it renders templates and builds
+// every channel's notifier, so that a config that cannot work is refused
+// at load time.
+func Build(cfg *Config, logger *slog.Logger) (*Runtime, error) {
+	tmpl, err := notify.NewTemplate(cfg.Templates)
+	if err != nil {
+		return nil, err
+	}
+	base, err := cfg.RunbookBase()
+	if err != nil {
+		return nil, err
+	}
+	rt := &Runtime{Config: cfg, Channels: map[string]deliver.Channel{}, Runbooks: runbook.Resolver{Base: base}}
+	client := &http.Client{Timeout: time.Minute}
+	for i := range cfg.Channels {
+		ch := &cfg.Channels[i]
+		n, limit, err := ch.Notifier(notify.Options{Template: tmpl, Client: client, Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("channel %q: %w", ch.Name, err)
+		}
+		rt.Channels[ch.Name] = deliver.Channel{Notifier: n, Limit: limit, Kind: ch.Type()}
+	}
+	return rt, nil
+}
+
+// Load reads a config file, or the built-in default when path is "", and
+// builds it.
+func Load(path string, logger *slog.Logger) (*Runtime, error) {
+	cfg, err := readConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	return Build(cfg, logger)
+}
+
+func readConfig(path string) (*Config, error) {
+	if path == "" {
+		return Parse("built-in config", DefaultConfig)
+	}
+	return LoadFile(path)
+}
+
+// Service runs a receiver: the store, the delivery workers and the HTTP
+// handlers, with the config reloadable.
+type Service struct {
+	Runtime   *reload.Reloader[*Runtime]
+	Store     store.Store
+	Deliverer *deliver.Deliverer
+	logger    *slog.Logger
+	reg       prometheus.Registerer
+}
+
+// NewService loads the config, opens the store and builds the workers. The
+// storage path is read once: changing it takes a restart.
+func NewService(ctx context.Context, configFile string, reg prometheus.Registerer, logger *slog.Logger) (*Service, error) {
+	s := &Service{logger: logger, reg: reg}
+	load := func() (*Runtime, error) {
+		rt, err := Load(configFile, logger)
+		if err == nil && s.Deliverer != nil {
+			s.Deliverer.SetChannels(rt.Channels)
+		}
+		return rt, err
+	}
+	rt, err := reload.New(load, reg, "receiver", logger)
+	if err != nil {
+		return nil, err
+	}
+	cfg := rt.Get().Config
+	st, err := sqlite.Open(ctx, cfg.Storage.Path, sqlite.Options{Registerer: reg, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("opening the store: %w", err)
+	}
+	s.Runtime, s.Store = rt, st
+	s.Deliverer = deliver.New(st, rt.Get().Channels, deliver.Options{
+		MaxAge:  cfg.Global.DeadLetterAfter,
+		Prepare: func(n *notify.Notification) { rt.Get().Runbooks.ResolveMessage(n.Message) },
+	}, reg, logger)
+	return s, nil
+}
+
+// Config returns the config in force.
+func (s *Service) Config() *Config { return s.Runtime.Get().Config }
+
+// Handler returns the receiver's HTTP endpoints under mux.
+func (s *Service) Handler(mux *http.ServeMux) error {
+	mux.Handle("POST /webhook/{route}", NewWebhook(s.Config, s.Store, s.Deliverer.Wake, s.reg, s.logger))
+	ext, err := s.Config().ExternalURL()
+	if err != nil {
+		return err
+	}
+	prefix := runbook.DefaultBase(ext).Path
+	rb, err := runbook.NewHandler(runbooks.FS, prefix, s.logger)
+	if err != nil {
+		return fmt.Errorf("runbook pages: %w", err)
+	}
+	mux.Handle(prefix, rb)
+	mux.Handle("/-/reload", s.Runtime.Handler())
+	return nil
+}
+
+// Close closes the store.
+func (s *Service) Close() error { return s.Store.Close() }
