@@ -1,0 +1,173 @@
+package slack
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	commoncfg "github.com/prometheus/common/config"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/klaxonhq/klaxon/pkg/config"
+)
+
+// Defaults of a Slack channel's config.
+const (
+	DefaultUsername  = "Klaxon"
+	DefaultMaxAlerts = 10
+	DefaultTimeout   = 10 * time.Second
+)
+
+// Config is one Slack channel: an incoming webhook and how its messages
+// look.
+type Config struct {
+	// WebhookURL and WebhookURLFile are mutually exclusive; one is
+	// required. The URL carries the webhook's token, so it is a secret.
+	// The file is read, and trimmed, on every send so that a rotated
+	// webhook is picked up without a reload.
+	WebhookURL     commoncfg.Secret `yaml:"webhook_url"`
+	WebhookURLFile string           `yaml:"webhook_url_file"`
+	// Channel, Username and IconEmoji override the webhook's own; Slack
+	// honours them only for legacy webhooks.
+	Channel   string `yaml:"channel"`
+	Username  string `yaml:"username"`
+	IconEmoji string `yaml:"icon_emoji"`
+	// Title and Text are templates in Alertmanager's template language
+	// that replace the attachment's default title and alert list.
+	Title string `yaml:"title"`
+	Text  string `yaml:"text"`
+	// MaxAlerts is how many alerts a message lists; the rest are counted
+	// as "and N more".
+	MaxAlerts int `yaml:"max_alerts"`
+	// Mentions are notified by firing messages of a severity, keyed by
+	// the lower-case severity label.
+	Mentions map[string][]Mention `yaml:"mentions"`
+	// Timeout bounds one delivery attempt.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// UnmarshalYAML sets the defaults and validates the config.
+func (c *Config) UnmarshalYAML(node *yaml.Node) error {
+	*c = Config{Username: DefaultUsername, MaxAlerts: DefaultMaxAlerts, Timeout: DefaultTimeout}
+	type plain Config
+	if err := config.DecodeNode(node, (*plain)(c)); err != nil {
+		return err
+	}
+	switch {
+	case c.WebhookURL == "" && c.WebhookURLFile == "":
+		return config.Errorf(node, "one of webhook_url and webhook_url_file is required")
+	case c.WebhookURL != "" && c.WebhookURLFile != "":
+		return config.Errorf(node, "at most one of webhook_url and webhook_url_file may be set")
+	case c.WebhookURL != "" && checkWebhookURL(string(c.WebhookURL)) != nil:
+		// The URL is a secret: the error must not repeat it.
+		return config.Errorf(valueNode(node, "webhook_url"), "webhook_url: %v", checkWebhookURL(string(c.WebhookURL)))
+	case c.Channel != "" && !channelRE.MatchString(c.Channel):
+		return config.Errorf(valueNode(node, "channel"), "channel must be #name, @user or a channel ID, not %q", c.Channel)
+	case c.IconEmoji != "" && !emojiRE.MatchString(c.IconEmoji):
+		return config.Errorf(valueNode(node, "icon_emoji"), "icon_emoji must be an emoji code such as :rotating_light:, not %q", c.IconEmoji)
+	case c.MaxAlerts < 1:
+		return config.Errorf(valueNode(node, "max_alerts"), "max_alerts must be 1 or more, not %d", c.MaxAlerts)
+	case c.Timeout <= 0:
+		return config.Errorf(valueNode(node, "timeout"), "timeout must be more than 0, not %s", c.Timeout)
+	}
+	return checkSeverities(valueNode(node, "mentions"))
+}
+
+// ResolvePaths makes a relative webhook_url_file relative to the directory
+// of configFile.
+func (c *Config) ResolvePaths(configFile string) {
+	c.WebhookURLFile = config.ResolvePath(configFile, c.WebhookURLFile)
+}
+
+var (
+	// channelRE: "#name", "@user" or a conversation ID (C…, G…, D…).
+	channelRE = regexp.MustCompile(`^(?:[#@][^\s<>&]+|[CGD][A-Z0-9]{2,})$`)
+	emojiRE   = regexp.MustCompile(`^:[a-z0-9_+'-]+:$`)
+)
+
+// checkWebhookURL says what is wrong with a webhook URL without quoting it.
+func checkWebhookURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return fmt.Errorf("not a valid URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("must be an http or https URL")
+	case u.Host == "":
+		return fmt.Errorf("has no host")
+	}
+	return nil
+}
+
+// checkSeverities rejects mention keys that no severity can match: the
+// severity label is compared lower-cased.
+func checkSeverities(mentions *yaml.Node) error {
+	if mentions == nil || mentions.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(mentions.Content); i += 2 {
+		key := mentions.Content[i]
+		if key.Value == "" || key.Value != strings.ToLower(key.Value) {
+			return config.Errorf(key, "mentions: severity %q must be lower-case, as severity labels are compared lower-cased", key.Value)
+		}
+	}
+	return nil
+}
+
+// valueNode is the value of key in the mapping node, for error lines; node
+// itself when key is absent.
+func valueNode(node *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		if node.Content[i].Value == key {
+			return node.Content[i+1]
+		}
+	}
+	return node
+}
+
+// Mention is whom a message notifies: a user ID (U… or W…), a user group
+// ID (S…), or the words here or channel.
+type Mention string
+
+var (
+	userIDRE  = regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`)
+	groupIDRE = regexp.MustCompile(`^S[A-Z0-9]{2,20}$`)
+)
+
+// ParseMention checks that s is a Slack user ID, user group ID, here or
+// channel.
+func ParseMention(s string) (Mention, error) {
+	if s == "here" || s == "channel" || userIDRE.MatchString(s) || groupIDRE.MatchString(s) {
+		return Mention(s), nil
+	}
+	return "", fmt.Errorf("%q is not a Slack mention: want a user ID (U… or W…), a user group ID (S…), here or channel", s)
+}
+
+// Sequence is the control sequence that notifies m: <@U…>,
+// <!subteam^S…>, <!here> or <!channel>.
+func (m Mention) Sequence() string {
+	switch s := string(m); {
+	case s == "here" || s == "channel":
+		return "<!" + s + ">"
+	case strings.HasPrefix(s, "S"):
+		return "<!subteam^" + s + ">"
+	default:
+		return "<@" + s + ">"
+	}
+}
+
+// UnmarshalYAML validates a mention.
+func (m *Mention) UnmarshalYAML(node *yaml.Node) error {
+	var s string
+	if err := node.Decode(&s); err != nil {
+		return err
+	}
+	parsed, err := ParseMention(s)
+	if err != nil {
+		return config.Errorf(node, "mentions: %v", err)
+	}
+	*m = parsed
+	return nil
+}
