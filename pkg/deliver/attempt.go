@@ -46,7 +46,7 @@ func (d *Deliverer) deliver(ctx context.Context, del store.Delivery) {
 	if !ok {
 		// The channel is held back or its rate limit is far off: give the
 		// worker to other channels and come back then.
-		d.reschedule(ctx, log, del, later, "waiting for the channel's rate limit")
+		d.postpone(ctx, log, del, later)
 		return
 	}
 	if wait > 0 && !sleep(ctx, wait) {
@@ -137,6 +137,14 @@ func (d *Deliverer) reschedule(ctx context.Context, log *slog.Logger, del store.
 	defer cancel()
 	if err := d.store.Reschedule(ctx, del.ID, next, why); err != nil {
 		log.Error("rescheduling a delivery; it is retried when its lease expires", "err", err)
+	}
+}
+
+func (d *Deliverer) postpone(ctx context.Context, log *slog.Logger, del store.Delivery, next time.Time) {
+	ctx, cancel := storeContext(ctx)
+	defer cancel()
+	if err := d.store.Postpone(ctx, del.ID, next); err != nil {
+		log.Error("postponing a delivery for its channel's rate limit; it is retried when its lease expires", "err", err)
 	}
 }
 

@@ -120,7 +120,7 @@ func TestChannelHeldAfter429(t *testing.T) {
 	h.ingest(t, "inc3", "a", notify.KindTrigger, "pager")
 	events := h.store.waitEvents(t, 3)[1:]
 	want := map[int64]event{
-		2: {Op: "reschedule", ID: 2, At: t0.Add(time.Hour), Text: "waiting for the channel's rate limit"},
+		2: {Op: "postpone", ID: 2, At: t0.Add(time.Hour)},
 		3: {Op: "complete", ID: 3, At: t0},
 	}
 	for _, e := range events {
@@ -145,7 +145,7 @@ func TestRateLimitDefersDeliveries(t *testing.T) {
 	events := h.store.waitEvents(t, 2)
 	want := []event{
 		{Op: "complete", At: t0},
-		{Op: "reschedule", At: t0.Add(time.Hour), Text: "waiting for the channel's rate limit"},
+		{Op: "postpone", At: t0.Add(time.Hour)},
 	}
 	ignoreID := cmpopts.IgnoreFields(event{}, "ID")
 	byOp := cmpopts.SortSlices(func(a, b event) bool { return a.Op < b.Op })

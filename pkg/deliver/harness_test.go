@@ -81,7 +81,7 @@ func answers(errs ...error) func(context.Context, int, *notify.Notification) err
 
 // event is a store call the Deliverer made.
 type event struct {
-	Op   string // complete, reschedule, bury
+	Op   string // complete, reschedule, postpone, bury
 	ID   int64
 	At   time.Time
 	Text string
@@ -112,6 +112,12 @@ func (s *spyStore) Complete(ctx context.Context, id int64, at time.Time) error {
 func (s *spyStore) Reschedule(ctx context.Context, id int64, next time.Time, lastErr string) error {
 	err := s.Store.Reschedule(ctx, id, next, lastErr)
 	s.record(event{Op: "reschedule", ID: id, At: next, Text: lastErr})
+	return err
+}
+
+func (s *spyStore) Postpone(ctx context.Context, id int64, next time.Time) error {
+	err := s.Store.Postpone(ctx, id, next)
+	s.record(event{Op: "postpone", ID: id, At: next})
 	return err
 }
 

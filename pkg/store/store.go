@@ -32,6 +32,9 @@ type Store interface {
 	Complete(ctx context.Context, id int64, at time.Time) error
 	// Reschedule records a failed attempt and when to try again.
 	Reschedule(ctx context.Context, id int64, next time.Time, lastErr string) error
+	// Postpone hands a delivery back until next without counting an
+	// attempt: its channel's rate limit or hold is not its failure.
+	Postpone(ctx context.Context, id int64, next time.Time) error
 	// Bury makes a delivery a dead letter: it is not tried again until
 	// Requeue.
 	Bury(ctx context.Context, id int64, reason string) error

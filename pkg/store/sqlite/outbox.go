@@ -104,6 +104,21 @@ func (s *Store) Reschedule(ctx context.Context, id int64, next time.Time, lastEr
 	return nil
 }
 
+// Postpone hands a pending delivery back until next, keeping its attempts
+// and last error.
+func (s *Store) Postpone(ctx context.Context, id int64, next time.Time) error {
+	n, err := s.exec(ctx, "postponing delivery", `UPDATE outbox
+		SET next_attempt_at = ?, lease_until = 0
+		WHERE id = ? AND state = 'pending'`, nanos(next), id)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("postponing delivery %d: no such pending delivery", id)
+	}
+	return nil
+}
+
 // Bury makes a pending delivery a dead letter with reason as its last
 // error. It counts as a failed attempt.
 func (s *Store) Bury(ctx context.Context, id int64, reason string) error {

@@ -426,3 +426,27 @@ func TestClosed(t *testing.T) {
 		t.Fatalf("ingest after Close: %v, want ErrUnavailable", err)
 	}
 }
+
+func TestPostponeKeepsAttemptsAndError(t *testing.T) {
+	s := open(t, "", sqlite.Options{})
+	ctx := context.Background()
+	mustIngest(t, s, newIngest("inc1", "h1", t0, "pager"))
+	d := claim(t, s, t0, 1)[0]
+	if err := s.Reschedule(ctx, d.ID, t0, "upstream answered 503"); err != nil {
+		t.Fatal(err)
+	}
+	d = claim(t, s, t0, 1)[0]
+	if err := s.Postpone(ctx, d.ID, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(t, s, t0.Add(time.Hour-time.Millisecond), 10); len(got) != 0 {
+		t.Fatalf("postponed delivery claimed early: %v", ids(got))
+	}
+	got := claim(t, s, t0.Add(time.Hour), 10)
+	if len(got) != 1 || got[0].Attempts != 1 || got[0].LastError != "upstream answered 503" {
+		t.Fatalf("after postponing: %+v, want 1 attempt and the upstream's error kept", got)
+	}
+	if err := s.Postpone(ctx, 9999, t0); err == nil || err.Error() != "postponing delivery 9999: no such pending delivery" {
+		t.Errorf("postponing a missing delivery: %v", err)
+	}
+}
