@@ -106,7 +106,9 @@ func LoadFile(path string) (*Config, error) {
 
 // Parse decodes and validates a config; name is used in errors.
 func Parse(name string, data []byte) (*Config, error) {
-	c := &Config{}
+	// The defaults apply to an empty file too, which never reaches
+	// UnmarshalYAML.
+	c := defaultConfig()
 	if err := config.Decode(name, data, c); err != nil {
 		return nil, err
 	}
@@ -118,11 +120,7 @@ func Parse(name string, data []byte) (*Config, error) {
 
 // UnmarshalYAML applies defaults and checks references between sections.
 func (c *Config) UnmarshalYAML(node *yaml.Node) error {
-	*c = Config{Global: Global{
-		ExternalURL:     DefaultExternalURL,
-		MaxBodySize:     DefaultMaxBodySize,
-		DeadLetterAfter: DefaultDeadLetterAfter,
-	}, Storage: Storage{Path: DefaultStoragePath}}
+	*c = *defaultConfig()
 	type plain Config
 	if err := config.DecodeNode(node, (*plain)(c)); err != nil {
 		return err
@@ -131,6 +129,35 @@ func (c *Config) UnmarshalYAML(node *yaml.Node) error {
 		return err
 	}
 	return c.checkRoutes(node)
+}
+
+func defaultConfig() *Config {
+	return &Config{Global: defaultGlobal(), Storage: Storage{Path: DefaultStoragePath}}
+}
+
+func defaultGlobal() Global {
+	return Global{
+		ExternalURL:     DefaultExternalURL,
+		MaxBodySize:     DefaultMaxBodySize,
+		DeadLetterAfter: DefaultDeadLetterAfter,
+	}
+}
+
+// UnmarshalYAML applies the defaults and checks the section, so that its
+// errors carry the line of the offending key.
+func (g *Global) UnmarshalYAML(node *yaml.Node) error {
+	*g = defaultGlobal()
+	type plain Global
+	if err := config.DecodeNode(node, (*plain)(g)); err != nil {
+		return err
+	}
+	c := &Config{Global: *g}
+	for _, key := range []string{"external_url", "runbook_base_url", "bearer_token_file", "max_body_size", "dead_letter_after"} {
+		if err := c.checkGlobal(key); err != nil {
+			return config.Errorf(valueNode(node, key), "%v", err)
+		}
+	}
+	return nil
 }
 
 func (c *Config) checkChannels(node *yaml.Node) error {
@@ -170,22 +197,38 @@ func (c *Config) checkRoutes(node *yaml.Node) error {
 	return nil
 }
 
-// check validates what needs the whole file: URLs and secrets.
+// check validates the global section once more, for a config whose
+// global section was not decoded from YAML.
 func (c *Config) check() error {
-	if _, err := c.ExternalURL(); err != nil {
+	for _, key := range []string{"external_url", "runbook_base_url", "bearer_token_file", "max_body_size", "dead_letter_after"} {
+		if err := c.checkGlobal(key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkGlobal checks the global setting named key.
+func (c *Config) checkGlobal(key string) error {
+	switch key {
+	case "external_url":
+		_, err := c.ExternalURL()
 		return err
-	}
-	if _, err := c.RunbookBase(); err != nil {
+	case "runbook_base_url":
+		_, err := c.RunbookBase()
 		return err
-	}
-	if c.Global.BearerToken != "" && c.Global.BearerTokenFile != "" {
-		return fmt.Errorf("global: at most one of bearer_token and bearer_token_file may be set")
-	}
-	if c.Global.MaxBodySize <= 0 {
-		return fmt.Errorf("global: max_body_size must be positive")
-	}
-	if c.Global.DeadLetterAfter <= 0 {
-		return fmt.Errorf("global: dead_letter_after must be positive")
+	case "bearer_token_file":
+		if c.Global.BearerToken != "" && c.Global.BearerTokenFile != "" {
+			return fmt.Errorf("global: at most one of bearer_token and bearer_token_file may be set")
+		}
+	case "max_body_size":
+		if c.Global.MaxBodySize <= 0 {
+			return fmt.Errorf("global: max_body_size must be positive")
+		}
+	case "dead_letter_after":
+		if c.Global.DeadLetterAfter <= 0 {
+			return fmt.Errorf("global: dead_letter_after must be positive")
+		}
 	}
 	return nil
 }
@@ -328,6 +371,17 @@ func (ch *Channel) Notifier(opts notify.Options) (notify.Notifier, notify.Limit,
 	}
 	n, err := discord.New(ch.Discord, opts)
 	return n, discord.DefaultLimit, err
+}
+
+// valueNode is the value of key in the mapping node, or node itself when
+// the key is absent, so that errors point at the offending line.
+func valueNode(node *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		if node.Content[i].Value == key {
+			return node.Content[i+1]
+		}
+	}
+	return node
 }
 
 // itemNode finds the YAML node of the i-th item of a top-level list, for

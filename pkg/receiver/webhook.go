@@ -95,9 +95,12 @@ func (h *Webhook) handle(cfg *Config, route *Route, r *http.Request, w http.Resp
 		return http.StatusBadRequest, response{Error: fmt.Sprintf("reading body: %v", err)}
 	}
 	msg, err := alert.Decode(bytes.NewReader(data))
-	var fe *alert.FieldError
-	if errors.As(err, &fe) {
-		return http.StatusBadRequest, response{Error: fe.Error(), Field: fe.Field}
+	if err != nil {
+		var fe *alert.FieldError
+		if errors.As(err, &fe) {
+			return http.StatusBadRequest, response{Error: fe.Error(), Field: fe.Field}
+		}
+		return http.StatusBadRequest, response{Error: err.Error()}
 	}
 	return h.ingest(r, route, msg, data)
 }

@@ -1,0 +1,604 @@
+package receiver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/promslog"
+
+	"github.com/klaxonhq/klaxon/pkg/alert"
+	"github.com/klaxonhq/klaxon/pkg/store"
+	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// Secrets of testConfig, which must never show in an answer or a log line.
+const (
+	secretBearer  = "bearer-s3cret-0001"
+	secretRouting = "pd-routing-s3cret-0002"
+	secretSlack   = "slack-token-s3cret-0003"
+	secretOpsgen  = "opsgenie-key-s3cret-0004"
+	secretDiscord = "discord-token-s3cret-0005"
+)
+
+var secrets = []string{secretBearer, secretRouting, secretSlack, secretOpsgen, secretDiscord}
+
+// testConfig is a config with routes critical (two channels) and warning
+// (one), and a secret for every channel type. extra is added to global.
+func testConfig(t *testing.T, extra string) *Config {
+	t.Helper()
+	yml := `global:
+  external_url: http://receiver.example.com/
+` + extra + `
+channels:
+  - name: pagerduty
+    pagerduty: {routing_key: ` + secretRouting + `}
+  - name: slack
+    slack: {webhook_url: "https://hooks.slack.example.com/services/T0/B0/` + secretSlack + `"}
+  - name: opsgenie
+    opsgenie: {api_key: ` + secretOpsgen + `}
+  - name: discord
+    discord: {webhook_url: "https://discord.example.com/api/webhooks/1/` + secretDiscord + `"}
+routes:
+  - name: critical
+    channels: [pagerduty, slack]
+  - name: warning
+    channels: [slack]
+`
+	c, err := Parse("test.yml", []byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// logBuffer collects log lines from concurrent handlers.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// harness is a webhook on a real SQLite store, served through a ServeMux
+// with the pattern Service.Handler uses.
+type harness struct {
+	cfg     atomic.Pointer[Config]
+	store   *sqlite.Store
+	path    string
+	reg     *prometheus.Registry
+	logs    *logBuffer
+	wakes   atomic.Int32
+	handler http.Handler
+}
+
+func newHarness(t *testing.T, cfg *Config, opts sqlite.Options) *harness {
+	t.Helper()
+	h := &harness{reg: prometheus.NewRegistry(), logs: &logBuffer{}, path: filepath.Join(t.TempDir(), "data", "receiver.db")}
+	h.cfg.Store(cfg)
+	h.store = openStore(t, h.path, opts)
+	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	mux := http.NewServeMux()
+	mux.Handle("POST /webhook/{route}", NewWebhook(h.cfg.Load, h.store, func() { h.wakes.Add(1) }, h.reg, logger))
+	h.handler = mux
+	return h
+}
+
+func openStore(t *testing.T, path string, opts sqlite.Options) *sqlite.Store {
+	t.Helper()
+	opts.Logger = promslog.NewNopLogger()
+	st, err := sqlite.Open(context.Background(), path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// answer is a webhook response: its status, its JSON body decoded and as
+// sent.
+type answer struct {
+	code int
+	resp response
+	raw  string
+}
+
+func (h *harness) post(t *testing.T, route string, body []byte, header http.Header) answer {
+	t.Helper()
+	return serve(t, h.handler, http.MethodPost, "/webhook/"+route, body, header)
+}
+
+func serve(t *testing.T, handler http.Handler, method, target string, body []byte, header http.Header) answer {
+	t.Helper()
+	req := httptest.NewRequestWithContext(t.Context(), method, target, bytes.NewReader(body))
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	rec := httptest.NewRecorder()
+	handler.ServeHTTP(rec, req)
+	a := answer{code: rec.Code, raw: rec.Body.String()}
+	if strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(rec.Body.Bytes(), &a.resp); err != nil {
+			t.Fatalf("%s %s: answer is not JSON: %v\n%s", method, target, err, a.raw)
+		}
+	}
+	return a
+}
+
+// pending is the number of pending deliveries per channel.
+func (h *harness) pending(t *testing.T) map[string]int {
+	t.Helper()
+	return pendingIn(t, h.store)
+}
+
+func pendingIn(t *testing.T, st store.Store) map[string]int {
+	t.Helper()
+	stats, err := st.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, s := range stats {
+		if s.Pending > 0 {
+			out[s.Channel] = s.Pending
+		}
+	}
+	return out
+}
+
+var t0 = time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+
+// message is a valid payload of one group with the given alerts, each
+// "fingerprint=status".
+func message(groupKey, status string, alerts ...string) *alert.Message {
+	m := &alert.Message{
+		Version: "4", GroupKey: groupKey, Status: status, Receiver: "klaxon",
+		GroupLabels:       map[string]string{"alertname": "HighErrorRate"},
+		CommonLabels:      map[string]string{"alertname": "HighErrorRate", "severity": "critical"},
+		CommonAnnotations: map[string]string{"runbook_url": "higherrorrate"},
+		ExternalURL:       "http://alertmanager:9093",
+	}
+	for _, a := range alerts {
+		fp, st, _ := strings.Cut(a, "=")
+		m.Alerts = append(m.Alerts, alert.Alert{
+			Status: st, Fingerprint: fp, StartsAt: t0,
+			Labels:      map[string]string{"alertname": "HighErrorRate", "severity": "critical", "instance": fp},
+			Annotations: map[string]string{"summary": "api answers 5xx", "runbook_url": "higherrorrate"},
+		})
+	}
+	return m
+}
+
+func encode(t *testing.T, m *alert.Message) []byte {
+	t.Helper()
+	b, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestWebhookAccepts follows one group through first, repeated and changed
+// notifications, and checks the answers against a golden file and the
+// outbox rows in the store.
+func TestWebhookAccepts(t *testing.T) {
+	h := newHarness(t, testConfig(t, ""), sqlite.Options{})
+	const group = `{}/{severity="critical"}:{alertname="HighErrorRate"}`
+	steps := []struct {
+		name    string
+		msg     *alert.Message
+		pending map[string]int
+		wakes   int32
+	}{
+		{"first", message(group, "firing", "a=firing"), map[string]int{"pagerduty": 1, "slack": 1}, 1},
+		{"repeated", message(group, "firing", "a=firing"), map[string]int{"pagerduty": 1, "slack": 1}, 1},
+		{"second alert", message(group, "firing", "a=firing", "b=firing"), map[string]int{"pagerduty": 2, "slack": 2}, 2},
+		{"resolved", message(group, "resolved", "a=resolved", "b=resolved"), map[string]int{"pagerduty": 3, "slack": 3}, 3},
+		{"resolved again", message(group, "resolved", "a=resolved", "b=resolved"), map[string]int{"pagerduty": 3, "slack": 3}, 3},
+	}
+	var got strings.Builder
+	for _, s := range steps {
+		a := h.post(t, "critical", encode(t, s.msg), nil)
+		if a.code != http.StatusOK {
+			t.Fatalf("%s: %d %s, want 200", s.name, a.code, a.raw)
+		}
+		fmt.Fprintf(&got, "%s: %d %s", s.name, a.code, a.raw)
+		if diff := cmp.Diff(s.pending, h.pending(t)); diff != "" {
+			t.Errorf("%s: pending deliveries (-want +got):\n%s", s.name, diff)
+		}
+		if n := h.wakes.Load(); n != s.wakes {
+			t.Errorf("%s: the deliverer was woken %d times, want %d", s.name, n, s.wakes)
+		}
+	}
+	golden(t, "testdata/webhook-accepts.golden", got.String())
+	// The incident key is the one PagerDuty and Opsgenie will see.
+	a := h.post(t, "critical", encode(t, message(group, "firing", "a=firing")), nil)
+	if want := alert.IncidentKey("critical", group); a.resp.Incident != want {
+		t.Errorf("incident %q, want %q", a.resp.Incident, want)
+	}
+	// The same group on another route is another incident.
+	if a := h.post(t, "warning", encode(t, message(group, "firing", "a=firing")), nil); a.code != http.StatusOK || a.resp.Duplicate || a.resp.Deliveries != 1 {
+		t.Errorf("same group on route warning: %d %s, want 200 with one new delivery", a.code, a.raw)
+	}
+}
+
+// TestWebhookMalformed checks that a payload the receiver cannot take is
+// refused with 400 and the field at fault, and recorded nowhere.
+func TestWebhookMalformed(t *testing.T) {
+	h := newHarness(t, testConfig(t, ""), sqlite.Options{})
+	valid := func(edit func(m map[string]any)) []byte {
+		var m map[string]any
+		if err := json.Unmarshal(encode(t, message("{}:{a=\"b\"}", "firing", "a=firing")), &m); err != nil {
+			t.Fatal(err)
+		}
+		edit(m)
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	firstAlert := func(m map[string]any) map[string]any { return m["alerts"].([]any)[0].(map[string]any) }
+	for _, tc := range []struct {
+		name  string
+		body  []byte
+		error string
+		field string
+	}{
+		{"empty body", nil, "empty body: expected an Alertmanager webhook payload", ""},
+		{"not JSON", []byte("alerts=1"), "invalid JSON at byte 1: invalid character 'a' looking for beginning of value", ""},
+		{"truncated", []byte(`{"version": "4"`), "truncated JSON", ""},
+		{"trailing data", append(valid(func(map[string]any) {}), []byte(" {}")...), "trailing data after the JSON object", ""},
+		{"version", valid(func(m map[string]any) { m["version"] = "3" }), `version: must be "4" (Alertmanager's webhook version), not "3"`, "version"},
+		{"no group key", valid(func(m map[string]any) { delete(m, "groupKey") }), "groupKey: must not be empty", "groupKey"},
+		{"status", valid(func(m map[string]any) { m["status"] = "pending" }), `status: must be firing or resolved, not "pending"`, "status"},
+		{"no alerts", valid(func(m map[string]any) { m["alerts"] = []any{} }), "alerts: must hold at least one alert", "alerts"},
+		{"alerts not a list", valid(func(m map[string]any) { m["alerts"] = "many" }), "alerts: must be an array, not string", "alerts"},
+		{"alert without alertname", valid(func(m map[string]any) {
+			delete(firstAlert(m)["labels"].(map[string]any), "alertname")
+		}), "alerts[0].labels.alertname: must be set", "alerts[0].labels.alertname"},
+		{"alert without fingerprint", valid(func(m map[string]any) { firstAlert(m)["fingerprint"] = "" }), "alerts[0].fingerprint: must not be empty", "alerts[0].fingerprint"},
+		{"bad timestamp", valid(func(m map[string]any) { firstAlert(m)["startsAt"] = "yesterday" }), `a timestamp is not RFC 3339: "yesterday"`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := h.post(t, "critical", tc.body, nil)
+			if a.code != http.StatusBadRequest {
+				t.Fatalf("%d %s, want 400", a.code, a.raw)
+			}
+			got := struct{ Error, Field string }{a.resp.Error, a.resp.Field}
+			want := struct{ Error, Field string }{tc.error, tc.field}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("answer (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if p := h.pending(t); len(p) != 0 {
+		t.Errorf("malformed payloads left deliveries: %v", p)
+	}
+	if n := h.wakes.Load(); n != 0 {
+		t.Errorf("malformed payloads woke the deliverer %d times", n)
+	}
+}
+
+func TestWebhookUnknownRoute(t *testing.T) {
+	h := newHarness(t, testConfig(t, ""), sqlite.Options{})
+	a := h.post(t, "criticall", encode(t, message("{}:{}", "firing", "a=firing")), nil)
+	want := response{Error: `unknown route "criticall": the config has routes critical, warning`}
+	if a.code != http.StatusNotFound {
+		t.Errorf("status %d, want 404", a.code)
+	}
+	if diff := cmp.Diff(want, a.resp); diff != "" {
+		t.Errorf("answer (-want +got):\n%s", diff)
+	}
+	h.cfg.Store(&Config{Global: defaultGlobal()})
+	a = h.post(t, "critical", encode(t, message("{}:{}", "firing", "a=firing")), nil)
+	if want := `unknown route "critical": the config has no routes`; a.code != http.StatusNotFound || a.resp.Error != want {
+		t.Errorf("without routes: %d %q, want 404 %q", a.code, a.resp.Error, want)
+	}
+}
+
+// TestWebhookBearerToken checks the token from bearer_token_file, read at
+// every request so that a rotated token needs no reload.
+func TestWebhookBearerToken(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "token")
+	writeFile(t, file, "first-"+secretBearer+"\n")
+	h := newHarness(t, testConfig(t, "  bearer_token_file: "+file), sqlite.Options{})
+	body := func(i int) []byte { return encode(t, message(fmt.Sprintf("{}:{n=%d}", i), "firing", "a=firing")) }
+	bearer := func(token string) http.Header { return http.Header{"Authorization": {"Bearer " + token}} }
+	steps := []struct {
+		name   string
+		rotate string
+		header http.Header
+		code   int
+	}{
+		{"no header", "", nil, http.StatusUnauthorized},
+		{"basic auth", "", http.Header{"Authorization": {"Basic Zmlyc3Q6eA=="}}, http.StatusUnauthorized},
+		{"wrong token", "", bearer("first-" + secretBearer + "x"), http.StatusUnauthorized},
+		{"prefix of the token", "", bearer("first-"), http.StatusUnauthorized},
+		{"right token", "", bearer("first-" + secretBearer), http.StatusOK},
+		{"old token after rotation", "second-" + secretBearer, bearer("first-" + secretBearer), http.StatusUnauthorized},
+		{"new token after rotation", "", bearer("second-" + secretBearer), http.StatusOK},
+	}
+	for i, s := range steps {
+		if s.rotate != "" {
+			writeFile(t, file, s.rotate+"\n")
+		}
+		a := h.post(t, "critical", body(i), s.header)
+		if a.code != s.code {
+			t.Errorf("%s: %d %s, want %d", s.name, a.code, a.raw, s.code)
+		}
+		if s.code == http.StatusUnauthorized && a.resp.Error != "missing or wrong bearer token" {
+			t.Errorf("%s: error %q", s.name, a.resp.Error)
+		}
+	}
+	// An unknown route is not revealed without the token.
+	if a := h.post(t, "nope", body(0), nil); a.code != http.StatusUnauthorized {
+		t.Errorf("unknown route without a token: %d %s, want 401", a.code, a.raw)
+	}
+	if diff := cmp.Diff(map[string]int{"pagerduty": 2, "slack": 2}, h.pending(t)); diff != "" {
+		t.Errorf("pending deliveries (-want +got):\n%s", diff)
+	}
+	// A token file that cannot be read refuses everything, as 503: the
+	// receiver is broken, the sender is not at fault.
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	a := h.post(t, "critical", body(99), bearer("second-"+secretBearer))
+	if a.code != http.StatusServiceUnavailable || a.resp.Error != "the receiver cannot read its bearer_token_file" {
+		t.Errorf("token file gone: %d %s, want 503", a.code, a.raw)
+	}
+	assertNoSecrets(t, h.logs.String())
+}
+
+func TestWebhookInlineBearerToken(t *testing.T) {
+	h := newHarness(t, testConfig(t, "  bearer_token: "+secretBearer), sqlite.Options{})
+	body := encode(t, message("{}:{}", "firing", "a=firing"))
+	if a := h.post(t, "critical", body, nil); a.code != http.StatusUnauthorized || a.raw == "" {
+		t.Errorf("no token: %d %s, want 401", a.code, a.raw)
+	}
+	rec := httptest.NewRecorder()
+	h.handler.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/webhook/critical", bytes.NewReader(body)))
+	if got := rec.Header().Get("WWW-Authenticate"); got != `Bearer realm="klaxon-receiver"` {
+		t.Errorf("WWW-Authenticate %q", got)
+	}
+	if a := h.post(t, "critical", body, http.Header{"Authorization": {"Bearer " + secretBearer}}); a.code != http.StatusOK {
+		t.Errorf("right token: %d %s, want 200", a.code, a.raw)
+	}
+}
+
+func TestWebhookTooLarge(t *testing.T) {
+	h := newHarness(t, testConfig(t, "  max_body_size: 2KiB"), sqlite.Options{})
+	small := encode(t, message("{}:{}", "firing", "a=firing"))
+	if a := h.post(t, "critical", small, nil); a.code != http.StatusOK {
+		t.Fatalf("small body: %d %s", a.code, a.raw)
+	}
+	m := message("{}:{big}", "firing", "a=firing")
+	m.Alerts[0].Annotations["description"] = strings.Repeat("x", 2048)
+	a := h.post(t, "critical", encode(t, m), nil)
+	if a.code != http.StatusRequestEntityTooLarge || a.resp.Error != "body larger than max_body_size (2048 bytes)" {
+		t.Errorf("big body: %d %s, want 413", a.code, a.raw)
+	}
+	if diff := cmp.Diff(map[string]int{"pagerduty": 1, "slack": 1}, h.pending(t)); diff != "" {
+		t.Errorf("pending deliveries (-want +got):\n%s", diff)
+	}
+}
+
+// TestServiceHandler serves the webhook through Service.Handler, as the
+// binary does: POST only, runbooks at the receiver's own pages.
+func TestServiceHandler(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "receiver.yml")
+	writeFile(t, file, `global:
+  external_url: http://receiver.example.com/klaxon/
+storage:
+  path: `+filepath.Join(dir, "data", "receiver.db")+`
+routes:
+  - name: critical
+`)
+	svc, err := NewService(t.Context(), file, prometheus.NewRegistry(), promslog.NewNopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	mux := http.NewServeMux()
+	if err := svc.Handler(mux); err != nil {
+		t.Fatal(err)
+	}
+	body := encode(t, message("{}:{}", "firing", "a=firing"))
+	for _, tc := range []struct {
+		method, target string
+		code           int
+	}{
+		{http.MethodGet, "/webhook/critical", http.StatusMethodNotAllowed},
+		{http.MethodPut, "/webhook/critical", http.StatusMethodNotAllowed},
+		{http.MethodPost, "/webhook/critical", http.StatusOK},
+		{http.MethodPost, "/webhook/", http.StatusNotFound},
+		{http.MethodGet, "/klaxon/runbooks/higherrorrate", http.StatusOK},
+		{http.MethodGet, "/-/reload", http.StatusMethodNotAllowed},
+	} {
+		a := serve(t, mux, tc.method, tc.target, body, nil)
+		if a.code != tc.code {
+			t.Errorf("%s %s: %d %s, want %d", tc.method, tc.target, a.code, a.raw, tc.code)
+		}
+	}
+	if a := serve(t, mux, http.MethodPost, "/-/reload", nil, nil); a.code != http.StatusOK {
+		t.Errorf("POST /-/reload: %d %s", a.code, a.raw)
+	}
+}
+
+// TestWebhookStoreFull fills the store up: the webhook answers 503 with
+// the reason, so that Alertmanager retries; what was accepted stays; and
+// once there is room again the same notification is accepted.
+func TestWebhookStoreFull(t *testing.T) {
+	cfg := testConfig(t, "")
+	h := newHarness(t, cfg, sqlite.Options{MaxPageCount: 60})
+	big := func(i int) []byte {
+		m := message(fmt.Sprintf("{}:{n=%d}", i), "firing", "a=firing")
+		m.Alerts[0].Annotations["description"] = strings.Repeat("x", 8<<10)
+		return encode(t, m)
+	}
+	accepted := 0
+	var refused answer
+	var body []byte
+	for i := range 200 {
+		body = big(i)
+		a := h.post(t, "critical", body, nil)
+		if a.code != http.StatusOK {
+			refused = a
+			break
+		}
+		accepted++
+	}
+	if refused.code != http.StatusServiceUnavailable {
+		t.Fatalf("the store never filled up: %d answers of 200, then %d %s", accepted, refused.code, refused.raw)
+	}
+	if accepted == 0 {
+		t.Fatal("nothing fitted in the store")
+	}
+	const prefix = "cannot store the notification, try again: "
+	if !strings.HasPrefix(refused.resp.Error, prefix) || !strings.Contains(refused.resp.Error, "database or disk is full") {
+		t.Errorf("503 error %q, want %q and SQLite's reason", refused.resp.Error, prefix)
+	}
+	want := map[string]int{"pagerduty": accepted, "slack": accepted}
+	if diff := cmp.Diff(want, h.pending(t)); diff != "" {
+		t.Errorf("pending deliveries of the accepted notifications (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(h.logs.String(), "cannot store notification; Alertmanager will retry") {
+		t.Errorf("the refusal was not logged:\n%s", h.logs.String())
+	}
+
+	// The store has no way to lift its limit: open the same file again
+	// without one, as a restart after freeing the disk does.
+	if err := h.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	roomy := openStore(t, h.path, sqlite.Options{})
+	h2 := &harness{reg: prometheus.NewRegistry(), logs: &logBuffer{}, store: roomy}
+	h2.cfg.Store(cfg)
+	mux := http.NewServeMux()
+	mux.Handle("POST /webhook/{route}", NewWebhook(h2.cfg.Load, roomy, func() {}, h2.reg, promslog.NewNopLogger()))
+	a := serve(t, mux, http.MethodPost, "/webhook/critical", body, nil)
+	if a.code != http.StatusOK || a.resp.Duplicate || a.resp.Deliveries != 2 {
+		t.Errorf("the refused notification after recovery: %d %s, want 200 with 2 deliveries", a.code, a.raw)
+	}
+	want = map[string]int{"pagerduty": accepted + 1, "slack": accepted + 1}
+	if diff := cmp.Diff(want, pendingIn(t, roomy)); diff != "" {
+		t.Errorf("pending deliveries after recovery (-want +got):\n%s", diff)
+	}
+}
+
+// TestWebhookMetrics counts requests by route and code, with the route
+// "unknown" for names not in the config, so that a scan of random paths
+// cannot create series.
+func TestWebhookMetrics(t *testing.T) {
+	h := newHarness(t, testConfig(t, "  max_body_size: 1KiB"), sqlite.Options{})
+	ok := encode(t, message("{}:{}", "firing", "a=firing"))
+	h.post(t, "critical", ok, nil)
+	h.post(t, "critical", ok, nil)
+	h.post(t, "warning", []byte("{"), nil)
+	h.post(t, "random-1", ok, nil)
+	h.post(t, "random-2", ok, nil)
+	h.post(t, "warning", bytes.Repeat([]byte(" "), 2048), nil)
+	want := `# HELP klaxon_receiver_webhook_requests_total Webhook requests from Alertmanager, by route and HTTP status code; route is "unknown" for routes not in the config.
+# TYPE klaxon_receiver_webhook_requests_total counter
+klaxon_receiver_webhook_requests_total{code="200",route="critical"} 2
+klaxon_receiver_webhook_requests_total{code="400",route="warning"} 1
+klaxon_receiver_webhook_requests_total{code="404",route="unknown"} 2
+klaxon_receiver_webhook_requests_total{code="413",route="warning"} 1
+`
+	if err := testutil.GatherAndCompare(h.reg, strings.NewReader(want), "klaxon_receiver_webhook_requests_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestWebhookNoSecrets runs every kind of answer and checks that no secret
+// of the config shows in an answer or a log line.
+func TestWebhookNoSecrets(t *testing.T) {
+	h := newHarness(t, testConfig(t, "  bearer_token: "+secretBearer+"\n  max_body_size: 4KiB"), sqlite.Options{MaxPageCount: 60})
+	auth := http.Header{"Authorization": {"Bearer " + secretBearer}}
+	wrong := http.Header{"Authorization": {"Bearer " + secretBearer + "-wrong"}}
+	var bodies strings.Builder
+	record := func(a answer) { fmt.Fprintf(&bodies, "%d %s\n", a.code, a.raw) }
+	record(h.post(t, "critical", encode(t, message("{}:{}", "firing", "a=firing")), auth))
+	record(h.post(t, "critical", encode(t, message("{}:{}", "firing", "a=firing")), auth))
+	record(h.post(t, "critical", nil, wrong))
+	record(h.post(t, "nope", nil, auth))
+	record(h.post(t, "critical", []byte(`{"version":"3"}`), auth))
+	record(h.post(t, "critical", bytes.Repeat([]byte("x"), 8<<10), auth))
+	for i := range 100 {
+		m := message(fmt.Sprintf("{}:{n=%d}", i), "firing", "a=firing")
+		m.Alerts[0].Annotations["description"] = strings.Repeat("y", 3<<10)
+		a := h.post(t, "critical", encode(t, m), auth)
+		if a.code != http.StatusOK {
+			record(a)
+			break
+		}
+	}
+	got := bodies.String()
+	for _, code := range []string{"200", "401", "404", "400", "413", "503"} {
+		if !strings.Contains(got, "\n"+code+" ") && !strings.HasPrefix(got, code+" ") {
+			t.Errorf("no answer %s in the run:\n%s", code, got)
+		}
+	}
+	assertNoSecrets(t, got)
+	assertNoSecrets(t, h.logs.String())
+}
+
+func assertNoSecrets(t *testing.T, text string) {
+	t.Helper()
+	for _, s := range secrets {
+		if strings.Contains(text, s) {
+			t.Errorf("secret %q leaked:\n%s", s, text)
+		}
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// golden compares got with the golden file, or rewrites it with -update.
+func golden(t *testing.T, file, got string) {
+	t.Helper()
+	if *update {
+		writeFile(t, file, got)
+		return
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", file, diff)
+	}
+}
