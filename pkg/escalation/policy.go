@@ -1,0 +1,264 @@
+// Package escalation is klaxon-receiver's escalation policies and the
+// incident state machine that follows them: who is paged, when, and what
+// acknowledgement, new alerts and resolution change. Everything here is a
+// pure function of the time passed in; the receiver stores State in a row
+// and calls On when an event arrives or when State.Next comes due.
+package escalation
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/klaxonhq/klaxon/pkg/config"
+)
+
+// Policies is the receiver's escalation_policies list.
+type Policies []Policy
+
+// Policy is one named escalation policy: ordered levels, each paged when
+// its delay has passed without an acknowledgement.
+type Policy struct {
+	Name string `yaml:"name"`
+	// Repeat is how many more times to run through all levels after the
+	// last one.
+	Repeat int `yaml:"repeat"`
+	// LoopAfter is the time from the start of one loop to the start of
+	// the next. It defaults to the last level's delay plus the wait before
+	// the last level, so that the last level waits as long as the one
+	// before it did.
+	LoopAfter time.Duration `yaml:"loop_after"`
+	// AckTimeout re-pages an incident that is still firing this long after
+	// it was acknowledged; 0 never does.
+	AckTimeout time.Duration `yaml:"ack_timeout"`
+	Levels     []Level       `yaml:"levels"`
+}
+
+// Level is one step of a policy.
+type Level struct {
+	// Delay is measured from the start of the incident, or of the loop.
+	Delay   time.Duration `yaml:"delay"`
+	Targets []Target      `yaml:"targets"`
+}
+
+// Target is whom a level pages. Exactly one field is set.
+type Target struct {
+	// Schedule pages whoever is on call for the schedule when the page is
+	// due.
+	Schedule string `yaml:"schedule,omitempty" json:"schedule,omitempty"`
+	// User pages a user by name.
+	User string `yaml:"user,omitempty" json:"user,omitempty"`
+	// SlackUserGroup mentions a Slack user group by ID (S…).
+	SlackUserGroup string `yaml:"slack_user_group,omitempty" json:"slack_user_group,omitempty"`
+	// DiscordRole mentions a Discord role by ID (a snowflake).
+	DiscordRole string `yaml:"discord_role,omitempty" json:"discord_role,omitempty"`
+}
+
+// Kinds of target that Check asks about.
+const (
+	KindSchedule = "schedule"
+	KindUser     = "user"
+)
+
+var (
+	nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+	// slackGroupRE is Slack's user group ID: "S" and upper-case letters
+	// and digits.
+	slackGroupRE = regexp.MustCompile(`^S[A-Z0-9]{2,20}$`)
+	// discordIDRE is a Discord snowflake: a 64-bit integer in decimal.
+	discordIDRE = regexp.MustCompile(`^[0-9]{15,20}$`)
+)
+
+// UnmarshalYAML decodes the policies and checks that names are unique.
+func (ps *Policies) UnmarshalYAML(node *yaml.Node) error {
+	var list []Policy
+	if err := config.DecodeNode(node, &list); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for i, p := range list {
+		if seen[p.Name] {
+			return config.Errorf(node.Content[i], "escalation policy name %q is used twice", p.Name)
+		}
+		seen[p.Name] = true
+	}
+	*ps = list
+	return nil
+}
+
+// Get returns the policy named name.
+func (ps Policies) Get(name string) (*Policy, bool) {
+	for i := range ps {
+		if ps[i].Name == name {
+			return &ps[i], true
+		}
+	}
+	return nil, false
+}
+
+// Check reports every schedule and user that a policy names and that known
+// says does not exist. kind is KindSchedule or KindUser.
+func (ps Policies) Check(known func(kind, name string) bool) error {
+	var errs []error
+	for i := range ps {
+		errs = append(errs, ps[i].Check(known))
+	}
+	return errors.Join(errs...)
+}
+
+// Check reports every schedule and user that the policy names and that
+// known says does not exist.
+func (p *Policy) Check(known func(kind, name string) bool) error {
+	var errs []error
+	for i, l := range p.Levels {
+		for _, t := range l.Targets {
+			kind, name := t.kind()
+			if kind != KindSchedule && kind != KindUser {
+				continue
+			}
+			if !known(kind, name) {
+				errs = append(errs, fmt.Errorf("escalation policy %q, level %d: unknown %s %q", p.Name, i+1, kind, name))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// UnmarshalYAML validates one policy.
+func (p *Policy) UnmarshalYAML(node *yaml.Node) error {
+	*p = Policy{}
+	type plain Policy
+	if err := config.DecodeNode(node, (*plain)(p)); err != nil {
+		return err
+	}
+	if !nameRE.MatchString(p.Name) {
+		return config.Errorf(node, "escalation policy name %q must be letters, digits, '_', '.' or '-'", p.Name)
+	}
+	if p.Repeat < 0 {
+		return config.Errorf(node, "escalation policy %q: repeat must be 0 or more, not %d", p.Name, p.Repeat)
+	}
+	if p.AckTimeout < 0 {
+		return config.Errorf(node, "escalation policy %q: ack_timeout must be 0 or more, not %s", p.Name, p.AckTimeout)
+	}
+	if len(p.Levels) == 0 {
+		return config.Errorf(node, "escalation policy %q needs at least one level", p.Name)
+	}
+	if err := p.checkLevels(node); err != nil {
+		return err
+	}
+	return p.checkLoop(node)
+}
+
+// checkLevels wants delays that start at 0 or later and strictly increase,
+// and targets on every level.
+func (p *Policy) checkLevels(node *yaml.Node) error {
+	for i, l := range p.Levels {
+		at := levelNode(node, i)
+		switch {
+		case i == 0 && l.Delay < 0:
+			return config.Errorf(at, "escalation policy %q: level 1 delay must be 0 or more, not %s", p.Name, l.Delay)
+		case i > 0 && l.Delay <= p.Levels[i-1].Delay:
+			return config.Errorf(at, "escalation policy %q: level %d delay (%s) must be later than level %d delay (%s)",
+				p.Name, i+1, l.Delay, i, p.Levels[i-1].Delay)
+		case len(l.Targets) == 0:
+			return config.Errorf(at, "escalation policy %q: level %d has no targets", p.Name, i+1)
+		}
+	}
+	return nil
+}
+
+// checkLoop wants a loop longer than the last level's delay, so that a
+// new loop never starts before the last level of the previous one.
+func (p *Policy) checkLoop(node *yaml.Node) error {
+	last := p.Levels[len(p.Levels)-1].Delay
+	switch {
+	case p.LoopAfter < 0:
+		return config.Errorf(node, "escalation policy %q: loop_after must be 0 or more, not %s", p.Name, p.LoopAfter)
+	case p.LoopAfter > 0 && p.LoopAfter <= last:
+		return config.Errorf(node, "escalation policy %q: loop_after (%s) must be longer than the last level's delay (%s)",
+			p.Name, p.LoopAfter, last)
+	case p.Repeat > 0 && p.loopLength() <= 0:
+		return config.Errorf(node, "escalation policy %q: repeat needs loop_after when the only level has delay 0", p.Name)
+	}
+	return nil
+}
+
+// loopLength is the time from the start of a loop to the start of the
+// next.
+func (p *Policy) loopLength() time.Duration {
+	if p.LoopAfter > 0 {
+		return p.LoopAfter
+	}
+	n := len(p.Levels)
+	if n == 0 {
+		return 0
+	}
+	last, before := p.Levels[n-1].Delay, time.Duration(0)
+	if n > 1 {
+		before = p.Levels[n-2].Delay
+	}
+	return last + (last - before)
+}
+
+// levelNode finds the YAML node of the i-th level, for error lines.
+func levelNode(policy *yaml.Node, i int) *yaml.Node {
+	for j := 0; j+1 < len(policy.Content); j += 2 {
+		if policy.Content[j].Value == "levels" && i < len(policy.Content[j+1].Content) {
+			return policy.Content[j+1].Content[i]
+		}
+	}
+	return policy
+}
+
+// UnmarshalYAML validates one target.
+func (t *Target) UnmarshalYAML(node *yaml.Node) error {
+	*t = Target{}
+	type plain Target
+	if err := config.DecodeNode(node, (*plain)(t)); err != nil {
+		return err
+	}
+	if n := t.fields(); n != 1 {
+		return config.Errorf(node, "a target needs exactly one of schedule, user, slack_user_group or discord_role (it has %d)", n)
+	}
+	if t.SlackUserGroup != "" && !slackGroupRE.MatchString(t.SlackUserGroup) {
+		return config.Errorf(node, "slack_user_group %q is not a Slack user group ID (S followed by capitals and digits)", t.SlackUserGroup)
+	}
+	if t.DiscordRole != "" && !discordIDRE.MatchString(t.DiscordRole) {
+		return config.Errorf(node, "discord_role %q is not a Discord role ID (15 to 20 digits)", t.DiscordRole)
+	}
+	return nil
+}
+
+func (t Target) fields() int {
+	n := 0
+	for _, v := range []string{t.Schedule, t.User, t.SlackUserGroup, t.DiscordRole} {
+		if v != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// kind returns the target's kind, as its YAML key, and its value.
+func (t Target) kind() (kind, name string) {
+	switch {
+	case t.Schedule != "":
+		return KindSchedule, t.Schedule
+	case t.User != "":
+		return KindUser, t.User
+	case t.SlackUserGroup != "":
+		return "slack_user_group", t.SlackUserGroup
+	case t.DiscordRole != "":
+		return "discord_role", t.DiscordRole
+	}
+	return "", ""
+}
+
+// String names the target as "schedule primary" or "user cto".
+func (t Target) String() string {
+	kind, name := t.kind()
+	return kind + " " + name
+}

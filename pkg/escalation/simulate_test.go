@@ -1,0 +1,197 @@
+package escalation
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", path, diff)
+	}
+}
+
+// rota is a fake schedule: one user until the handoff, another after.
+type rota struct {
+	handoff       time.Time
+	before, after string
+}
+
+type fakeResolver map[string]rota
+
+func (r fakeResolver) OnCall(schedule string, at time.Time) (string, bool) {
+	ro, ok := r[schedule]
+	switch {
+	case !ok:
+		return "", false
+	case at.Before(ro.handoff):
+		return ro.before, ro.before != ""
+	}
+	return ro.after, ro.after != ""
+}
+
+type fakeUsers map[string][2]string
+
+func (u fakeUsers) Mentions(user string) (string, string, bool) {
+	ids, ok := u[user]
+	return ids[0], ids[1], ok
+}
+
+var directory = fakeUsers{
+	"alice":          {"U01ALICE", "100000000000000001"},
+	"bob":            {"U02BOB", "100000000000000002"},
+	"senior":         {"U03SENIOR", ""},
+	"manager":        {"U04MANAGER", "100000000000000004"},
+	"cto":            {"", "100000000000000005"},
+	"vp-engineering": {"U06VP", "100000000000000006"},
+}
+
+// TestSimulateExample is the timeline documented in
+// docs/_fragments/escalation.md.
+func TestSimulateExample(t *testing.T) {
+	p := loadExample(t)
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Alice is on call for primary until 09:00 UTC, then Bob.
+	handoff := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+	resolver := fakeResolver{"primary": {handoff: handoff, before: "alice", after: "bob"}}
+	for _, sc := range []struct {
+		name   string
+		start  time.Time
+		events []TimedEvent
+		length time.Duration
+	}{
+		{name: "nobody acknowledges", start: t0, length: 3 * time.Hour},
+		{name: "acknowledged; a new alert joins; resolved", start: t0, length: 6 * time.Hour, events: []TimedEvent{
+			{At: t0, Event: Alerts{Fingerprints: []string{"4f1c2a"}, Reason: "first notification"}},
+			{At: t0.Add(12 * time.Minute), Event: Ack{By: "alice"}},
+			{At: t0.Add(40 * time.Minute), Event: Alerts{Fingerprints: []string{"4f1c2a", "9be07d"}, Reason: "new alerts added"}},
+			{At: t0.Add(75 * time.Minute), Event: Ack{By: "bob"}},
+			{At: t0.Add(4 * time.Hour), Event: Alerts{Fingerprints: []string{"4f1c2a", "9be07d"}, Reason: ReasonRepeat}},
+			{At: t0.Add(5 * time.Hour), Event: Resolve{}},
+		}},
+		{
+			name:  "across the spring-forward change in Europe/Berlin",
+			start: time.Date(2026, 3, 29, 1, 15, 0, 0, berlin), length: 3 * time.Hour,
+		},
+	} {
+		t.Run(sc.name, func(t *testing.T) {
+			pages := Simulate(p, resolver, directory, sc.start, sc.events, sc.start.Add(sc.length))
+			name := strings.NewReplacer(" ", "-", ";", "", "/", "-").Replace(sc.name)
+			golden(t, "timeline-"+name+".golden", Timeline(sc.start, pages))
+		})
+	}
+}
+
+// TestSchedulesResolveAtDue checks that a schedule target pages whoever is
+// on call when the page falls due, even when it is sent late.
+func TestSchedulesResolveAtDue(t *testing.T) {
+	p := &Policy{Name: "rota", Levels: []Level{
+		{Delay: 0, Targets: []Target{{Schedule: "primary"}}},
+		{Delay: 30 * time.Minute, Targets: []Target{{Schedule: "primary"}, {User: "bob"}, {Schedule: "empty"}}},
+	}}
+	resolver := fakeResolver{
+		"primary": {handoff: t0.Add(20 * time.Minute), before: "alice", after: "bob"},
+		"empty":   {},
+	}
+	s, first := Start(p, t0, nil)
+	// The process was down from +0:10 to +0:45: level 2 is sent late.
+	_, late := s.On(Tick{}, p, t0.Add(45*time.Minute))
+	pages := append(first, late...)
+	for i := range pages {
+		pages[i].AddRecipients(resolver, directory)
+	}
+	want := []Page{
+		{Level: 1, Loop: 1, Kind: KindEscalate, Due: t0, Targets: p.Levels[0].Targets,
+			Users:    []string{"alice"},
+			Mentions: Mentions{SlackIDs: []string{"U01ALICE"}, DiscordUsers: []string{"100000000000000001"}}},
+		{Level: 2, Loop: 1, Kind: KindEscalate, Due: t0.Add(30 * time.Minute), Targets: p.Levels[1].Targets,
+			Users:     []string{"bob"},
+			Mentions:  Mentions{SlackIDs: []string{"U02BOB"}, DiscordUsers: []string{"100000000000000002"}},
+			Uncovered: []string{"empty"}},
+	}
+	if diff := cmp.Diff(want, pages); diff != "" {
+		t.Errorf("pages (-want +got):\n%s", diff)
+	}
+}
+
+func TestAddRecipients(t *testing.T) {
+	page := Page{Kind: KindEscalate, Due: t0, Targets: []Target{
+		{User: "senior"}, {User: "cto"}, {User: "stranger"}, {Schedule: "primary"},
+		{SlackUserGroup: "S0123ABCD"}, {DiscordRole: "123456789012345678"}, {SlackUserGroup: "S0123ABCD"},
+	}}
+	page.AddRecipients(nil, directory)
+	want := Mentions{
+		SlackIDs:     []string{"U03SENIOR"},
+		SlackGroups:  []string{"S0123ABCD"},
+		DiscordUsers: []string{"100000000000000005"},
+		DiscordRoles: []string{"123456789012345678"},
+	}
+	if diff := cmp.Diff(want, page.Mentions); diff != "" {
+		t.Errorf("mentions (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"senior", "cto", "stranger"}, page.Users); diff != "" {
+		t.Errorf("users (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"primary"}, page.Uncovered); diff != "" {
+		t.Errorf("uncovered (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"U03SENIOR", "S0123ABCD"}, want.Slack()); diff != "" {
+		t.Errorf("Slack() (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"<@&123456789012345678>", "<@100000000000000005>"}, want.Discord()); diff != "" {
+		t.Errorf("Discord() (-want +got):\n%s", diff)
+	}
+}
+
+// TestStateJSON pins the stored form of State: a change to it must be a
+// deliberate one that old rows survive.
+func TestStateJSON(t *testing.T) {
+	p := policy(1, 30*time.Minute, 0, 30*time.Minute)
+	s, _ := Start(p, t0, []string{"b", "a"})
+	s, _ = s.On(Ack{By: "alice"}, p, t0.Add(10*time.Minute))
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "state.golden.json", string(b)+"\n")
+}
+
+// TestDocumentedTimeline keeps the example in the docs equal to the
+// simulated one.
+func TestDocumentedTimeline(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/_fragments/escalation.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	timeline, err := os.ReadFile("testdata/timeline-acknowledged-a-new-alert-joins-resolved.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), "```\n"+string(timeline)+"```\n") {
+		t.Errorf("docs/_fragments/escalation.md does not show the timeline of testdata/timeline-acknowledged-a-new-alert-joins-resolved.golden:\n%s", timeline)
+	}
+}
