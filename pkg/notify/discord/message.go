@@ -331,11 +331,13 @@ var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
 // fieldName shows a label or annotation name. A valid label name cannot
 // start markdown (an "_" inside a word does not), so it is shown as is.
+// fieldName is a label or annotation name as an embed field's name. Discord
+// refuses a blank name, and UTF-8 label names can be only whitespace.
 func fieldName(k string) string {
 	if labelNameRE.MatchString(k) {
 		return k
 	}
-	return escape(k)
+	return orDash(escape(k))
 }
 
 func orDash(s string) string {
