@@ -55,10 +55,12 @@ run: build
 	./$(BIN)/klaxon-receiver & \
 	wait
 
-# bench compares klaxon-exporter with node_exporter in the same run; the
-# figures and how to read them are in docs/benchmarks.md.
+# bench compares klaxon-exporter with node_exporter, and the receiver's
+# webhook with a decode-only handler, each in the same run; the figures and
+# how to read them are in docs/benchmarks.md.
 bench: tools
 	$(GO) test -run '^$$' -bench BenchmarkHostScrape -benchtime 200x -count 3 ./pkg/benchcmp/
+	$(GO) test -run '^$$' -bench BenchmarkReceiverIngest -benchtime 1x -count 3 ./pkg/benchcmp/
 
 $(STATICCHECK):
 	GOFLAGS=-mod=mod $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
