@@ -131,22 +131,22 @@ func testStartBadConfig(t *testing.T, bin string) {
 	for _, file := range []string{"testdata/bad-unknown-key.yml", "testdata/bad-no-type.yml"} {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			addr := testenv.FreeAddr(t)
-			p := startProcess(t, "", bin, "--web.listen-address="+addr, "--log.format=json", "--config.file="+file)
+			p := testenv.StartProcess(t, "", bin, "--web.listen-address="+addr, "--log.format=json", "--config.file="+file)
 			testenv.Eventually(t, startTimeout, func() error {
-				if p.hasExited() {
+				if p.HasExited() {
 					return nil
 				}
 				if resp, err := http.Get("http://" + addr + "/-/ready"); err == nil {
 					resp.Body.Close()
-					t.Fatalf("the exporter started with %s:\n%s", file, p.output())
+					t.Fatalf("the exporter started with %s:\n%s", file, p.Output())
 				}
 				return errors.New("still running")
 			})
-			if p.cmd.ProcessState.Success() {
+			if p.Cmd.ProcessState.Success() {
 				t.Errorf("exit status 0, want a failure")
 			}
 			want := readGolden(t, goldenFile(file))
-			if diff := cmp.Diff(want, loggedError(t, p.output(), "cannot load config")+"\n"); diff != "" {
+			if diff := cmp.Diff(want, loggedError(t, p.Output(), "cannot load config")+"\n"); diff != "" {
 				t.Errorf("logged error (-want +got):\n%s", diff)
 			}
 		})
@@ -229,9 +229,9 @@ scrape_configs:
 		t.Fatal(err)
 	}
 	addr := testenv.FreeAddr(t)
-	p := startProcess(t, dir, prometheus, "--config.file=prometheus.yml",
+	p := testenv.StartProcess(t, dir, prometheus, "--config.file=prometheus.yml",
 		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr)
-	awaitReady(t, p, "http://"+addr+"/-/ready")
+	p.WaitReady(t, "http://"+addr+"/-/ready", startTimeout)
 
 	for _, query := range []string{
 		`up{job="klaxon"} == 1`,
@@ -276,70 +276,8 @@ func nonEmpty(ctx context.Context, addr, query string) error {
 	return nil
 }
 
-// process is a program started by a test, in a process group of its own
-// that is killed when the test ends.
-type process struct {
-	cmd    *exec.Cmd
-	out    lockedBuffer
-	exited chan struct{}
-}
-
-func startProcess(t *testing.T, dir, path string, args ...string) *process {
-	t.Helper()
-	p := &process{cmd: exec.Command(path, args...), exited: make(chan struct{})}
-	p.cmd.Dir = dir
-	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.exited
-		if t.Failed() {
-			t.Logf("output of %s:\n%s", filepath.Base(path), p.output())
-		}
-	})
-	return p
-}
-
-func (p *process) hasExited() bool {
-	select {
-	case <-p.exited:
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *process) output() string { return p.out.String() }
-
-// awaitReady waits until url answers 200, and fails at once if the process
-// exits.
-func awaitReady(t *testing.T, p *process, url string) {
-	t.Helper()
-	testenv.Eventually(t, startTimeout, func() error {
-		if p.hasExited() {
-			t.Fatalf("%s exited: %v\n%s", p.cmd.Path, p.cmd.ProcessState, p.output())
-		}
-		resp, err := http.Get(url)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s: %s", url, resp.Status)
-		}
-		return nil
-	})
-}
-
 type exporter struct {
-	*process
+	*testenv.Process
 	addr string
 }
 
@@ -347,9 +285,9 @@ type exporter struct {
 func startExporter(t *testing.T, bin string, args ...string) *exporter {
 	t.Helper()
 	addr := testenv.FreeAddr(t)
-	p := startProcess(t, "", bin, append([]string{"--web.listen-address=" + addr}, args...)...)
-	awaitReady(t, p, "http://"+addr+"/-/ready")
-	return &exporter{process: p, addr: addr}
+	p := testenv.StartProcess(t, "", bin, append([]string{"--web.listen-address=" + addr}, args...)...)
+	p.WaitReady(t, "http://"+addr+"/-/ready", startTimeout)
+	return &exporter{Process: p, addr: addr}
 }
 
 func (e *exporter) get(t *testing.T, path string) *http.Response {
@@ -413,7 +351,7 @@ func (e *exporter) reload(t *testing.T) (int, string) {
 
 func (e *exporter) signal(t *testing.T, sig syscall.Signal) {
 	t.Helper()
-	if err := e.cmd.Process.Signal(sig); err != nil {
+	if err := e.Cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -646,21 +584,4 @@ func labelNames(m *dto.Metric) []string {
 		out = append(out, l.GetName())
 	}
 	return out
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/klaxonhq/klaxon/pkg/alert"
@@ -118,6 +119,41 @@ type Options struct {
 	// Client sends the integration's requests.
 	Client *http.Client
 	Logger *slog.Logger
+}
+
+// WithDefaults fills what o leaves empty: Alertmanager's default
+// templates, a plain HTTP client and a logger that discards.
+func (o Options) WithDefaults() (Options, error) {
+	if o.Template == nil {
+		t, err := NewTemplate(nil)
+		if err != nil {
+			return Options{}, err
+		}
+		o.Template = t
+	}
+	if o.Client == nil {
+		o.Client = &http.Client{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o, nil
+}
+
+// Redact removes secret from err's text, in case an upstream or transport
+// error quotes it, keeping err's classification.
+func Redact(err error, secret string) error {
+	if secret == "" || !strings.Contains(err.Error(), secret) {
+		return err
+	}
+	msg := strings.ReplaceAll(err.Error(), secret, "<secret>")
+	var e *Error
+	if errors.As(err, &e) {
+		c := *e
+		c.Err = errors.New(msg)
+		return &c
+	}
+	return errors.New(msg)
 }
 
 // Limit is an upstream's rate limit for one key or webhook: at most Burst

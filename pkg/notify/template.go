@@ -90,3 +90,20 @@ func Since(t, now time.Time) string {
 	}
 	return now.Sub(t).Truncate(time.Second).String()
 }
+
+// SampleNotification is a firing notification to try templates on at
+// start-up, so that a broken template fails the config load rather than
+// every page.
+func SampleNotification() *Notification {
+	labels := map[string]string{"alertname": "KlaxonTemplateCheck", "severity": "critical", "instance": "host:9100", "job": "node"}
+	return &Notification{
+		Channel: "template-check",
+		Kind:    KindTrigger,
+		Message: &alert.Message{
+			Version: "4", GroupKey: "{}:{}", Status: alert.StatusFiring, Receiver: "klaxon",
+			GroupLabels: map[string]string{"alertname": "KlaxonTemplateCheck"}, CommonLabels: labels,
+			CommonAnnotations: map[string]string{}, ExternalURL: "http://alertmanager:9093",
+			Alerts: []alert.Alert{{Status: alert.StatusFiring, Labels: labels, Annotations: map[string]string{}, Fingerprint: "0000000000000000"}},
+		},
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/klaxonhq/klaxon/pkg/config"
+	"github.com/klaxonhq/klaxon/pkg/notify"
 )
 
 // Defaults of a Discord channel.
@@ -71,16 +72,15 @@ func (c *Config) UnmarshalYAML(node *yaml.Node) error {
 }
 
 func (c *Config) checkWebhook(node *yaml.Node) error {
-	switch {
-	case c.WebhookURL == "" && c.WebhookURLFile == "":
-		return config.Errorf(node, "one of webhook_url and webhook_url_file is required")
-	case c.WebhookURL != "" && c.WebhookURLFile != "":
-		return config.Errorf(node, "at most one of webhook_url and webhook_url_file may be set")
-	case c.WebhookURL != "":
-		// The URL is a secret: the error must not quote it.
-		if _, err := parseWebhookURL(string(c.WebhookURL)); err != nil {
-			return config.Errorf(valueNode(node, "webhook_url"), "webhook_url %v", err)
-		}
+	if err := notify.CheckSecret(node, "webhook_url", c.WebhookURL, c.WebhookURLFile); err != nil {
+		return err
+	}
+	if c.WebhookURL == "" {
+		return nil
+	}
+	// The URL is a secret: the error must not quote it.
+	if _, err := parseWebhookURL(string(c.WebhookURL)); err != nil {
+		return config.Errorf(valueNode(node, "webhook_url"), "webhook_url %v", err)
 	}
 	return nil
 }

@@ -12,12 +12,9 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/notify"
@@ -41,20 +38,11 @@ type Notifier struct {
 // New checks c's templates and returns its notifier. Options left empty
 // get a plain HTTP client, Alertmanager's default templates and no logs.
 func New(c *Config, opts notify.Options) (*Notifier, error) {
+	opts, err := opts.WithDefaults()
+	if err != nil {
+		return nil, err
+	}
 	n := &Notifier{conf: c, tmpl: opts.Template, client: opts.Client, logger: opts.Logger}
-	if n.client == nil {
-		n.client = &http.Client{}
-	}
-	if n.logger == nil {
-		n.logger = promslog.NewNopLogger()
-	}
-	if n.tmpl == nil {
-		t, err := notify.NewTemplate(nil)
-		if err != nil {
-			return nil, err
-		}
-		n.tmpl = t
-	}
 	sample := sampleNotification()
 	for name, text := range map[string]string{"title": c.Title, "description": c.Description} {
 		if _, err := n.tmpl.Execute(text, sample); err != nil {
@@ -102,13 +90,13 @@ func (n *Notifier) Notify(ctx context.Context, nt *notify.Notification) error {
 // Discord to wait for the message so that errors come back. A missing or
 // unreadable file is retried: it may be in the middle of a rotation.
 func (n *Notifier) webhookURL() (string, error) {
-	raw, key := string(n.conf.WebhookURL), "webhook_url"
+	raw, err := notify.ReadSecret(n.conf.WebhookURL, n.conf.WebhookURLFile)
+	if err != nil {
+		return "", &notify.Error{Retry: true, Reason: notify.ReasonInvalid, Err: fmt.Errorf("reading webhook_url_file: %w", err)}
+	}
+	key := "webhook_url"
 	if n.conf.WebhookURLFile != "" {
-		b, err := os.ReadFile(n.conf.WebhookURLFile)
-		if err != nil {
-			return "", &notify.Error{Retry: true, Reason: notify.ReasonInvalid, Err: fmt.Errorf("reading webhook_url_file: %w", err)}
-		}
-		raw, key = strings.TrimSpace(string(b)), "webhook_url_file: the URL"
+		key = "webhook_url_file: the URL"
 	}
 	u, err := parseWebhookURL(raw)
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord/discordtest"
+	"github.com/klaxonhq/klaxon/pkg/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -48,27 +48,9 @@ func fake(t *testing.T) (*discordtest.Server, string) {
 	return s, s.AddWebhook(hookID, hookToken)
 }
 
-// syncBuffer collects log lines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // notifier builds a notifier from YAML (webhook_url is added unless the
 // YAML names a webhook) and returns it with its log.
-func notifier(t *testing.T, url, extra string) (*discord.Notifier, *syncBuffer) {
+func notifier(t *testing.T, url, extra string) (*discord.Notifier, *testenv.Buffer) {
 	t.Helper()
 	yml := "discord:\n" + extra
 	if !strings.Contains(extra, "webhook_url") {
@@ -82,7 +64,7 @@ func notifier(t *testing.T, url, extra string) (*discord.Notifier, *syncBuffer) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	n, err := discord.New(c, notify.Options{
 		Template: tmpl,
 		Client:   &http.Client{},

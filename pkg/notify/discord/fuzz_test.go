@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"maps"
-	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -16,9 +14,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/common/promslog"
 
-	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord/discordtest"
+	"github.com/klaxonhq/klaxon/pkg/notify/notifytest"
 )
 
 // Discord's limits on an executed webhook message (resources/webhook,
@@ -44,166 +42,6 @@ const (
 	fuzzEscUser  = "333333333333333333"
 	fuzzEscRole  = "444444444444444444"
 )
-
-// fuzzMaxAlerts bounds the fuzzed group size.
-const fuzzMaxAlerts = 80
-
-// fuzzHostile are texts that try to escape their field: mentions of every
-// upstream, markup, template actions, entities, control and invisible
-// characters, invalid UTF-8.
-var fuzzHostile = []string{
-	"", " ", "@everyone", "@here", "<!channel>", "<!here|here>", "<!everyone>", "<@U0123ABCD>",
-	"<!subteam^S0123ABCD|@oncall>", "<@&123456789012345678>", "<@!123456789012345678>", "<#C0123ABCD>",
-	"<https://evil.example|click>", "&lt;!channel&gt;", "&amp;", "&<>", "**bold** _it_ ~s~ `code` ```block```",
-	"> quote\n- item\n# heading", "||spoiler|| [click](https://evil.example)", `{{ .ExternalURL }}`,
-	`{{ template "__subject" . }}`, "@\u200beveryone", "<<!channel>>", "<!date^0^{date}|x>", `\<!channel\>`,
-	"a\x00b\tc\r\nd", "e\u0301 🔥 \u202egnp.exe", "\xff\xfe\xc3", "https://runbooks.example.com/x?a=<b>&c=|d",
-	"javascript:alert(1)", "http://user:pass@host/(x)",
-}
-
-// fuzzLong are long values, each past some upstream's limit in a group
-// of 80 alerts; fuzzHuge is past all of them in a single alert.
-var (
-	fuzzLong = []string{
-		strings.Repeat("é", 750), strings.Repeat("<!channel>", 150), strings.Repeat("&", 1500),
-		strings.Repeat("🔥", 375), strings.Repeat("@everyone ", 150),
-	}
-	fuzzHuge = strings.Repeat("a ", 50000)
-)
-
-// fuzzSeed adds the seed corpus: each hostile text in every field, then
-// long values in large groups and a huge one in a single alert.
-func fuzzSeed(f *testing.F) {
-	statuses := []string{"firing", "resolved", "\x00\x01", ""}
-	for i, h := range fuzzHostile {
-		f.Add(h, "critical", h, h, h, h, uint8(i), statuses[i%len(statuses)])
-	}
-	for i, l := range fuzzLong {
-		f.Add("HighErrorRate", "warning", l, l, l, "https://runbooks.example.com/"+l, uint8(fuzzMaxAlerts-1), statuses[i%len(statuses)])
-		f.Add(l, l, l, "summary", "description", "runbook", uint8(i), "firing")
-	}
-	f.Add(fuzzHuge, fuzzHuge, fuzzHuge, fuzzHuge, fuzzHuge, "https://runbooks.example.com/"+fuzzHuge, uint8(0), "firing")
-}
-
-// fuzzNotification is the notification FuzzRender renders: count%80+1
-// alerts carrying the fuzzed texts, as the receiver would hold them after
-// decoding Alertmanager's JSON (so valid UTF-8). status "firing" and
-// "resolved" set every alert; any other string sets each alert by the
-// parity of one of its bytes.
-func fuzzNotification(alertname, severity, label, summary, description, runbook string, count uint8, status string) *notify.Notification {
-	clean := func(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
-	alertname, severity, label = clean(alertname), clean(severity), clean(label)
-	summary, description, runbook = clean(summary), clean(description), clean(runbook)
-	if alertname == "" {
-		alertname = "Fuzz"
-	}
-	m := &alert.Message{
-		Version: "4", GroupKey: fmt.Sprintf("{}:{alertname=%q}", alertname), Receiver: "klaxon",
-		GroupLabels: map[string]string{"alertname": alertname}, ExternalURL: "http://alertmanager:9093",
-		TruncatedAlerts: uint64(len(status)),
-	}
-	n := int(count)%fuzzMaxAlerts + 1
-	for i := range n {
-		labels := map[string]string{"alertname": alertname, "severity": severity, "team": label, "instance": fmt.Sprintf("%s-%d", label, i)}
-		if _, taken := labels[label]; label != "" && !taken {
-			labels[label] = label
-		}
-		a := alert.Alert{
-			Status: fuzzStatus(status, i), Labels: labels,
-			Annotations:  map[string]string{"summary": summary, "description": description, "runbook_url": runbook, "value": label},
-			StartsAt:     fuzzStart,
-			GeneratorURL: "http://prometheus:9090/graph?g0.expr=" + url.QueryEscape(alertname),
-			Fingerprint:  fmt.Sprintf("%016x", i),
-		}
-		if a.Status == alert.StatusResolved {
-			a.EndsAt = fuzzStart.Add(time.Duration(i+1) * time.Minute)
-		}
-		m.Alerts = append(m.Alerts, a)
-	}
-	m.Status = alert.StatusResolved
-	m.CommonLabels = fuzzCommon(m.Alerts, func(a alert.Alert) map[string]string { return a.Labels })
-	m.CommonAnnotations = fuzzCommon(m.Alerts, func(a alert.Alert) map[string]string { return a.Annotations })
-	kind := notify.KindResolve
-	if len(m.Firing()) > 0 {
-		m.Status, kind = alert.StatusFiring, notify.KindTrigger
-	}
-	return &notify.Notification{ID: 1, Channel: "ops-discord", Route: "ops", Kind: kind, Message: m,
-		IncidentKey: alert.IncidentKey("ops", m.GroupKey), CreatedAt: fuzzStart}
-}
-
-var fuzzStart = time.Date(2026, 8, 1, 10, 0, 0, 0, time.UTC)
-
-// fuzzMaxPayload bounds the text of one fuzzed group: 1 MiB, far past
-// every upstream's limit, so that larger inputs, which only slow the
-// fuzzer, are skipped.
-const fuzzMaxPayload = 1 << 20
-
-// fuzzTooLarge says whether the group FuzzRender would build from these
-// inputs holds more than fuzzMaxPayload of text: label is used four times
-// in every alert, the others once.
-func fuzzTooLarge(count uint8, alertname, severity, label, summary, description, runbook string) bool {
-	size := len(alertname) + len(severity) + 4*len(label) + len(summary) + len(description) + len(runbook)
-	return (int(count)%fuzzMaxAlerts+1)*size > fuzzMaxPayload
-}
-
-// fuzzStatus is alert i's status for the fuzzed status string.
-func fuzzStatus(status string, i int) string {
-	switch status {
-	case alert.StatusFiring, "":
-		return alert.StatusFiring
-	case alert.StatusResolved:
-		return alert.StatusResolved
-	}
-	if status[i%len(status)]%2 == 1 {
-		return alert.StatusResolved
-	}
-	return alert.StatusFiring
-}
-
-// fuzzCommon is what Alertmanager sends as common labels or annotations:
-// the pairs every alert has.
-func fuzzCommon(alerts []alert.Alert, of func(alert.Alert) map[string]string) map[string]string {
-	common := maps.Clone(of(alerts[0]))
-	for _, a := range alerts[1:] {
-		maps.DeleteFunc(common, func(k, v string) bool {
-			w, ok := of(a)[k]
-			return !ok || w != v
-		})
-	}
-	return common
-}
-
-// fuzzInvalidUTF8 lists the strings in v, by path, that are not valid
-// UTF-8. It looks before encoding, as encoding/json would silently
-// replace the broken bytes.
-func fuzzInvalidUTF8(path string, v reflect.Value) []string {
-	var out []string
-	switch v.Kind() {
-	case reflect.String:
-		if !utf8.ValidString(v.String()) {
-			out = append(out, path)
-		}
-	case reflect.Pointer, reflect.Interface:
-		if !v.IsNil() {
-			out = fuzzInvalidUTF8(path, v.Elem())
-		}
-	case reflect.Struct:
-		for i := range v.NumField() {
-			out = append(out, fuzzInvalidUTF8(path+"."+v.Type().Field(i).Name, v.Field(i))...)
-		}
-	case reflect.Slice, reflect.Array:
-		for i := range v.Len() {
-			out = append(out, fuzzInvalidUTF8(fmt.Sprintf("%s[%d]", path, i), v.Index(i))...)
-		}
-	case reflect.Map:
-		for it := v.MapRange(); it.Next(); {
-			k := fmt.Sprint(it.Key())
-			out = append(out, fuzzInvalidUTF8(path+" key", it.Key())...)
-			out = append(out, fuzzInvalidUTF8(path+"["+k+"]", it.Value())...)
-		}
-	}
-	return out
-}
 
 // fuzzNotifiers are the channels FuzzRender renders with: the built-in
 // texts, and user templates that put the alert's text in title and
@@ -240,20 +78,20 @@ func fuzzNotifiers(tb testing.TB) []*Notifier {
 // of Discord's webhooks, and it may ping only the IDs the config and
 // escalation name, never anyone an alert's text names.
 func FuzzRender(f *testing.F) {
-	fuzzSeed(f)
+	notifytest.FuzzSeed(f)
 	notifiers := fuzzNotifiers(f)
 	f.Fuzz(func(t *testing.T, alertname, severity, label, summary, description, runbook string, count uint8, status string) {
-		if fuzzTooLarge(count, alertname, severity, label, summary, description, runbook) {
+		if notifytest.FuzzTooLarge(count, alertname, severity, label, summary, description, runbook) {
 			t.Skip("larger than any webhook the receiver accepts")
 		}
 		for i, nf := range notifiers {
-			n := fuzzNotification(alertname, severity, label, summary, description, runbook, count, status)
+			n := notifytest.FuzzNotification("ops-discord", alertname, severity, label, summary, description, runbook, count, status)
 			n.Mentions = []string{"<@" + fuzzEscUser + ">", "<@&" + fuzzEscRole + ">", "@everyone", "<!channel>"}
 			msg, err := nf.build(n)
 			if err != nil {
 				t.Fatalf("notifier %d: rendering the message: %v", i, err)
 			}
-			if bad := fuzzInvalidUTF8("message", reflect.ValueOf(msg)); len(bad) > 0 {
+			if bad := notifytest.InvalidUTF8("message", reflect.ValueOf(msg)); len(bad) > 0 {
 				t.Errorf("notifier %d: invalid UTF-8 in %s", i, strings.Join(bad, ", "))
 			}
 			body, err := json.Marshal(msg)
@@ -378,7 +216,7 @@ func fuzzLen(s string) int { return utf8.RuneCountInString(strings.TrimSpace(s))
 // message passes them, and each broken one is caught.
 func TestFuzzChecksCatch(t *testing.T) {
 	nf := fuzzNotifiers(t)[0]
-	n := fuzzNotification("HighErrorRate", "critical", "api-1", "summary", "description", "https://runbooks.example.com/x", 1, "firing")
+	n := notifytest.FuzzNotification("ops-discord", "HighErrorRate", "critical", "api-1", "summary", "description", "https://runbooks.example.com/x", 1, "firing")
 	n.Mentions = []string{"<@" + fuzzEscUser + ">", "<@&" + fuzzEscRole + ">"}
 	for _, tc := range []struct {
 		name  string

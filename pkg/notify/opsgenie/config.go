@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -110,12 +109,10 @@ func mergePriorities(user map[string]string) map[string]string {
 }
 
 func (c *Config) validateAccess(node *yaml.Node) error {
-	switch {
-	case c.APIKey == "" && c.APIKeyFile == "":
-		return config.Errorf(node, "one of api_key and api_key_file is required")
-	case c.APIKey != "" && c.APIKeyFile != "":
-		return config.Errorf(node, "at most one of api_key and api_key_file may be set")
-	case c.Region != "" && c.APIURL != "":
+	if err := notify.CheckSecret(node, "api_key", c.APIKey, c.APIKeyFile); err != nil {
+		return err
+	}
+	if c.Region != "" && c.APIURL != "" {
 		return config.Errorf(node, "at most one of region and api_url may be set")
 	}
 	if _, ok := regions[c.Region]; c.Region != "" && !ok {
@@ -228,15 +225,11 @@ func (c *Config) baseURL() string {
 // missing or empty file is retried: a secret mount may be late or
 // rotating, and the page must not be dropped for it.
 func (c *Config) apiKey() (string, error) {
-	if c.APIKeyFile == "" {
-		return string(c.APIKey), nil
-	}
-	b, err := os.ReadFile(c.APIKeyFile)
+	key, err := notify.ReadSecret(c.APIKey, c.APIKeyFile)
 	if err != nil {
 		return "", &notify.Error{Retry: true, Reason: notify.ReasonInvalid, Err: fmt.Errorf("reading api_key_file: %w", err)}
 	}
-	key := strings.TrimSpace(string(b))
-	if key == "" {
+	if key == "" && c.APIKeyFile != "" {
 		return "", &notify.Error{Retry: true, Reason: notify.ReasonInvalid, Err: fmt.Errorf("api_key_file %s is empty", c.APIKeyFile)}
 	}
 	return key, nil

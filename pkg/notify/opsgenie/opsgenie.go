@@ -73,21 +73,12 @@ type Notifier struct {
 
 // New checks c's templates and returns its notifier.
 func New(c *Config, opts notify.Options) (*Notifier, error) {
+	opts, err := opts.WithDefaults()
+	if err != nil {
+		return nil, err
+	}
 	o := &Notifier{conf: c, tmpl: opts.Template, client: opts.Client, logger: opts.Logger}
-	if o.tmpl == nil {
-		t, err := notify.NewTemplate(nil)
-		if err != nil {
-			return nil, err
-		}
-		o.tmpl = t
-	}
-	if o.client == nil {
-		o.client = &http.Client{}
-	}
-	if o.logger == nil {
-		o.logger = slog.New(slog.DiscardHandler)
-	}
-	if _, err := o.create(sample()); err != nil {
+	if _, err := o.create(notify.SampleNotification()); err != nil {
 		return nil, fmt.Errorf("checking opsgenie templates: %w", err)
 	}
 	return o, nil
@@ -106,7 +97,7 @@ func (o *Notifier) Notify(ctx context.Context, n *notify.Notification) error {
 		return err
 	}
 	if err := o.post(ctx, key, path, body); err != nil {
-		return redact(err, key)
+		return notify.Redact(err, key)
 	}
 	o.logger.Debug("opsgenie accepted request", "channel", n.Channel, "kind", n.Kind, "alias", n.IncidentKey)
 	return nil
@@ -301,36 +292,4 @@ func checkStatus(resp *http.Response, body []byte) error {
 		e.Err = fmt.Errorf("opsgenie answered %s: %s", resp.Status, notify.Excerpt([]byte(reason)))
 	}
 	return e
-}
-
-// redact removes the API key from err's text, in case an upstream or
-// transport error quotes it, keeping err's classification.
-func redact(err error, key string) error {
-	if key == "" || !strings.Contains(err.Error(), key) {
-		return err
-	}
-	msg := strings.ReplaceAll(err.Error(), key, "<secret>")
-	var e *notify.Error
-	if errors.As(err, &e) {
-		c := *e
-		c.Err = errors.New(msg)
-		return &c
-	}
-	return errors.New(msg)
-}
-
-// sample is a notification that exercises the templates at start-up, so
-// that a broken template fails the config load rather than every page.
-func sample() *notify.Notification {
-	labels := map[string]string{"alertname": "KlaxonTemplateCheck", "severity": "critical", "instance": "host:9100", "job": "node"}
-	return &notify.Notification{
-		Channel: "template-check",
-		Kind:    notify.KindTrigger,
-		Message: &alert.Message{
-			Version: "4", GroupKey: "{}:{}", Status: alert.StatusFiring, Receiver: "klaxon",
-			GroupLabels: map[string]string{"alertname": "KlaxonTemplateCheck"}, CommonLabels: labels,
-			CommonAnnotations: map[string]string{}, ExternalURL: "http://alertmanager:9093",
-			Alerts: []alert.Alert{{Status: alert.StatusFiring, Labels: labels, Annotations: map[string]string{}, Fingerprint: "0000000000000000"}},
-		},
-	}
 }

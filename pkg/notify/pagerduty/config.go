@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -88,11 +87,8 @@ func mergeSeverities(user map[string]string) map[string]string {
 }
 
 func (c *Config) validate(node *yaml.Node) error {
-	switch {
-	case c.RoutingKey == "" && c.RoutingKeyFile == "":
-		return config.Errorf(node, "one of routing_key and routing_key_file is required")
-	case c.RoutingKey != "" && c.RoutingKeyFile != "":
-		return config.Errorf(node, "at most one of routing_key and routing_key_file may be set")
+	if err := notify.CheckSecret(node, "routing_key", c.RoutingKey, c.RoutingKeyFile); err != nil {
+		return err
 	}
 	if err := checkURL("url", c.URL); err != nil {
 		return config.Errorf(valueNode(node, "url"), "%v", err)
@@ -152,15 +148,11 @@ func (c *Config) ResolvePaths(configFile string) {
 // A missing or empty file is retried: a secret mount may be late or
 // rotating, and the page must not be dropped for it.
 func (c *Config) routingKey() (string, error) {
-	if c.RoutingKeyFile == "" {
-		return string(c.RoutingKey), nil
-	}
-	b, err := os.ReadFile(c.RoutingKeyFile)
+	key, err := notify.ReadSecret(c.RoutingKey, c.RoutingKeyFile)
 	if err != nil {
 		return "", &notify.Error{Retry: true, Reason: notify.ReasonInvalid, Err: fmt.Errorf("reading routing_key_file: %w", err)}
 	}
-	key := strings.TrimSpace(string(b))
-	if key == "" {
+	if key == "" && c.RoutingKeyFile != "" {
 		return "", &notify.Error{Retry: true, Reason: notify.ReasonInvalid, Err: fmt.Errorf("routing_key_file %s is empty", c.RoutingKeyFile)}
 	}
 	return key, nil

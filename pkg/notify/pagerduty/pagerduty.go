@@ -80,21 +80,12 @@ type Notifier struct {
 
 // New checks c's templates and returns its notifier.
 func New(c *Config, opts notify.Options) (*Notifier, error) {
+	opts, err := opts.WithDefaults()
+	if err != nil {
+		return nil, err
+	}
 	p := &Notifier{conf: c, tmpl: opts.Template, client: opts.Client, logger: opts.Logger}
-	if p.tmpl == nil {
-		t, err := notify.NewTemplate(nil)
-		if err != nil {
-			return nil, err
-		}
-		p.tmpl = t
-	}
-	if p.client == nil {
-		p.client = &http.Client{}
-	}
-	if p.logger == nil {
-		p.logger = slog.New(slog.DiscardHandler)
-	}
-	if _, err := p.trigger(sample(), ""); err != nil {
+	if _, err := p.trigger(notify.SampleNotification(), ""); err != nil {
 		return nil, fmt.Errorf("checking pagerduty templates: %w", err)
 	}
 	return p, nil
@@ -110,17 +101,17 @@ func (p *Notifier) Notify(ctx context.Context, n *notify.Notification) error {
 	}
 	ev, err := p.event(n, key)
 	if err != nil {
-		return redact(err, key)
+		return notify.Redact(err, key)
 	}
 	if err := p.fit(ev, n); err != nil {
-		return redact(err, key)
+		return notify.Redact(err, key)
 	}
 	resp, body, err := notify.PostJSON(ctx, p.client, p.conf.URL, nil, ev)
 	if err != nil {
-		return redact(err, key)
+		return notify.Redact(err, key)
 	}
 	if err := checkStatus(resp, body); err != nil {
-		return redact(err, key)
+		return notify.Redact(err, key)
 	}
 	p.logger.Debug("pagerduty accepted event", "channel", n.Channel, "action", ev.EventAction, "dedup_key", ev.DedupKey)
 	return nil
@@ -335,36 +326,4 @@ func checkStatus(resp *http.Response, body []byte) error {
 		e.RetryAfter = rateLimitWait
 	}
 	return e
-}
-
-// redact removes the routing key from err's text, in case an upstream or
-// transport error quotes it, keeping err's classification.
-func redact(err error, key string) error {
-	if key == "" || !strings.Contains(err.Error(), key) {
-		return err
-	}
-	msg := strings.ReplaceAll(err.Error(), key, "<secret>")
-	var e *notify.Error
-	if errors.As(err, &e) {
-		c := *e
-		c.Err = errors.New(msg)
-		return &c
-	}
-	return errors.New(msg)
-}
-
-// sample is a notification that exercises the templates at start-up, so
-// that a broken template fails the config load rather than every page.
-func sample() *notify.Notification {
-	labels := map[string]string{"alertname": "KlaxonTemplateCheck", "severity": "critical", "instance": "host:9100", "job": "node"}
-	return &notify.Notification{
-		Channel: "template-check",
-		Kind:    notify.KindTrigger,
-		Message: &alert.Message{
-			Version: "4", GroupKey: "{}:{}", Status: alert.StatusFiring, Receiver: "klaxon",
-			GroupLabels: map[string]string{"alertname": "KlaxonTemplateCheck"}, CommonLabels: labels,
-			CommonAnnotations: map[string]string{}, ExternalURL: "http://alertmanager:9093",
-			Alerts: []alert.Alert{{Status: alert.StatusFiring, Labels: labels, Annotations: map[string]string{}, Fingerprint: "0000000000000000"}},
-		},
-	}
 }

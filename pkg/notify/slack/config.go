@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/klaxonhq/klaxon/pkg/config"
+	"github.com/klaxonhq/klaxon/pkg/notify"
 )
 
 // Defaults of a Slack channel's config.
@@ -55,11 +56,10 @@ func (c *Config) UnmarshalYAML(node *yaml.Node) error {
 	if err := config.DecodeNode(node, (*plain)(c)); err != nil {
 		return err
 	}
+	if err := notify.CheckSecret(node, "webhook_url", c.WebhookURL, c.WebhookURLFile); err != nil {
+		return err
+	}
 	switch {
-	case c.WebhookURL == "" && c.WebhookURLFile == "":
-		return config.Errorf(node, "one of webhook_url and webhook_url_file is required")
-	case c.WebhookURL != "" && c.WebhookURLFile != "":
-		return config.Errorf(node, "at most one of webhook_url and webhook_url_file may be set")
 	case c.WebhookURL != "" && checkWebhookURL(string(c.WebhookURL)) != nil:
 		// The URL is a secret: the error must not repeat it.
 		return config.Errorf(valueNode(node, "webhook_url"), "webhook_url: %v", checkWebhookURL(string(c.WebhookURL)))

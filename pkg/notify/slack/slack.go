@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -55,20 +54,11 @@ type Notifier struct {
 // New returns a Notifier for c. It fails when the title or text template
 // of c cannot be rendered.
 func New(c *Config, opts notify.Options) (*Notifier, error) {
+	opts, err := opts.WithDefaults()
+	if err != nil {
+		return nil, err
+	}
 	s := &Notifier{conf: c, tmpl: opts.Template, client: opts.Client, logger: opts.Logger}
-	if s.tmpl == nil {
-		t, err := notify.NewTemplate(nil)
-		if err != nil {
-			return nil, err
-		}
-		s.tmpl = t
-	}
-	if s.client == nil {
-		s.client = &http.Client{}
-	}
-	if s.logger == nil {
-		s.logger = slog.New(slog.DiscardHandler)
-	}
 	if err := s.checkTemplates(); err != nil {
 		return nil, err
 	}
@@ -123,14 +113,13 @@ func (s *Notifier) Notify(ctx context.Context, n *notify.Notification) error {
 // webhookURL returns the configured URL, reading webhook_url_file afresh.
 // Neither its errors nor anything else may quote the URL.
 func (s *Notifier) webhookURL() (string, error) {
-	if s.conf.WebhookURLFile == "" {
-		return string(s.conf.WebhookURL), nil
-	}
-	b, err := os.ReadFile(s.conf.WebhookURLFile)
+	raw, err := notify.ReadSecret(s.conf.WebhookURL, s.conf.WebhookURLFile)
 	if err != nil {
 		return "", notify.Errorf(notify.ReasonInvalid, "reading slack webhook_url_file: %w", err)
 	}
-	raw := strings.TrimSpace(string(b))
+	if s.conf.WebhookURLFile == "" {
+		return raw, nil
+	}
 	if err := checkWebhookURL(raw); err != nil {
 		return "", notify.Errorf(notify.ReasonInvalid, "slack webhook_url_file %s: %w", s.conf.WebhookURLFile, err)
 	}

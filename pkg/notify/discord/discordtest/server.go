@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 )
 
 // DefaultRateLimit and DefaultRateWindow are the fake's bucket for each
@@ -40,7 +42,7 @@ type Server struct {
 	hooks    map[string]string // id → token
 	received []Received
 	attempts int
-	answers  []Answer
+	answers  fakeapi.Queue[Answer]
 	limit    int
 	window   time.Duration
 	buckets  map[string]*bucket
@@ -197,11 +199,7 @@ func (s *Server) Attempts() int {
 // AnswerNext makes the next n requests to webhook paths get a instead of
 // being executed.
 func (s *Server) AnswerNext(n int, a Answer) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.answers = append(s.answers, a)
-	}
+	s.answers.Add(n, a)
 }
 
 // SetRateLimit sets each webhook's bucket: limit requests per window. A
@@ -254,8 +252,7 @@ func (s *Server) admit(id, token string) (a Answer, injected, known bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.attempts++
-	if len(s.answers) > 0 {
-		a, s.answers = s.answers[0], s.answers[1:]
+	if a, ok := s.answers.Next(); ok {
 		return a, true, true
 	}
 	t, ok := s.hooks[id]
@@ -300,7 +297,7 @@ func (s *Server) rateLimit(w http.ResponseWriter, id string) bool {
 func (s *Server) answer(w http.ResponseWriter, r *http.Request, a Answer) {
 	switch {
 	case a.Close:
-		closeConn(w)
+		fakeapi.HangUp(w)
 	case a.Hang:
 		select {
 		case <-r.Context().Done():
@@ -317,17 +314,6 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, a Answer) {
 		_, _ = io.WriteString(w, a.Body)
 	default:
 		writeStatus(w, a.Status)
-	}
-}
-
-func closeConn(w http.ResponseWriter) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		panic("discordtest: connection cannot be hijacked")
-	}
-	conn, _, err := hj.Hijack()
-	if err == nil {
-		_ = conn.Close()
 	}
 }
 
@@ -357,15 +343,9 @@ func writeStatus(w http.ResponseWriter, status int) {
 
 func writeRateLimited(w http.ResponseWriter, after time.Duration, global bool) {
 	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(after.Seconds()))))
-	writeJSON(w, http.StatusTooManyRequests, map[string]any{
+	fakeapi.WriteJSON(w, http.StatusTooManyRequests, map[string]any{
 		"message":     "You are being rate limited.",
 		"retry_after": math.Round(after.Seconds()*1000) / 1000,
 		"global":      global,
 	})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 )
 
 // Discord's limits, as its API reference documents them. Texts are
@@ -97,7 +99,7 @@ func writeError(w http.ResponseWriter, status, code int, message string, errs fi
 	if len(errs) > 0 {
 		body["errors"] = errs.tree()
 	}
-	writeJSON(w, status, body)
+	fakeapi.WriteJSON(w, status, body)
 }
 
 // execute decodes, checks and records a message for webhook id.
@@ -128,7 +130,7 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, id string) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.created(msgID, id, &msg))
+	fakeapi.WriteJSON(w, http.StatusOK, s.created(msgID, id, &msg))
 }
 
 func readJSON(r *http.Request) ([]byte, error) {

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 )
 
 // The Alert API's documented limits.
@@ -65,10 +67,10 @@ type Server struct {
 	alerts   []Alert
 	bodies   [][]byte
 	closes   []Close
-	failures []failure
+	failures fakeapi.Queue[failure]
 	limit    int
 	window   time.Duration
-	sent     []time.Time
+	sent     fakeapi.Window
 	requests int
 }
 
@@ -126,11 +128,7 @@ func (s *Server) SetRateLimit(n int, per time.Duration) {
 // them, with a Retry-After header when retryAfter > 0. body replaces the
 // default body, Opsgenie's error object.
 func (s *Server) FailNext(n, status int, retryAfter time.Duration, body string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.failures = append(s.failures, failure{status: status, retryAfter: retryAfter, body: body})
-	}
+	s.failures.Add(n, failure{status: status, retryAfter: retryAfter, body: body})
 }
 
 // DropNext closes the connection of the next n requests without an
@@ -138,7 +136,7 @@ func (s *Server) FailNext(n, status int, retryAfter time.Duration, body string) 
 func (s *Server) DropNext(n int) { s.FailNext(n, 0, 0, "") }
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
-	if f, ok := s.nextFailure(); ok {
+	if f, ok := s.failures.Next(); ok {
 		s.fail(w, f)
 		return
 	}
@@ -284,31 +282,12 @@ func (s *Server) admit() bool {
 	if s.limit <= 0 {
 		return true
 	}
-	now := time.Now()
-	s.sent = slices.DeleteFunc(s.sent, func(t time.Time) bool { return now.Sub(t) >= s.window })
-	if len(s.sent) >= s.limit {
-		return false
-	}
-	s.sent = append(s.sent, now)
-	return true
-}
-
-func (s *Server) nextFailure() (failure, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.failures) == 0 {
-		return failure{}, false
-	}
-	f := s.failures[0]
-	s.failures = s.failures[1:]
-	return f, true
+	return s.sent.Admit("", s.limit, s.window, time.Now())
 }
 
 func (s *Server) fail(w http.ResponseWriter, f failure) {
 	if f.status == 0 {
-		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-			conn.Close()
-		}
+		fakeapi.HangUp(w)
 		return
 	}
 	if f.retryAfter > 0 {
@@ -324,17 +303,11 @@ func (s *Server) fail(w http.ResponseWriter, f failure) {
 }
 
 func (s *Server) accepted(w http.ResponseWriter) {
-	writeJSON(w, http.StatusAccepted, map[string]any{"result": "Request will be processed", "took": 0.1, "requestId": s.requestID()})
+	fakeapi.WriteJSON(w, http.StatusAccepted, map[string]any{"result": "Request will be processed", "took": 0.1, "requestId": s.requestID()})
 }
 
 func (s *Server) writeError(w http.ResponseWriter, status int, message string) {
-	writeJSON(w, status, map[string]any{"message": message, "took": 0.001, "requestId": s.requestID()})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	fakeapi.WriteJSON(w, status, map[string]any{"message": message, "took": 0.001, "requestId": s.requestID()})
 }
 
 // requestID numbers the fake's answers, so that tests can predict them.

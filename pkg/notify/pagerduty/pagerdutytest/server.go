@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 )
 
 // The Events API's documented limits.
@@ -76,10 +78,10 @@ type Server struct {
 	mu       sync.Mutex
 	events   []Event
 	bodies   [][]byte
-	failures []failure
+	failures fakeapi.Queue[failure]
 	limit    int
 	window   time.Duration
-	sent     map[string][]time.Time
+	sent     fakeapi.Window
 }
 
 // failure is an injected answer: a status (with body and Retry-After), or
@@ -93,7 +95,7 @@ type failure struct {
 // NewServer starts a fake holding PagerDuty's rate limit. Close it when
 // done.
 func NewServer() *Server {
-	s := &Server{limit: RateLimit, window: time.Minute, sent: map[string][]time.Time{}}
+	s := &Server{limit: RateLimit, window: time.Minute}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
 	return s
 }
@@ -130,11 +132,7 @@ func (s *Server) SetRateLimit(events int, per time.Duration) {
 // them, with a Retry-After header when retryAfter > 0. body replaces the
 // default body, which is PagerDuty's for the status.
 func (s *Server) FailNext(n, status int, retryAfter time.Duration, body string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.failures = append(s.failures, failure{status: status, retryAfter: retryAfter, body: body})
-	}
+	s.failures.Add(n, failure{status: status, retryAfter: retryAfter, body: body})
 }
 
 // DropNext closes the connection of the next n requests without an
@@ -142,16 +140,16 @@ func (s *Server) FailNext(n, status int, retryAfter time.Duration, body string) 
 func (s *Server) DropNext(n int) { s.FailNext(n, 0, 0, "") }
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
-	if f, ok := s.nextFailure(); ok {
+	if f, ok := s.failures.Next(); ok {
 		s.fail(w, f)
 		return
 	}
 	if r.URL.Path != "/v2/enqueue" {
-		writeJSON(w, http.StatusNotFound, map[string]string{"status": "not found", "message": "Not Found"})
+		fakeapi.WriteJSON(w, http.StatusNotFound, map[string]string{"status": "not found", "message": "Not Found"})
 		return
 	}
 	if r.Method != http.MethodPost {
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"status": "method not allowed", "message": "Method Not Allowed"})
+		fakeapi.WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"status": "method not allowed", "message": "Method Not Allowed"})
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxEventBytes+1))
@@ -173,30 +171,17 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.admit(ev.RoutingKey) {
-		writeJSON(w, http.StatusTooManyRequests, map[string]string{"status": "throttle event",
+		fakeapi.WriteJSON(w, http.StatusTooManyRequests, map[string]string{"status": "throttle event",
 			"message": "Requests for this routing key are arriving too quickly. Please retry later."})
 		return
 	}
 	s.record(&ev, body)
-	writeJSON(w, http.StatusAccepted, map[string]string{"status": "success", "message": "Event processed", "dedup_key": ev.DedupKey})
-}
-
-func (s *Server) nextFailure() (failure, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.failures) == 0 {
-		return failure{}, false
-	}
-	f := s.failures[0]
-	s.failures = s.failures[1:]
-	return f, true
+	fakeapi.WriteJSON(w, http.StatusAccepted, map[string]string{"status": "success", "message": "Event processed", "dedup_key": ev.DedupKey})
 }
 
 func (s *Server) fail(w http.ResponseWriter, f failure) {
 	if f.status == 0 {
-		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-			conn.Close()
-		}
+		fakeapi.HangUp(w)
 		return
 	}
 	if f.retryAfter > 0 {
@@ -224,14 +209,7 @@ func defaultFailure(status int) any {
 func (s *Server) admit(key string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
-	recent := slices.DeleteFunc(s.sent[key], func(t time.Time) bool { return now.Sub(t) >= s.window })
-	if len(recent) >= s.limit {
-		s.sent[key] = recent
-		return false
-	}
-	s.sent[key] = append(recent, now)
-	return true
+	return s.sent.Admit(key, s.limit, s.window, time.Now())
 }
 
 func (s *Server) record(ev *Event, body []byte) {
@@ -300,13 +278,7 @@ func checkTrigger(ev *Event) []string {
 }
 
 func invalid(w http.ResponseWriter, problems ...string) {
-	writeJSON(w, http.StatusBadRequest, map[string]any{"status": "invalid event", "message": "Event object is invalid", "errors": problems})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	fakeapi.WriteJSON(w, http.StatusBadRequest, map[string]any{"status": "invalid event", "message": "Event object is invalid", "errors": problems})
 }
 
 func newKey() string {

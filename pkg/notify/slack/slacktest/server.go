@@ -22,6 +22,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/time/rate"
+
+	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 )
 
 // Limits the fake enforces.
@@ -85,7 +87,7 @@ type Server struct {
 	limiters map[string]*rate.Limiter
 	every    time.Duration
 	burst    int
-	failures []failure
+	failures fakeapi.Queue[failure]
 	received []Request
 	attempts int
 }
@@ -147,20 +149,12 @@ func (s *Server) SetLimit(every time.Duration, burst int) {
 // FailNext answers the next n posts with status and body, with a
 // Retry-After header when retryAfter is positive.
 func (s *Server) FailNext(n, status int, body string, retryAfter time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.failures = append(s.failures, failure{status: status, body: body, retryAfter: retryAfter})
-	}
+	s.failures.Add(n, failure{status: status, body: body, retryAfter: retryAfter})
 }
 
 // HangUpNext closes the connection of the next n posts without an answer.
 func (s *Server) HangUpNext(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.failures = append(s.failures, failure{hangUp: true})
-	}
+	s.failures.Add(n, failure{hangUp: true})
 }
 
 // Received returns the posts accepted so far.
@@ -183,7 +177,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	f, injected := s.next()
 	switch {
 	case injected && f.hangUp:
-		hangUp(w)
+		fakeapi.HangUp(w)
 		return
 	case injected:
 		if f.retryAfter > 0 {
@@ -223,14 +217,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 // next counts the request and pops an injected failure, if any.
 func (s *Server) next() (failure, bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.attempts++
-	if len(s.failures) == 0 {
-		return failure{}, false
-	}
-	f := s.failures[0]
-	s.failures = s.failures[1:]
-	return f, true
+	s.mu.Unlock()
+	return s.failures.Next()
 }
 
 func (s *Server) known(token string) bool {
@@ -313,16 +302,4 @@ func answer(w http.ResponseWriter, status int, body string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, body)
-}
-
-// hangUp drops the connection without answering.
-func hangUp(w http.ResponseWriter) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		panic("slacktest: the server cannot hijack connections")
-	}
-	conn, _, err := hj.Hijack()
-	if err == nil {
-		conn.Close()
-	}
 }
