@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +49,14 @@ func run(args []string) int {
 	dead.Command("list", "List dead letters.").Default()
 	retry := dead.Command("retry", "Queue dead letters for delivery again.")
 	retryIDs := retry.Arg("id", "Dead letters to retry; none means all.").Int64List()
+	onCall := app.Command("oncall", "Show who is on call per schedule and the next handoffs.")
+	onCallAt := onCall.Flag("at", "The time to ask about, RFC 3339 (default now).").String()
+	onCallSchedule := onCall.Flag("schedule", "Show only this schedule.").String()
+	simulate := app.Command("simulate", "Print the escalation timeline the config produces for an alert payload, sending nothing.")
+	simAlert := simulate.Flag("alert", "An Alertmanager webhook payload (JSON), firing.").Required().String()
+	simRoute := simulate.Flag("route", "The route the payload arrives on (default: the only route with an escalation_policy).").String()
+	simAt := simulate.Flag("at", "When the incident starts, RFC 3339 (default now).").String()
+	simUntil := simulate.Flag("until", "How long after the start to simulate.").Default(receiver.DefaultSimulateUntil.String()).Duration()
 
 	cmd, err := app.Parse(args)
 	if err != nil {
@@ -67,6 +76,10 @@ func run(args []string) int {
 		err = receiver.ListDeadLetters(ctx, *configFile, os.Stdout)
 	case "dead-letters retry":
 		err = receiver.RetryDeadLetters(ctx, *configFile, *retryIDs, os.Stdout)
+	case "oncall":
+		err = showOnCall(*configFile, *onCallAt, *onCallSchedule, logger)
+	case "simulate":
+		err = simulateAlert(*configFile, receiver.SimulateOptions{Alert: *simAlert, Route: *simRoute, Until: *simUntil}, *simAt, logger)
 	default:
 		err = runServer(ctx, *configFile, toolkitFlags, logger)
 	}
@@ -75,6 +88,23 @@ func run(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+func showOnCall(configFile, at, schedule string, logger *slog.Logger) error {
+	t, err := receiver.ParseTime(at, time.Now())
+	if err != nil {
+		return fmt.Errorf("--at: %w", err)
+	}
+	return receiver.ShowOnCall(configFile, t, schedule, os.Stdout, logger)
+}
+
+func simulateAlert(configFile string, opts receiver.SimulateOptions, at string, logger *slog.Logger) error {
+	t, err := receiver.ParseTime(at, time.Now())
+	if err != nil {
+		return fmt.Errorf("--at: %w", err)
+	}
+	opts.Start = t
+	return receiver.Simulate(configFile, opts, os.Stdout, logger)
 }
 
 func runServer(ctx context.Context, configFile string, flags *web.FlagConfig, logger *slog.Logger) error {

@@ -15,7 +15,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -101,7 +100,7 @@ func (f *fakes) secrets() []string {
 
 // instance is a klaxon-receiver process with its config and store.
 type instance struct {
-	*process
+	*testenv.Process
 	bin, dir, config, addr string
 }
 
@@ -155,8 +154,8 @@ func startReceiver(t *testing.T, bin string, f *fakes) *instance {
 // start runs the binary and waits until it is ready.
 func (r *instance) start(t *testing.T) {
 	t.Helper()
-	r.process = startProcess(t, r.bin, "--config.file="+r.config, "--web.listen-address="+r.addr)
-	awaitReady(t, r.process, r.url("/-/ready"))
+	r.Process = testenv.StartProcess(t, "", r.bin, "--config.file="+r.config, "--web.listen-address="+r.addr)
+	r.WaitReady(t, r.url("/-/ready"), startTimeout)
 }
 
 func (r *instance) url(path string) string { return "http://" + r.addr + path }
@@ -281,7 +280,7 @@ func testHappyPath(t *testing.T, bin string) {
 	if code, body, err := httpDo(t.Context(), http.MethodGet, runbook, nil); err != nil || code != http.StatusOK || !strings.Contains(body, "HighErrorRate") {
 		t.Errorf("GET %s: %d %v, want 200 and the runbook page", runbook, code, err)
 	}
-	assertNoSecrets(t, r.output(), f.secrets())
+	assertNoSecrets(t, r.Output(), f.secrets())
 }
 
 // checkOrder checks that a chat upstream got the firing message first,
@@ -338,10 +337,10 @@ func testCrash(t *testing.T, bin string) {
 		r.mustPost(t, "critical", message(crashName(i), "firing"))
 	}
 	pending := awaitQuiet(t, filepath.Join(r.dir, "data", "receiver.db"))
-	if err := r.cmd.Process.Kill(); err != nil {
+	if err := r.Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	<-r.exited
+	<-r.Exited()
 	before := []int{len(f.pd.Received()), len(f.og.Received()), len(f.slack.Received()), len(f.discord.Received())}
 	t.Logf("killed with %d deliveries pending; delivered before the kill (PagerDuty, Opsgenie, Slack, Discord): %v", pending, before)
 	if pending < crashIncidents {
@@ -452,7 +451,7 @@ func testDeadLetters(t *testing.T, bin string) {
 	if stdout, _, code := r.run(t, "dead-letters", "list"); code != 0 || stdout != "no dead letters\n" {
 		t.Errorf("dead-letters list after the retry: exit %d, %q", code, stdout)
 	}
-	assertNoSecrets(t, r.output(), f.secrets())
+	assertNoSecrets(t, r.Output(), f.secrets())
 }
 
 // metric fails unless /metrics has the line want.
@@ -525,7 +524,7 @@ func testReload(t *testing.T, bin string) {
 	}
 
 	writeConfig(t, r.dir, r.addr, f, "  - name: team-db\n    channels: [slack]\n")
-	if err := r.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := r.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, startTimeout, func() error {
@@ -578,85 +577,6 @@ func testCheckConfig(t *testing.T, bin string) {
 			golden(t, filepath.Join("testdata", "check-config-"+name+".golden"), got)
 		})
 	}
-}
-
-// process is a program started by a test, in a process group of its own
-// that is killed when the test ends.
-type process struct {
-	cmd    *exec.Cmd
-	out    lockedBuffer
-	exited chan struct{}
-}
-
-func startProcess(t *testing.T, path string, args ...string) *process {
-	t.Helper()
-	p := &process{cmd: exec.Command(path, args...), exited: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.exited
-		if t.Failed() {
-			t.Logf("output of %s:\n%s", filepath.Base(path), p.output())
-		}
-	})
-	return p
-}
-
-func (p *process) hasExited() bool {
-	select {
-	case <-p.exited:
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *process) output() string { return p.out.String() }
-
-// awaitReady waits until url answers 200, and fails at once if the process
-// exits.
-func awaitReady(t *testing.T, p *process, url string) {
-	t.Helper()
-	testenv.Eventually(t, startTimeout, func() error {
-		if p.hasExited() {
-			t.Fatalf("%s exited: %v\n%s", p.cmd.Path, p.cmd.ProcessState, p.output())
-		}
-		code, _, err := httpDo(t.Context(), http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		if code != http.StatusOK {
-			return fmt.Errorf("%s: %d", url, code)
-		}
-		return nil
-	})
-}
-
-// lockedBuffer is a bytes.Buffer safe for the process's writes and the
-// test's reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func assertNoSecrets(t *testing.T, text string, secrets []string) {

@@ -2,14 +2,18 @@ package receiver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/klaxonhq/klaxon/pkg/alert"
+	"github.com/klaxonhq/klaxon/pkg/escalation"
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
 )
@@ -27,7 +31,14 @@ func CheckConfig(path string, out io.Writer, logger *slog.Logger) error {
 	}
 	fmt.Fprintf(out, "%s: OK, %d channels, %d routes\n", name, len(c.Channels), len(c.Routes))
 	for _, r := range c.Routes {
-		fmt.Fprintf(out, "  /webhook/%s -> %v\n", r.Name, r.Channels)
+		policy := ""
+		if r.EscalationPolicy != "" {
+			policy = ", escalation policy " + r.EscalationPolicy
+		}
+		fmt.Fprintf(out, "  /webhook/%s -> %v%s\n", r.Name, r.Channels, policy)
+	}
+	if n := len(c.Users) + len(c.Schedules) + len(c.EscalationPolicies); n > 0 {
+		fmt.Fprintf(out, "  %d users, %d schedules, %d escalation policies\n", len(c.Users), len(c.Schedules), len(c.EscalationPolicies))
 	}
 	return nil
 }
@@ -125,4 +136,185 @@ func RetryDeadLetters(ctx context.Context, path string, ids []int64, out io.Writ
 	}
 	fmt.Fprintf(out, "%d dead letters queued for delivery again\n", n)
 	return nil
+}
+
+// ShowOnCall prints who is on call at at for every schedule, or for the
+// one named, and the next handoffs, as a table. Times are in each
+// schedule's zone.
+func ShowOnCall(path string, at time.Time, schedule string, out io.Writer, logger *slog.Logger) error {
+	rt, err := Load(path, logger)
+	if err != nil {
+		return err
+	}
+	status := rt.OnCallStatus(at, NextHandoffs)
+	if schedule != "" {
+		status = slices.DeleteFunc(status, func(s ScheduleStatus) bool { return s.Schedule != schedule })
+		if len(status) == 0 {
+			return fmt.Errorf("no schedule %q in the config (schedules: %s)", schedule, scheduleNames(rt.Config))
+		}
+	}
+	fmt.Fprintf(out, "on call at %s\n", at.Format(time.RFC3339))
+	if len(status) == 0 {
+		fmt.Fprintln(out, "no schedules in the config")
+		return nil
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SCHEDULE\tTIME ZONE\tON CALL\tNEXT HANDOFFS")
+	for _, s := range status {
+		who := nobody
+		if s.OnCall != nil {
+			who = s.OnCall.Name
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t", s.Schedule, s.TimeZone, who)
+		if len(s.NextHandoffs) == 0 {
+			fmt.Fprintln(tw, "none")
+		}
+		for i, h := range s.NextHandoffs {
+			if i > 0 {
+				fmt.Fprint(tw, "\t\t\t")
+			}
+			fmt.Fprintf(tw, "%s  %s -> %s\n", h.At.Format("2006-01-02 15:04 MST"), orNobody(h.From), orNobody(h.To))
+		}
+	}
+	return tw.Flush()
+}
+
+const nobody = "(nobody)"
+
+func orNobody(user string) string {
+	if user == "" {
+		return nobody
+	}
+	return user
+}
+
+func scheduleNames(c *Config) string {
+	if len(c.Schedules) == 0 {
+		return "none"
+	}
+	names := make([]string, len(c.Schedules))
+	for i, s := range c.Schedules {
+		names[i] = s.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// SimulateOptions says what Simulate plays.
+type SimulateOptions struct {
+	// Alert is the file of an Alertmanager webhook payload, firing.
+	Alert string
+	// Route is the route the payload arrives on. Default: the only route
+	// with an escalation policy.
+	Route string
+	// Start is when the incident starts.
+	Start time.Time
+	// Until is how long after Start the simulation runs.
+	Until time.Duration
+}
+
+// DefaultSimulateUntil is how long a simulation runs by default.
+const DefaultSimulateUntil = 24 * time.Hour
+
+// Simulate prints, without sending anything, the escalation timeline that
+// the config produces for a payload: who is paged, through which channels,
+// and when, if nobody acknowledges and the incident does not resolve.
+func Simulate(path string, opts SimulateOptions, out io.Writer, logger *slog.Logger) error {
+	rt, err := Load(path, logger)
+	if err != nil {
+		return err
+	}
+	msg, err := readPayload(opts.Alert)
+	if err != nil {
+		return err
+	}
+	route, err := simulationRoute(rt.Config, opts.Route)
+	if err != nil {
+		return err
+	}
+	policy, _ := rt.Config.EscalationPolicies.Get(route.EscalationPolicy)
+	if opts.Until <= 0 {
+		opts.Until = DefaultSimulateUntil
+	}
+	var fps []string
+	for _, a := range msg.Firing() {
+		fps = append(fps, a.Fingerprint)
+	}
+	events := []escalation.TimedEvent{{At: opts.Start, Event: escalation.Alerts{Fingerprints: fps}}}
+	end := opts.Start.Add(opts.Until)
+	pages := escalation.Simulate(policy, rt.Roster, rt.Roster, opts.Start, events, end)
+
+	fmt.Fprintf(out, "route %s, escalation policy %s, incident %s\n", route.Name, policy.Name, alert.IncidentKey(route.Name, msg.GroupKey))
+	fmt.Fprintf(out, "alerts: %d firing (%s)\n", len(fps), msg.CommonLabels["alertname"])
+	fmt.Fprintf(out, "channels: %s\n", describeChannels(rt, route))
+	fmt.Fprintf(out, "from %s until %s (%s), nobody acknowledging\n\n",
+		opts.Start.Format("2006-01-02 15:04:05 MST"), end.Format("2006-01-02 15:04:05 MST"), opts.Until)
+	if len(pages) == 0 {
+		fmt.Fprintln(out, "nobody is paged in that time")
+	}
+	fmt.Fprint(out, escalation.Timeline(opts.Start, pages))
+	fmt.Fprintln(out, "\nnote: this receiver mentions level 1 in Slack and Discord trigger messages; timed escalation to the later levels is not active yet")
+	return nil
+}
+
+func readPayload(file string) (*alert.Message, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading the alert payload: %w", err)
+	}
+	defer f.Close()
+	msg, err := alert.Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: invalid Alertmanager payload: %w", file, err)
+	}
+	if len(msg.Firing()) == 0 {
+		return nil, fmt.Errorf("%s: no firing alert in the payload: only a firing notification starts an incident", file)
+	}
+	return msg, nil
+}
+
+// simulationRoute is the named route, which must have an escalation
+// policy, or without a name the only route that has one.
+func simulationRoute(c *Config, name string) (*Route, error) {
+	if name != "" {
+		r := c.Route(name)
+		switch {
+		case r == nil:
+			return nil, fmt.Errorf("no route %q in the config (%s)", name, routeNames(c))
+		case r.EscalationPolicy == "":
+			return nil, fmt.Errorf("route %q has no escalation_policy: nobody would be paged by the receiver", name)
+		}
+		return r, nil
+	}
+	var with []string
+	for _, r := range c.Routes {
+		if r.EscalationPolicy != "" {
+			with = append(with, r.Name)
+		}
+	}
+	switch len(with) {
+	case 0:
+		return nil, errors.New("no route has an escalation_policy: nothing to simulate")
+	case 1:
+		return c.Route(with[0]), nil
+	}
+	return nil, fmt.Errorf("routes %s have escalation policies: name one with --route", strings.Join(with, ", "))
+}
+
+// describeChannels says what each of the route's channels does with a
+// page.
+func describeChannels(rt *Runtime, r *Route) string {
+	if len(r.Channels) == 0 {
+		return "none (the incident is recorded, nobody hears of it)"
+	}
+	parts := make([]string, len(r.Channels))
+	for i, name := range r.Channels {
+		kind := rt.Channels[name].Kind
+		switch kind {
+		case "slack", "discord":
+			parts[i] = fmt.Sprintf("%s (%s: mentions the level's targets)", name, kind)
+		default:
+			parts[i] = fmt.Sprintf("%s (%s: pages through its own escalation)", name, kind)
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -2,6 +2,7 @@ package receiver
 
 import (
 	_ "embed"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -15,11 +16,13 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/klaxonhq/klaxon/pkg/config"
+	"github.com/klaxonhq/klaxon/pkg/escalation"
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord"
 	"github.com/klaxonhq/klaxon/pkg/notify/opsgenie"
 	"github.com/klaxonhq/klaxon/pkg/notify/pagerduty"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack"
+	"github.com/klaxonhq/klaxon/pkg/oncall"
 	"github.com/klaxonhq/klaxon/pkg/runbook"
 )
 
@@ -37,6 +40,11 @@ type Config struct {
 	Channels  []Channel `yaml:"channels"`
 	Routes    []Route   `yaml:"routes"`
 	Templates []string  `yaml:"templates"`
+	// Users, Schedules and EscalationPolicies say who is on call and whom
+	// a route with an escalation policy pages.
+	Users              []oncall.UserConfig     `yaml:"users"`
+	Schedules          []oncall.ScheduleConfig `yaml:"schedules"`
+	EscalationPolicies escalation.Policies     `yaml:"escalation_policies"`
 }
 
 // Global holds settings that apply to every route and channel.
@@ -86,6 +94,9 @@ type Route struct {
 	Name string `yaml:"name"`
 	// Channels hear of every change of the route's incidents.
 	Channels []string `yaml:"channels"`
+	// EscalationPolicy, if set, names the policy whose first level the
+	// route's Slack and Discord trigger messages mention.
+	EscalationPolicy string `yaml:"escalation_policy"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
@@ -128,7 +139,10 @@ func (c *Config) UnmarshalYAML(node *yaml.Node) error {
 	if err := c.checkChannels(node); err != nil {
 		return err
 	}
-	return c.checkRoutes(node)
+	if err := c.checkRoutes(node); err != nil {
+		return err
+	}
+	return c.checkOnCall(node)
 }
 
 func defaultConfig() *Config {
@@ -193,8 +207,129 @@ func (c *Config) checkRoutes(node *yaml.Node) error {
 				return config.Errorf(at, "route %q names channel %q, which is not defined (channels: %s)", r.Name, ch, strings.Join(c.channelNames(), ", "))
 			}
 		}
+		if err := c.checkRoutePolicy(r, valueNode(at, "escalation_policy")); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// checkRoutePolicy checks that the route's escalation policy, if any,
+// exists; at is where errors point.
+func (c *Config) checkRoutePolicy(r Route, at *yaml.Node) error {
+	if r.EscalationPolicy == "" {
+		return nil
+	}
+	if _, ok := c.EscalationPolicies.Get(r.EscalationPolicy); ok {
+		return nil
+	}
+	return config.Errorf(at, "route %q names escalation policy %q, which is not defined (escalation policies: %s)",
+		r.Name, r.EscalationPolicy, c.policyNames())
+}
+
+// checkOnCall compiles users and schedules, and checks that escalation
+// policies name only users and schedules that exist. It reports every
+// problem at once, each at its line.
+func (c *Config) checkOnCall(node *yaml.Node) error {
+	var errs []error
+	if _, _, err := oncall.Compile(c.Users, c.Schedules); err != nil {
+		errs = append(errs, err)
+	}
+	for i := range c.EscalationPolicies {
+		errs = append(errs, c.checkPolicy(&c.EscalationPolicies[i], itemNode(node, "escalation_policies", i))...)
+	}
+	return mergeLocated(errs)
+}
+
+// checkPolicy runs the policy's own Check against the users and
+// schedules and locates each unknown target at its line in node, the
+// policy's YAML.
+func (c *Config) checkPolicy(p *escalation.Policy, node *yaml.Node) []error {
+	targets := targetNodes(node)
+	var at []*yaml.Node
+	next := 0
+	known := func(kind, name string) bool {
+		ok := c.knows(kind, name)
+		if !ok {
+			at = append(at, findTarget(targets, &next, kind, name, node))
+		}
+		return ok
+	}
+	err := p.Check(known)
+	if err == nil {
+		return nil
+	}
+	var out []error
+	for i, e := range unjoin(err) {
+		where := node
+		if i < len(at) {
+			where = at[i]
+		}
+		out = append(out, config.Errorf(where, "%v", e))
+	}
+	return out
+}
+
+// knows reports whether a user or a schedule (kind escalation.KindUser or
+// KindSchedule) of that name is configured.
+func (c *Config) knows(kind, name string) bool {
+	if kind == escalation.KindUser {
+		return slices.ContainsFunc(c.Users, func(u oncall.UserConfig) bool { return u.Name == name })
+	}
+	return slices.ContainsFunc(c.Schedules, func(s oncall.ScheduleConfig) bool { return s.Name == name })
+}
+
+// targetNodes lists the YAML nodes of a policy's targets, level by level.
+func targetNodes(policy *yaml.Node) []*yaml.Node {
+	var out []*yaml.Node
+	levels := valueNode(policy, "levels")
+	if levels == policy {
+		return nil
+	}
+	for _, level := range levels.Content {
+		if targets := valueNode(level, "targets"); targets != level {
+			out = append(out, targets.Content...)
+		}
+	}
+	return out
+}
+
+// findTarget finds the next target node, from *next on, that names kind
+// and name, and moves *next past it; fallback when there is none.
+func findTarget(targets []*yaml.Node, next *int, kind, name string, fallback *yaml.Node) *yaml.Node {
+	for i := *next; i < len(targets); i++ {
+		if v := valueNode(targets[i], kind); v != targets[i] && v.Value == name {
+			*next = i + 1
+			return targets[i]
+		}
+	}
+	return fallback
+}
+
+// unjoin splits an errors.Join into its errors.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// mergeLocated merges errors into one *yaml.TypeError, which config.Decode
+// prefixes with the file name line by line; nil without errors.
+func mergeLocated(errs []error) error {
+	var msgs []string
+	for _, err := range errs {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			msgs = append(msgs, te.Errors...)
+			continue
+		}
+		msgs = append(msgs, err.Error())
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return &yaml.TypeError{Errors: msgs}
 }
 
 // check validates the global section once more, for a config whose
@@ -294,6 +429,18 @@ func (c *Config) Channel(name string) *Channel {
 		}
 	}
 	return nil
+}
+
+func (c *Config) policyNames() string {
+	if len(c.EscalationPolicies) == 0 {
+		return "none"
+	}
+	names := make([]string, len(c.EscalationPolicies))
+	for i, p := range c.EscalationPolicies {
+		names[i] = p.Name
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
 }
 
 func (c *Config) channelNames() []string {

@@ -223,7 +223,7 @@ func TestParseInline(t *testing.T) {
 	for _, tc := range []struct{ name, in, err string }{
 		{"dead letter after", "global:\n  dead_letter_after: 0s\n", "x.yml:2: global: dead_letter_after must be positive"},
 		{"route name", "routes:\n  - name: a/b\n", `x.yml:2: route name "a/b" must be letters, digits, '_', '.' or '-'`},
-		{"unknown top-level key", "route: []\n", "x.yml:1: unknown key \"route\" (known keys: channels, global, routes, storage, templates)"},
+		{"unknown top-level key", "route: []\n", "x.yml:1: unknown key \"route\" (known keys: channels, escalation_policies, global, routes, schedules, storage, templates, users)"},
 		{"discord channel error", "channels:\n  - name: d\n    discord:\n      webhook_url_file: f\n      max_alerts: 11\n",
 			"x.yml:5: max_alerts must be from 1 to 10 (Discord's limit of embeds in a message), not 11"},
 	} {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/pkg/deliver"
 	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/oncall"
 	"github.com/klaxonhq/klaxon/pkg/reload"
 	"github.com/klaxonhq/klaxon/pkg/runbook"
 	"github.com/klaxonhq/klaxon/pkg/store"
@@ -21,12 +22,20 @@ import (
 	"github.com/klaxonhq/klaxon/runbooks"
 )
 
-// Runtime is a loaded config with what is built from it: its notifiers and
-// its runbook resolver. A reload replaces it whole.
+// Runtime is a loaded config with what is built from it: its notifiers,
+// its runbook resolver and its users and schedules. A reload replaces it
+// whole.
 type Runtime struct {
 	Config   *Config
 	Channels map[string]deliver.Channel
 	Runbooks runbook.Resolver
+	// Roster holds the compiled users and schedules and answers
+	// escalation's questions about them.
+	Roster *Roster
+	// Now is the clock that on-call questions are asked at: mentions at
+	// send time, the on-call API and metrics (default time.Now).
+	Now    func() time.Time
+	logger *slog.Logger
 }
 
 // Build makes a Runtime from a config: it renders templates and builds
@@ -41,7 +50,14 @@ func Build(cfg *Config, logger *slog.Logger) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &Runtime{Config: cfg, Channels: map[string]deliver.Channel{}, Runbooks: runbook.Resolver{Base: base}}
+	dir, schedules, err := oncall.Compile(cfg.Users, cfg.Schedules)
+	if err != nil {
+		return nil, err
+	}
+	rt := &Runtime{
+		Config: cfg, Channels: map[string]deliver.Channel{}, Runbooks: runbook.Resolver{Base: base},
+		Roster: &Roster{Directory: dir, Schedules: schedules}, Now: time.Now, logger: logger,
+	}
 	client := &http.Client{Timeout: time.Minute}
 	for i := range cfg.Channels {
 		ch := &cfg.Channels[i]
@@ -104,8 +120,12 @@ func NewService(ctx context.Context, configFile string, reg prometheus.Registere
 	s.Runtime, s.Store = rt, st
 	s.Deliverer = deliver.New(st, rt.Get().Channels, deliver.Options{
 		MaxAge:  cfg.Global.DeadLetterAfter,
-		Prepare: func(n *notify.Notification) { rt.Get().Runbooks.ResolveMessage(n.Message) },
+		Prepare: func(n *notify.Notification) { rt.Get().Prepare(n) },
 	}, reg, logger)
+	if err := reg.Register(NewOnCallCollector(rt.Get)); err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("registering the on-call metrics: %w", err)
+	}
 	return s, nil
 }
 
@@ -115,6 +135,7 @@ func (s *Service) Config() *Config { return s.Runtime.Get().Config }
 // Handler returns the receiver's HTTP endpoints under mux.
 func (s *Service) Handler(mux *http.ServeMux) error {
 	mux.Handle("POST /webhook/{route}", NewWebhook(s.Config, s.Store, s.Deliverer.Wake, s.reg, s.logger))
+	mux.Handle("GET /api/v1/oncall", NewOnCallAPI(s.Runtime.Get, s.logger))
 	ext, err := s.Config().ExternalURL()
 	if err != nil {
 		return err

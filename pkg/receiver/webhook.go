@@ -138,9 +138,16 @@ func kindOf(msg *alert.Message) notify.Kind {
 // authorize checks the bearer token when the config asks for one. Basic
 // auth and TLS come from --web.config.file, before this handler.
 func (h *Webhook) authorize(cfg *Config, r *http.Request) (int, error) {
+	return authorize(cfg, r, h.logger)
+}
+
+// authorize checks a request's bearer token against the config's, for
+// every endpoint that the token guards. It returns the status to answer
+// with when the request may not pass.
+func authorize(cfg *Config, r *http.Request, logger *slog.Logger) (int, error) {
 	want, err := cfg.BearerToken()
 	if err != nil {
-		h.logger.Error("cannot read the webhook's bearer token", "err", err)
+		logger.Error("cannot read the webhook's bearer token", "err", err)
 		return http.StatusServiceUnavailable, errors.New("the receiver cannot read its bearer_token_file")
 	}
 	if want == "" {

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/store"
 	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
+	"github.com/klaxonhq/klaxon/pkg/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -69,24 +69,6 @@ routes:
 	return c
 }
 
-// logBuffer collects log lines from concurrent handlers.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // harness is a webhook on a real SQLite store, served through a ServeMux
 // with the pattern Service.Handler uses.
 type harness struct {
@@ -94,14 +76,14 @@ type harness struct {
 	store   *sqlite.Store
 	path    string
 	reg     *prometheus.Registry
-	logs    *logBuffer
+	logs    *testenv.Buffer
 	wakes   atomic.Int32
 	handler http.Handler
 }
 
 func newHarness(t *testing.T, cfg *Config, opts sqlite.Options) *harness {
 	t.Helper()
-	h := &harness{reg: prometheus.NewRegistry(), logs: &logBuffer{}, path: filepath.Join(t.TempDir(), "data", "receiver.db")}
+	h := &harness{reg: prometheus.NewRegistry(), logs: &testenv.Buffer{}, path: filepath.Join(t.TempDir(), "data", "receiver.db")}
 	h.cfg.Store(cfg)
 	h.store = openStore(t, h.path, opts)
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -500,7 +482,7 @@ func TestWebhookStoreFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	roomy := openStore(t, h.path, sqlite.Options{})
-	h2 := &harness{reg: prometheus.NewRegistry(), logs: &logBuffer{}, store: roomy}
+	h2 := &harness{reg: prometheus.NewRegistry(), logs: &testenv.Buffer{}, store: roomy}
 	h2.cfg.Store(cfg)
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhook/{route}", NewWebhook(h2.cfg.Load, roomy, func() {}, h2.reg, promslog.NewNopLogger()))
