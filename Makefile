@@ -19,8 +19,8 @@ STATICCHECK := $(GOBIN_DIR)/staticcheck
 
 # Debian packages the tests run against: Prometheus and promtool,
 # Alertmanager and amtool, node_exporter (the benchmark's reference).
-DEB_PACKAGES := prometheus prometheus-alertmanager prometheus-node-exporter
-DEB_PROGRAMS := promtool prometheus prometheus-alertmanager amtool prometheus-node-exporter
+DEB_PACKAGES := prometheus prometheus-alertmanager prometheus-node-exporter chromium
+DEB_PROGRAMS := promtool prometheus prometheus-alertmanager amtool prometheus-node-exporter chromium
 
 TEST_TIMEOUT ?= 15m
 
