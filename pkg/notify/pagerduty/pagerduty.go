@@ -25,6 +25,11 @@ const (
 	// maxEventBytes is the cap on one event, 512 KB; counted as 512000
 	// bytes, as Alertmanager does.
 	maxEventBytes = 512000
+	// maxField bounds payload.source and payload.class. PagerDuty documents
+	// no limit for them; without one, a huge label value would push the
+	// event past maxEventBytes even without custom_details, and the page
+	// would be refused for good.
+	maxField = 1024
 	// rateLimitWait is the least wait after a 429: PagerDuty sends no
 	// Retry-After and advises retrying 30 seconds apart.
 	rateLimitWait = 30 * time.Second
@@ -150,7 +155,9 @@ func (p *Notifier) trigger(n *notify.Notification, key string) (*Event, error) {
 		p.logger.Warn("truncated pagerduty summary", "channel", n.Channel, "limit", maxSummary)
 		summary = s
 	}
+	source, _ = notify.Truncate(source, maxField)
 	m := n.Message
+	class, _ := notify.Truncate(m.CommonLabels["alertname"], maxField)
 	clientURL := p.conf.ClientURL
 	if clientURL == "" {
 		clientURL = m.ExternalURL
@@ -167,7 +174,7 @@ func (p *Notifier) trigger(n *notify.Notification, key string) (*Event, error) {
 			Source:        source,
 			Severity:      p.severity(m),
 			Timestamp:     firstStart(m),
-			Class:         m.CommonLabels["alertname"],
+			Class:         class,
 			CustomDetails: customDetails(m),
 		},
 	}, nil

@@ -408,3 +408,23 @@ func TestTimeoutIsRetryable(t *testing.T) {
 		t.Errorf("err %v classified retry=%v reason=%s, want a retryable timeout", err, retry, reason)
 	}
 }
+
+// TestHugeSourceAndClassStillFit shows that one label value far larger than
+// PagerDuty's event cap still gives an event PagerDuty takes.
+func TestHugeSourceAndClassStillFit(t *testing.T) {
+	huge := strings.Repeat("x", 600_000)
+	m := firingTwo()
+	m.CommonLabels["alertname"] = huge
+	m.CommonLabels["instance"] = huge
+	n := notification(notify.KindTrigger, m)
+	srv := pagerdutytest.NewServer()
+	defer srv.Close()
+	p := newNotifier(t, testConfig(srv.URL()), nil)
+	if err := p.Notify(context.Background(), n); err != nil {
+		t.Fatalf("a huge label made the page fail: %v", err)
+	}
+	got := srv.Received()
+	if len(got) != 1 || len([]rune(got[0].Payload.Source)) > 1024 || len([]rune(got[0].Payload.Class)) > 1024 {
+		t.Fatalf("received %d events; source and class must be cut to 1024 characters", len(got))
+	}
+}
