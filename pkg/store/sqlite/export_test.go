@@ -25,3 +25,10 @@ func (s *Store) DiscardWriter(ctx context.Context) error {
 
 // Queued is the number of Ingest calls waiting for the committer.
 func (s *Store) Queued() int { return len(s.ingests) }
+
+// WriterPragma reads a PRAGMA's value on the writer connection.
+func (s *Store) WriterPragma(ctx context.Context, name string) (int64, error) {
+	var v int64
+	err := s.writer.QueryRowContext(ctx, "PRAGMA "+name).Scan(&v)
+	return v, err
+}

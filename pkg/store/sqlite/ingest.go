@@ -136,6 +136,7 @@ func (s *Store) commit(batch []*ingestReq) {
 		req.answer <- ingestAnswer{res: results[i], err: err}
 	}
 	if err == nil {
+		s.wrote(live)
 		s.batchSize.Observe(float64(len(live)))
 		if s.opts.OnCommit != nil {
 			s.opts.OnCommit(len(live))
@@ -143,20 +144,64 @@ func (s *Store) commit(batch []*ingestReq) {
 	}
 }
 
-// Statements of one ingest.
+// Statements of one ingest. The upsert changes no row when the incident's
+// recorded state is the one offered: the notification is a repeat.
 const (
-	selectStateHash = `SELECT state_hash FROM incidents WHERE incident_key = ?`
-	upsertIncident  = `INSERT INTO incidents (incident_key, route, group_key, status, state_hash, first_seen, updated_at)
+	upsertIncident = `INSERT INTO incidents (incident_key, route, group_key, status, state_hash, first_seen, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (incident_key) DO UPDATE SET route = excluded.route, group_key = excluded.group_key,
-			status = excluded.status, state_hash = excluded.state_hash, updated_at = excluded.updated_at`
+			status = excluded.status, state_hash = excluded.state_hash, updated_at = excluded.updated_at
+		WHERE state_hash <> excluded.state_hash`
 	insertNotification = `INSERT INTO notifications (incident_key, received_at, payload) VALUES (?, ?, ?)`
 	insertDelivery     = `INSERT INTO outbox (channel, route, incident_key, kind, notification_id, created_at, next_attempt_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`
 )
 
+// ingestStmts are the ingest statements, prepared once on the writer's
+// *sql.DB. database/sql keeps each one's driver statement per connection,
+// so a transaction reuses them, and prepares them again on the connection
+// that replaces one discarded after a fault.
 type ingestStmts struct {
-	hash, incident, notification, delivery *sql.Stmt
+	incident, notification, delivery *sql.Stmt
+}
+
+func (st *ingestStmts) prepare(ctx context.Context, db *sql.DB) error {
+	for _, p := range st.all() {
+		var err error
+		if *p.stmt, err = db.PrepareContext(ctx, p.sql); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stmtText is a statement and its SQL.
+type stmtText struct {
+	stmt **sql.Stmt
+	sql  string
+}
+
+func (st *ingestStmts) all() []stmtText {
+	return []stmtText{{&st.incident, upsertIncident}, {&st.notification, insertNotification}, {&st.delivery, insertDelivery}}
+}
+
+// in returns the statements bound to tx.
+func (st *ingestStmts) in(ctx context.Context, tx *sql.Tx) *ingestStmts {
+	return &ingestStmts{
+		incident:     tx.StmtContext(ctx, st.incident),
+		notification: tx.StmtContext(ctx, st.notification),
+		delivery:     tx.StmtContext(ctx, st.delivery),
+	}
+}
+
+func (st *ingestStmts) close() error {
+	var errs []error
+	for _, p := range st.all() {
+		if *p.stmt != nil {
+			errs = append(errs, (*p.stmt).Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (s *Store) ingestTx(ctx context.Context, c *sql.Conn, reqs []*ingestReq, results []store.IngestResult) error {
@@ -164,39 +209,30 @@ func (s *Store) ingestTx(ctx context.Context, c *sql.Conn, reqs []*ingestReq, re
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback() // a no-op after Commit
-	var st ingestStmts
-	for _, p := range []struct {
-		stmt **sql.Stmt
-		sql  string
-	}{{&st.hash, selectStateHash}, {&st.incident, upsertIncident}, {&st.notification, insertNotification}, {&st.delivery, insertDelivery}} {
-		if *p.stmt, err = tx.PrepareContext(ctx, p.sql); err != nil {
-			return err
-		}
-	}
+	defer tx.Rollback() // a no-op after Commit, which also closes st's statements
+	st := s.stmts.in(ctx, tx)
 	for i, req := range reqs {
-		if results[i], err = ingestOne(ctx, &st, req.in); err != nil {
+		if results[i], err = ingestOne(ctx, st, req); err != nil {
 			return err
 		}
 	}
 	return tx.Commit()
 }
 
-func ingestOne(ctx context.Context, st *ingestStmts, in *store.Ingest) (store.IngestResult, error) {
-	var hash string
-	err := st.hash.QueryRowContext(ctx, in.IncidentKey).Scan(&hash)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
+func ingestOne(ctx context.Context, st *ingestStmts, req *ingestReq) (store.IngestResult, error) {
+	in, at := req.in, req.in.ReceivedAt
+	res, err := st.incident.ExecContext(ctx, in.IncidentKey, in.Route, in.GroupKey, in.Status, in.StateHash, nanos(at), nanos(at))
+	if err != nil {
 		return store.IngestResult{}, err
-	case hash == in.StateHash:
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return store.IngestResult{}, err
+	}
+	if n == 0 {
 		return store.IngestResult{Duplicate: true}, nil
 	}
-	at := in.ReceivedAt
-	if _, err := st.incident.ExecContext(ctx, in.IncidentKey, in.Route, in.GroupKey, in.Status, in.StateHash, nanos(at), nanos(at)); err != nil {
-		return store.IngestResult{}, err
-	}
-	res, err := st.notification.ExecContext(ctx, in.IncidentKey, nanos(at), in.Payload)
+	res, err = st.notification.ExecContext(ctx, in.IncidentKey, nanos(at), in.Payload)
 	if err != nil {
 		return store.IngestResult{}, err
 	}

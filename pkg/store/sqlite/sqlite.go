@@ -2,7 +2,10 @@
 // file (modernc.org/sqlite, pure Go) in the data directory, in WAL mode with
 // synchronous=FULL, so that a notification acknowledged to Alertmanager
 // survives a crash or a power cut. Concurrent Ingest calls share one
-// transaction (one fsync) through a single committer goroutine.
+// transaction (one fsync) through a single committer goroutine, which runs
+// statements prepared once per connection. The writer never checkpoints
+// the WAL inside a commit: a background checkpointer does it on its own
+// connection (see checkpoint.go).
 //
 // Times are stored as Unix nanoseconds. The schema is created and upgraded
 // by the numbered files in migrations/ (see migrate.go).
@@ -32,9 +35,11 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultRetention   = 24 * time.Hour
-	DefaultBusyTimeout = 5 * time.Second
-	DefaultMaxBatch    = 256
+	DefaultRetention          = 24 * time.Hour
+	DefaultBusyTimeout        = 5 * time.Second
+	DefaultMaxBatch           = 256
+	DefaultCheckpointInterval = time.Second
+	DefaultWALSizeLimit       = 64 << 20
 )
 
 // readers is how many connections serve DeadLetters and Stats; in WAL mode
@@ -57,6 +62,17 @@ type Options struct {
 	// max_page_count); 0 leaves SQLite's own limit. Past it writes fail
 	// as on a full disk.
 	MaxPageCount int
+	// CheckpointInterval is how often the background checkpointer copies
+	// the WAL into the database file when fewer than a few MiB were
+	// written meanwhile (default 1s).
+	CheckpointInterval time.Duration
+	// WALSizeLimit bounds the WAL file, in bytes (default 64 MiB). The
+	// checkpointer normally has commits start the WAL afresh every few
+	// MiB; when readers kept it from doing so until the WAL holds more
+	// than this, it waits for them (a RESTART checkpoint), holding writes
+	// back meanwhile. SQLite truncates a larger file to this size when the
+	// WAL starts afresh.
+	WALSizeLimit int64
 	// OnCommit, if set, is called by the committer after each committed
 	// Ingest transaction with the number of notifications it recorded.
 	OnCommit func(notifications int)
@@ -75,6 +91,12 @@ func (o Options) withDefaults() Options {
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = DefaultMaxBatch
 	}
+	if o.CheckpointInterval <= 0 {
+		o.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if o.WALSizeLimit <= 0 {
+		o.WALSizeLimit = DefaultWALSizeLimit
+	}
 	if o.Logger == nil {
 		o.Logger = promslog.NewNopLogger()
 	}
@@ -89,15 +111,33 @@ type Store struct {
 	writer *sql.DB
 	// r serves reads.
 	reader *sql.DB
+	// checkpointer copies the WAL into the database file, off the
+	// commit path.
+	checkpointer *sql.DB
+	// stmts are the ingest statements, prepared on the writer; database/sql
+	// prepares each again on a new connection when a fault replaced the
+	// old one.
+	stmts ingestStmts
+	// walKick wakes the checkpointer early when the committer recorded
+	// walBytes (its own count) since the last time.
+	walKick  chan struct{}
+	walBytes int64
+	// writeMu is held by every write, and by the checkpointer to finish a
+	// checkpoint with no write under way (see checkpoint).
+	writeMu sync.Mutex
+	// pageBytes is the database's page size: a WAL frame's but for its
+	// header.
+	pageBytes int64
 
 	maxPages  atomic.Int64
 	queryOnly atomic.Bool
 	lastPrune atomic.Int64
 
-	ingests   chan *ingestReq
-	stop      chan struct{}
-	done      chan struct{}
-	closeOnce sync.Once
+	ingests        chan *ingestReq
+	stop           chan struct{}
+	done           chan struct{}
+	checkpointDone chan struct{}
+	closeOnce      sync.Once
 
 	batchSize prometheus.Histogram
 }
@@ -115,31 +155,56 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("creating the data directory: %w: %w", store.ErrUnavailable, err)
 	}
 	s := &Store{
-		opts:      opts,
-		ingests:   make(chan *ingestReq, opts.MaxBatch),
-		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
-		batchSize: newBatchSize(),
+		opts:           opts,
+		ingests:        make(chan *ingestReq, opts.MaxBatch),
+		stop:           make(chan struct{}),
+		done:           make(chan struct{}),
+		checkpointDone: make(chan struct{}),
+		walKick:        make(chan struct{}, 1),
+		batchSize:      newBatchSize(),
 	}
 	s.maxPages.Store(int64(opts.MaxPageCount))
-	s.writer = sql.OpenDB(&connector{dsn: dsn(path, opts.BusyTimeout, false), init: s.initWriter})
+	// The writer never checkpoints (wal_autocheckpoint 0): the
+	// checkpointer does. journal_size_limit makes SQLite truncate a WAL
+	// grown past the limit when it starts it afresh.
+	s.writer = sql.OpenDB(&connector{dsn: dsn(path, opts.BusyTimeout,
+		"_pragma=wal_autocheckpoint(0)", fmt.Sprintf("_pragma=journal_size_limit(%d)", opts.WALSizeLimit)),
+		init: s.initWriter})
 	s.writer.SetMaxOpenConns(1)
 	s.writer.SetMaxIdleConns(1)
-	s.reader = sql.OpenDB(&connector{dsn: dsn(path, opts.BusyTimeout, true)})
+	s.reader = sql.OpenDB(&connector{dsn: dsn(path, opts.BusyTimeout, "_query_only=1")})
 	s.reader.SetMaxOpenConns(readers)
 	s.reader.SetMaxIdleConns(readers)
-	if err := migrate(ctx, s.writer); err != nil {
+	s.checkpointer = sql.OpenDB(&connector{dsn: dsn(path, checkpointBusyTimeout, "_pragma=wal_autocheckpoint(0)")})
+	s.checkpointer.SetMaxOpenConns(1)
+	s.checkpointer.SetMaxIdleConns(1)
+	if err := s.start(ctx); err != nil {
 		s.closeDBs()
 		return nil, err
 	}
-	if opts.Registerer != nil {
-		if err := opts.Registerer.Register(s.batchSize); err != nil {
-			s.closeDBs()
-			return nil, fmt.Errorf("registering store metrics: %w", err)
+	go s.commitLoop()
+	go s.checkpointLoop()
+	return s, nil
+}
+
+// start migrates the schema, prepares the ingest statements and registers
+// the metrics.
+func (s *Store) start(ctx context.Context) error {
+	if err := migrate(ctx, s.writer); err != nil {
+		return err
+	}
+	if err := s.writer.QueryRowContext(ctx, "PRAGMA page_size").Scan(&s.pageBytes); err != nil {
+		return unavailable("reading the page size", err)
+	}
+	if err := s.stmts.prepare(ctx, s.writer); err != nil {
+		return unavailable("preparing the ingest statements", err)
+	}
+	if s.opts.Registerer != nil {
+		if err := s.opts.Registerer.Register(s.batchSize); err != nil {
+			return fmt.Errorf("registering store metrics: %w", err)
 		}
 	}
-	go s.commitLoop()
-	return s, nil
+	return nil
 }
 
 func newBatchSize() prometheus.Histogram {
@@ -152,18 +217,16 @@ func newBatchSize() prometheus.Histogram {
 
 // dsn is the driver's name for the file: WAL, synchronous=FULL (a commit
 // is on disk when it returns), a busy timeout, and transactions that take
-// the write lock at BEGIN so that they never fail half-way on a lock.
-func dsn(path string, busy time.Duration, readOnly bool) string {
+// the write lock at BEGIN so that they never fail half-way on a lock;
+// then the connection's own parameters.
+func dsn(path string, busy time.Duration, extra ...string) string {
 	q := []string{
 		fmt.Sprintf("_pragma=busy_timeout(%d)", busy.Milliseconds()),
 		"_pragma=journal_mode(WAL)",
 		"_pragma=synchronous(FULL)",
 		"_txlock=immediate",
 	}
-	if readOnly {
-		q = append(q, "_query_only=1")
-	}
-	return path + "?" + strings.Join(q, "&")
+	return path + "?" + strings.Join(append(q, extra...), "&")
 }
 
 // initWriter applies the settings that can change while the store runs to
@@ -211,19 +274,20 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 func (c *connector) Driver() driver.Driver { return sqliteDriver }
 
 // Close stops the committer, answering queued Ingest calls with
-// store.ErrUnavailable, and closes the database.
+// store.ErrUnavailable, and the checkpointer, and closes the database.
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		<-s.done
+		<-s.checkpointDone
 		err = s.closeDBs()
 	})
 	return err
 }
 
 func (s *Store) closeDBs() error {
-	return errors.Join(s.reader.Close(), s.writer.Close())
+	return errors.Join(s.stmts.close(), s.reader.Close(), s.checkpointer.Close(), s.writer.Close())
 }
 
 // write runs fn on the writer connection. When SQLite reports a problem
@@ -231,7 +295,15 @@ func (s *Store) closeDBs() error {
 // is discarded so that the next write opens the file afresh: once the disk
 // recovers the store works again without a restart.
 func (s *Store) write(ctx context.Context, op string, fn func(*sql.Conn) error) error {
-	conn, err := s.writer.Conn(ctx)
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return use(ctx, s.writer, op, fn)
+}
+
+// use runs fn on a connection of db, discarding the connection after a
+// fault of the file as write does.
+func use(ctx context.Context, db *sql.DB, op string, fn func(*sql.Conn) error) error {
+	conn, err := db.Conn(ctx)
 	if err != nil {
 		return unavailable(op, err)
 	}
