@@ -47,6 +47,10 @@ func PostJSON(ctx context.Context, client *http.Client, rawURL string, header ht
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		// The upstream took the message: retrying would post it twice.
+		return resp, answer, nil
+	}
 	if err != nil {
 		return resp, nil, &Error{Retry: true, StatusCode: resp.StatusCode, Reason: ReasonNetwork, Err: fmt.Errorf("reading answer: %w", RedactURL(err))}
 	}

@@ -245,3 +245,22 @@ func TestSince(t *testing.T) {
 		t.Errorf("Since(zero) = %q", got)
 	}
 }
+
+// TestPostJSONAcceptedThenCut: an upstream that answered 2xx took the
+// message even if the answer's body is cut short; a retry would post twice.
+func TestPostJSONAcceptedThenCut(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprint(w, `{"id":"12`)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer srv.Close()
+	resp, _, err := PostJSON(context.Background(), srv.Client(), srv.URL, nil, struct{}{})
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("got %v, %v: a 2xx whose body is cut short must count as delivered", resp, err)
+	}
+}

@@ -202,7 +202,10 @@ func (c *Config) checkRoutes(node *yaml.Node) error {
 			return config.Errorf(at, "route name %q is used twice", r.Name)
 		}
 		seen[r.Name] = true
-		for _, ch := range r.Channels {
+		for j, ch := range r.Channels {
+			if slices.Contains(r.Channels[:j], ch) {
+				return config.Errorf(at, "route %q names channel %q twice: it would send every message twice", r.Name, ch)
+			}
 			if c.Channel(ch) == nil {
 				return config.Errorf(at, "route %q names channel %q, which is not defined (channels: %s)", r.Name, ch, strings.Join(c.channelNames(), ", "))
 			}

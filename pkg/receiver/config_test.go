@@ -193,6 +193,7 @@ func TestLoadFileBad(t *testing.T) {
 		{"bad-channel-two-types.yml", `:2: channel "ops" must have exactly one of pagerduty, opsgenie, slack or discord (it has 2)`},
 		{"bad-channel-no-type.yml", `:2: channel "ops" must have exactly one of pagerduty, opsgenie, slack or discord (it has 0)`},
 		{"bad-channel-duplicate.yml", `:5: channel name "ops" is used twice`},
+		{"bad-route-channel-twice.yml", `:6: route "critical" names channel "team" twice: it would send every message twice`},
 		{"bad-channel-name.yml", `:2: channel name "on call" must be letters, digits, '_', '.' or '-'`},
 		{"bad-route-duplicate.yml", `:4: route name "critical" is used twice`},
 		{"bad-route-undefined-channel.yml", `:9: route "critical" names channel "opsgenie", which is not defined (channels: pagerduty, slack)`},

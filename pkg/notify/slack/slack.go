@@ -111,19 +111,25 @@ func (s *Notifier) Notify(ctx context.Context, n *notify.Notification) error {
 }
 
 // webhookURL returns the configured URL, reading webhook_url_file afresh.
-// Neither its errors nor anything else may quote the URL.
+// Neither its errors nor anything else may quote the URL. A file that is
+// missing or wrong may be in the middle of a rotation: that is retried, as
+// every integration does, rather than turning pages into dead letters.
 func (s *Notifier) webhookURL() (string, error) {
 	raw, err := notify.ReadSecret(s.conf.WebhookURL, s.conf.WebhookURLFile)
 	if err != nil {
-		return "", notify.Errorf(notify.ReasonInvalid, "reading slack webhook_url_file: %w", err)
+		return "", retryable(fmt.Errorf("reading slack webhook_url_file: %w", err))
 	}
 	if s.conf.WebhookURLFile == "" {
 		return raw, nil
 	}
 	if err := checkWebhookURL(raw); err != nil {
-		return "", notify.Errorf(notify.ReasonInvalid, "slack webhook_url_file %s: %w", s.conf.WebhookURLFile, err)
+		return "", retryable(fmt.Errorf("slack webhook_url_file %s: %w", s.conf.WebhookURLFile, err))
 	}
 	return raw, nil
+}
+
+func retryable(err error) error {
+	return &notify.Error{Retry: true, Reason: notify.ReasonInvalid, Err: err}
 }
 
 // authErrors are Slack's answers that mean the webhook itself is gone or
