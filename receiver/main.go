@@ -138,8 +138,14 @@ func runServer(ctx context.Context, configFile string, flags *web.FlagConfig, lo
 	}
 	mux.Handle("/", landing)
 
+	// The workers stop, and are waited for, on every way out, before the
+	// deferred Close of the store: a worker must not lose its store while
+	// it records a delivery.
+	workCtx, stopWork := context.WithCancel(ctx)
 	delivered := make(chan error, 1)
-	go func() { delivered <- svc.Deliverer.Run(ctx) }()
+	go func() { delivered <- svc.Deliverer.Run(workCtx) }()
+	defer func() { stopWork(); <-delivered }()
+
 	srv := &http.Server{Handler: mux}
 	served := make(chan error, 1)
 	go func() { served <- web.ListenAndServe(srv, flags, logger) }()
@@ -152,5 +158,5 @@ func runServer(ctx context.Context, configFile string, flags *web.FlagConfig, lo
 	if err := srv.Shutdown(context.Background()); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	return <-delivered
+	return nil
 }

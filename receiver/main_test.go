@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"net"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -54,6 +55,7 @@ const (
 func TestReceiver(t *testing.T) {
 	bin := testenv.Binary(t, "klaxon-receiver")
 	t.Run("check-config", func(t *testing.T) { testCheckConfig(t, bin) })
+	t.Run("port taken", func(t *testing.T) { testPortTaken(t, bin) })
 	t.Run("receiver", func(t *testing.T) {
 		for _, tc := range []struct {
 			name string
@@ -611,5 +613,22 @@ func golden(t *testing.T, file, got string) {
 	}
 	if diff := cmp.Diff(string(want), got); diff != "" {
 		t.Errorf("%s (-want +got):\n%s", file, diff)
+	}
+}
+
+// testPortTaken: a receiver that cannot listen stops its delivery workers
+// before it closes its store, and exits with the reason instead of hanging.
+func testPortTaken(t *testing.T, bin string) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dir := t.TempDir()
+	config := filepath.Join(dir, "receiver.yml")
+	writeFile(t, config, "storage:\n  path: "+filepath.Join(dir, "data", "klaxon.db")+"\nroutes:\n  - name: critical\n")
+	_, stderr, code := runCommand(t, bin, "--config.file="+config, "--web.listen-address="+l.Addr().String())
+	if code != 1 || !strings.Contains(stderr, "server stopped") || !strings.Contains(stderr, "address already in use") {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit 1 and the listen error", code, stderr)
 	}
 }

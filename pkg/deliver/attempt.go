@@ -50,7 +50,10 @@ func (d *Deliverer) deliver(ctx context.Context, del store.Delivery) {
 		return
 	}
 	if wait > 0 && !sleep(ctx, wait) {
-		return // abandoned on shutdown: the lease expires
+		// Shutting down: hand the delivery back now, so that the next
+		// start need not wait for the lease to expire.
+		d.postpone(ctx, log, del, d.opts.Now())
+		return
 	}
 	err = d.attempt(ctx, l, n)
 	d.record(ctx, log, l, del, err)
@@ -101,6 +104,9 @@ func (d *Deliverer) record(ctx context.Context, log *slog.Logger, l *lane, del s
 		return
 	}
 	retry, after, reason := notify.Classify(err)
+	// An upstream, or a proxy in front of it, may ask for an absurd wait;
+	// holding a whole channel back for a day would hide its pages.
+	after = min(after, MaxRetryAfter)
 	text := errorText(err)
 	switch {
 	case !retry:

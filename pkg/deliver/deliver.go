@@ -130,6 +130,10 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// MaxRetryAfter caps the wait an upstream's Retry-After can impose on a
+// channel.
+const MaxRetryAfter = time.Hour
+
 // Deliverer runs the delivery workers.
 type Deliverer struct {
 	store   store.Store

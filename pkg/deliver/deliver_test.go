@@ -344,3 +344,13 @@ func TestSetChannelsAfterReload(t *testing.T) {
 		t.Errorf("store calls (-want +got):\n%s (a channel removed by the reload makes a dead letter)", diff)
 	}
 }
+
+func TestRetryAfterIsCapped(t *testing.T) {
+	pager := &fakeNotifier{answer: answers(retryable("upstream answered 503 Service Unavailable", 48*time.Hour))}
+	h := start(t, map[string]deliver.Channel{"pager": {Notifier: pager}}, nil)
+	h.ingest(t, "inc1", "a", notify.KindTrigger, "pager")
+	want := event{Op: "reschedule", ID: 1, At: t0.Add(deliver.MaxRetryAfter), Text: "upstream answered 503 Service Unavailable"}
+	if diff := cmp.Diff(want, h.store.waitEvents(t, 1)[0]); diff != "" {
+		t.Fatalf("a Retry-After of two days (-want +got):\n%s", diff)
+	}
+}

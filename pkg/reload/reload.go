@@ -23,10 +23,11 @@ type Loader[T any] func() (T, error)
 
 // Reloader holds the current value of a config.
 type Reloader[T any] struct {
-	mu      sync.RWMutex
-	current T
-	load    Loader[T]
-	logger  *slog.Logger
+	reloading sync.Mutex
+	mu        sync.RWMutex
+	current   T
+	load      Loader[T]
+	logger    *slog.Logger
 
 	success   prometheus.Gauge
 	timestamp prometheus.Gauge
@@ -66,7 +67,11 @@ func (r *Reloader[T]) Get() T {
 }
 
 // Reload loads the config again. On error the old config stays in force.
+// Reloads run one at a time, so that a SIGHUP and a POST /-/reload at once
+// cannot leave the config and what the loader set up from it apart.
 func (r *Reloader[T]) Reload() error {
+	r.reloading.Lock()
+	defer r.reloading.Unlock()
 	v, err := r.load()
 	if err != nil {
 		r.success.Set(0)
