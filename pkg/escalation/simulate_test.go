@@ -68,7 +68,7 @@ var directory = fakeUsers{
 }
 
 // TestSimulateExample is the timeline documented in
-// docs/_fragments/escalation.md.
+// docs/oncall.md.
 func TestSimulateExample(t *testing.T) {
 	p := loadExample(t)
 	berlin, err := time.LoadLocation("Europe/Berlin")
@@ -183,7 +183,7 @@ func TestStateJSON(t *testing.T) {
 // TestDocumentedTimeline keeps the example in the docs equal to the
 // simulated one.
 func TestDocumentedTimeline(t *testing.T) {
-	doc, err := os.ReadFile("../../docs/_fragments/escalation.md")
+	doc, err := os.ReadFile("../../docs/oncall.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,6 +192,6 @@ func TestDocumentedTimeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(doc), "```\n"+string(timeline)+"```\n") {
-		t.Errorf("docs/_fragments/escalation.md does not show the timeline of testdata/timeline-acknowledged-a-new-alert-joins-resolved.golden:\n%s", timeline)
+		t.Errorf("docs/oncall.md does not show the timeline of testdata/timeline-acknowledged-a-new-alert-joins-resolved.golden:\n%s", timeline)
 	}
 }
