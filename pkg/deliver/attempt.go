@@ -128,14 +128,27 @@ func (d *Deliverer) record(ctx context.Context, log *slog.Logger, l *lane, del s
 	}
 }
 
+// completeTries is how often recording a done delivery is tried: the
+// upstream has the message, so a failure here would send it again once the
+// lease expires.
+var completeTries = []time.Duration{0, 100 * time.Millisecond, 500 * time.Millisecond}
+
 func (d *Deliverer) complete(ctx context.Context, log *slog.Logger, del store.Delivery, at time.Time) {
+	var err error
+	for _, wait := range completeTries {
+		time.Sleep(wait)
+		if err = d.completeOnce(ctx, del.ID, at); err == nil {
+			log.Debug("delivered")
+			return
+		}
+	}
+	log.Error("recording a delivery as done; it may be sent again when its lease expires", "err", err)
+}
+
+func (d *Deliverer) completeOnce(ctx context.Context, id int64, at time.Time) error {
 	ctx, cancel := storeContext(ctx)
 	defer cancel()
-	if err := d.store.Complete(ctx, del.ID, at); err != nil {
-		log.Error("recording a delivery as done; it may be sent again", "err", err)
-		return
-	}
-	log.Debug("delivered")
+	return d.store.Complete(ctx, id, at)
 }
 
 func (d *Deliverer) reschedule(ctx context.Context, log *slog.Logger, del store.Delivery, next time.Time, why string) {

@@ -354,3 +354,20 @@ func TestRetryAfterIsCapped(t *testing.T) {
 		t.Fatalf("a Retry-After of two days (-want +got):\n%s", diff)
 	}
 }
+
+func TestCompleteIsRetried(t *testing.T) {
+	chat := &fakeNotifier{}
+	h := start(t, map[string]deliver.Channel{"chat": {Notifier: chat}}, nil)
+	h.store.failCompletes.Store(1)
+	h.ingest(t, "inc1", "a", notify.KindTrigger, "chat")
+	events := h.store.waitEvents(t, 2)
+	if events[0].Op != "complete-failed" || events[1].Op != "complete" {
+		t.Fatalf("store calls %+v, want a failed complete, then a complete", events)
+	}
+	h.clock.Advance(time.Hour) // past any lease
+	h.d.Wake()
+	h.store.waitIdle(t)
+	if n := len(chat.Calls()); n != 1 {
+		t.Errorf("sent %d times, want once: a complete that failed once must not make a resend", n)
+	}
+}

@@ -93,6 +93,9 @@ type spyStore struct {
 	mu          sync.Mutex
 	events      []event
 	emptyClaims atomic.Int64
+	// failCompletes makes that many Complete calls fail before they reach
+	// the store.
+	failCompletes atomic.Int64
 }
 
 func (s *spyStore) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Delivery, error) {
@@ -104,6 +107,10 @@ func (s *spyStore) Claim(ctx context.Context, now time.Time, lease time.Duration
 }
 
 func (s *spyStore) Complete(ctx context.Context, id int64, at time.Time) error {
+	if s.failCompletes.Add(-1) >= 0 {
+		s.record(event{Op: "complete-failed", ID: id, At: at})
+		return fmt.Errorf("%w: database is locked", store.ErrUnavailable)
+	}
 	err := s.Store.Complete(ctx, id, at)
 	s.record(event{Op: "complete", ID: id, At: at})
 	return err
