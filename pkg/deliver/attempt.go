@@ -93,8 +93,9 @@ func (d *Deliverer) attempt(ctx context.Context, l *lane, n *notify.Notification
 }
 
 // record stores the outcome of an attempt: done; a dead letter when a
-// retry cannot help or the delivery is older than MaxAge; else a retry
-// after the backoff or the upstream's Retry-After, whichever is longer.
+// retry cannot help or the delivery has been tried for MaxAge (since it
+// was accepted, or requeued if later); else a retry after the backoff or
+// the upstream's Retry-After, whichever is longer.
 func (d *Deliverer) record(ctx context.Context, log *slog.Logger, l *lane, del store.Delivery, err error) {
 	now := d.opts.Now()
 	if err == nil {
@@ -113,7 +114,7 @@ func (d *Deliverer) record(ctx context.Context, log *slog.Logger, l *lane, del s
 		d.metrics.outcome(del, OutcomeFailed)
 		log.Error("delivery failed and cannot succeed: it is a dead letter", "reason", reason, "err", text)
 		d.bury(ctx, log, del, text)
-	case now.Sub(del.CreatedAt) >= d.opts.MaxAge:
+	case now.Sub(triedSince(del)) >= d.opts.MaxAge:
 		d.metrics.outcome(del, OutcomeFailed)
 		log.Error("delivery still failing after the maximum age: it is a dead letter", "max_age", d.opts.MaxAge, "attempts", del.Attempts+1, "reason", reason, "err", text)
 		d.bury(ctx, log, del, fmt.Sprintf("gave up after %s: %s", d.opts.MaxAge, text))
@@ -126,6 +127,15 @@ func (d *Deliverer) record(ctx context.Context, log *slog.Logger, l *lane, del s
 		log.Warn("delivery failed, will retry", "reason", reason, "retry_at", next, "attempts", del.Attempts+1, "err", text)
 		d.reschedule(ctx, log, del, next, text)
 	}
+}
+
+// triedSince is when del's retry window began: its acceptance, or its
+// requeue from the dead letters, which gives it a full window again.
+func triedSince(del store.Delivery) time.Time {
+	if del.RequeuedAt.After(del.CreatedAt) {
+		return del.RequeuedAt
+	}
+	return del.CreatedAt
 }
 
 // completeTries is how often recording a done delivery is tried: the

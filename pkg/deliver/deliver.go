@@ -82,8 +82,8 @@ type Options struct {
 	// more are leased.
 	Workers int
 	// MaxAge is how long a delivery that keeps failing with retryable
-	// errors is tried, from its acceptance (default 24h); then it becomes
-	// a dead letter.
+	// errors is tried, from its acceptance or, for a requeued dead letter,
+	// from its requeue (default 24h); then it becomes a dead letter.
 	MaxAge time.Duration
 	// Backoff is the wait between attempts (default 1s, at most 5m,
 	// factor 2); fields left zero take the default's.

@@ -167,6 +167,33 @@ func TestMaxAge(t *testing.T) {
 	}
 }
 
+// TestRequeuedDeadLetterGetsAFullWindow: a dead letter that gave up after
+// MaxAge is tried for MaxAge again once requeued, measured from the
+// requeue, not buried again at its first failure.
+func TestRequeuedDeadLetterGetsAFullWindow(t *testing.T) {
+	pager := &fakeNotifier{answer: func(context.Context, int, *notify.Notification) error {
+		return retryable("upstream answered 503", 0)
+	}}
+	h := start(t, map[string]deliver.Channel{"pager": {Notifier: pager}}, func(o *deliver.Options) { o.MaxAge = time.Hour })
+	h.ingestAt(t, t0.Add(-2*time.Hour), "inc1", "a", notify.KindTrigger, "pager")
+	h.store.waitEvents(t, 1)
+
+	res, err := h.store.Requeue(context.Background(), h.clock.Now())
+	if err != nil || res.Requeued != 1 {
+		t.Fatalf("requeue: %+v, %v", res, err)
+	}
+	h.d.Wake()
+	if e := h.store.waitEvents(t, 2)[1]; e.Op != "reschedule" || e.Text != "upstream answered 503" {
+		t.Fatalf("first failure after the requeue: %+v, want a reschedule", e)
+	}
+	h.clock.Advance(time.Hour)
+	h.d.Wake()
+	want := event{Op: "bury", ID: 1, Text: "gave up after 1h0m0s: upstream answered 503"}
+	if diff := cmp.Diff(want, h.store.waitEvents(t, 3)[2]); diff != "" {
+		t.Fatalf("a failure MaxAge after the requeue (-want +got):\n%s", diff)
+	}
+}
+
 func TestUndecodablePayload(t *testing.T) {
 	pager := &fakeNotifier{}
 	h := start(t, map[string]deliver.Channel{"pager": {Notifier: pager}}, nil)

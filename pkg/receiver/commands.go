@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -119,7 +120,9 @@ func ListDeadLetters(ctx context.Context, path string, out io.Writer) error {
 }
 
 // RetryDeadLetters makes dead letters pending again: the given ids, or all.
-// A running receiver delivers them within its poll interval.
+// A running receiver delivers them within its poll interval. Dead letters
+// superseded by a later delivery to the same channel and incident stay dead
+// and are listed.
 func RetryDeadLetters(ctx context.Context, path string, ids []int64, out io.Writer) error {
 	cfg, err := readConfig(path)
 	if err != nil {
@@ -130,12 +133,24 @@ func RetryDeadLetters(ctx context.Context, path string, ids []int64, out io.Writ
 		return fmt.Errorf("opening the store: %w", err)
 	}
 	defer st.Close()
-	n, err := st.Requeue(ctx, time.Now(), ids...)
+	res, err := st.Requeue(ctx, time.Now(), ids...)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%d dead letters queued for delivery again\n", n)
+	fmt.Fprintf(out, "%d dead letters queued for delivery again\n", res.Requeued)
+	if n := len(res.Superseded); n > 0 {
+		fmt.Fprintf(out, "skipped %d dead letters superseded by a later delivery to the same channel: %s\n",
+			n, joinIDs(res.Superseded))
+	}
 	return nil
+}
+
+func joinIDs(ids []int64) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.FormatInt(id, 10)
+	}
+	return strings.Join(s, ", ")
 }
 
 // ShowOnCall prints who is on call at at for every schedule, or for the

@@ -42,8 +42,10 @@ type Store interface {
 	// DeadLetters lists dead letters, oldest first.
 	DeadLetters(ctx context.Context) ([]Delivery, error)
 	// Requeue makes the given dead letters pending again, due now; with no
-	// ids, all of them. It returns how many it requeued.
-	Requeue(ctx context.Context, now time.Time, ids ...int64) (int, error)
+	// ids, all of them. It leaves dead the ones superseded by a later
+	// delivery to the same channel and incident that was made (sending
+	// an old trigger after its resolve would open the incident again).
+	Requeue(ctx context.Context, now time.Time, ids ...int64) (RequeueResult, error)
 
 	// Stats reports the outbox per channel.
 	Stats(ctx context.Context) ([]ChannelStats, error)
@@ -87,9 +89,22 @@ type Delivery struct {
 	Kind        string
 	Payload     []byte
 	CreatedAt   time.Time
+	// RequeuedAt is when the delivery was last requeued from the dead
+	// letters; zero if never. A requeued delivery's retry window starts
+	// then.
+	RequeuedAt  time.Time
 	Attempts    int
 	LastError   string
 	NextAttempt time.Time
+}
+
+// RequeueResult says what Requeue did.
+type RequeueResult struct {
+	// Requeued is how many dead letters are pending again.
+	Requeued int
+	// Superseded are the ids of the dead letters left dead because a later
+	// delivery to the same channel and incident was made, oldest first.
+	Superseded []int64
 }
 
 // ChannelStats describes one channel's outbox.

@@ -32,3 +32,6 @@ func (s *Store) WriterPragma(ctx context.Context, name string) (int64, error) {
 	err := s.writer.QueryRowContext(ctx, "PRAGMA "+name).Scan(&v)
 	return v, err
 }
+
+// PrunePasses is how many passes the pruner has finished.
+func (s *Store) PrunePasses() int64 { return s.prunePasses.Load() }

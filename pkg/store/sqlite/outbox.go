@@ -11,13 +11,6 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/store"
 )
 
-// pruneEvery is how often Claim deletes rows past the retention.
-const pruneEvery = time.Minute
-
-// pruneChunk is how many rows one pruning statement deletes, so that the
-// writer is never held for long.
-const pruneChunk = 1000
-
 // claimSQL leases the due rows that are the oldest pending row of their
 // channel and incident. A row waiting for its retry or leased by another
 // worker holds back the later rows of its incident.
@@ -29,20 +22,19 @@ WHERE id IN (
 			WHERE p.state = 'pending' AND p.channel = o.channel AND p.incident_key = o.incident_key)
 	ORDER BY o.id
 	LIMIT :limit)
-RETURNING id, channel, route, incident_key, kind, created_at, attempts, last_error, next_attempt_at,
+RETURNING id, channel, route, incident_key, kind, created_at, requeued_at, attempts, last_error, next_attempt_at,
 	(SELECT payload FROM notifications AS n WHERE n.id = outbox.notification_id)`
 
 // deliveryColumns are what DeadLetters reads, in scanDelivery's order.
-const deliveryColumns = `o.id, o.channel, o.route, o.incident_key, o.kind, o.created_at, o.attempts, o.last_error,
-	o.next_attempt_at, n.payload`
+const deliveryColumns = `o.id, o.channel, o.route, o.incident_key, o.kind, o.created_at, o.requeued_at, o.attempts,
+	o.last_error, o.next_attempt_at, n.payload`
 
 // Claim leases up to limit due deliveries until now+lease, oldest first.
-// It also deletes delivered rows past the retention, at most once a minute.
+// It never prunes: the pruner does, in the background (see pruneLoop).
 func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Delivery, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	s.maybePrune(ctx, now)
 	var out []store.Delivery
 	err := s.write(ctx, "claiming deliveries", func(c *sql.Conn) error {
 		rows, err := c.QueryContext(ctx, claimSQL,
@@ -65,12 +57,12 @@ func scanDeliveries(rows *sql.Rows) ([]store.Delivery, error) {
 	var out []store.Delivery
 	for rows.Next() {
 		var d store.Delivery
-		var created, next int64
-		if err := rows.Scan(&d.ID, &d.Channel, &d.Route, &d.IncidentKey, &d.Kind, &created, &d.Attempts,
-			&d.LastError, &next, &d.Payload); err != nil {
+		var created, requeued, next int64
+		if err := rows.Scan(&d.ID, &d.Channel, &d.Route, &d.IncidentKey, &d.Kind, &created, &requeued,
+			&d.Attempts, &d.LastError, &next, &d.Payload); err != nil {
 			return nil, err
 		}
-		d.CreatedAt, d.NextAttempt = fromNanos(created), fromNanos(next)
+		d.CreatedAt, d.RequeuedAt, d.NextAttempt = fromNanos(created), fromNanos(requeued), fromNanos(next)
 		out = append(out, d)
 	}
 	return out, rows.Err()
@@ -149,19 +141,78 @@ func (s *Store) DeadLetters(ctx context.Context) ([]store.Delivery, error) {
 	return out, nil
 }
 
+// supersededSQL is true of a dead letter d when a later delivery to the
+// same channel and incident was made: requeueing d would send, say, a
+// trigger after its resolve and open the incident again.
+const supersededSQL = `EXISTS (SELECT 1 FROM outbox AS l
+	WHERE l.state = 'done' AND l.channel = d.channel AND l.incident_key = d.incident_key AND l.id > d.id)`
+
 // Requeue makes dead letters pending again, due at now, keeping their
-// attempts and last error; with no ids, every dead letter.
-func (s *Store) Requeue(ctx context.Context, now time.Time, ids ...int64) (int, error) {
-	query := `UPDATE outbox SET state = 'pending', next_attempt_at = ?, lease_until = 0 WHERE state = 'dead'`
-	args := []any{nanos(now)}
+// attempts and last error, and records now as their requeue time; with no
+// ids, every dead letter. Superseded dead letters stay dead.
+func (s *Store) Requeue(ctx context.Context, now time.Time, ids ...int64) (store.RequeueResult, error) {
+	filter, args := "", []any{}
 	if len(ids) > 0 {
-		query += ` AND id IN (?` + strings.Repeat(", ?", len(ids)-1) + `)`
+		filter = ` AND d.id IN (?` + strings.Repeat(", ?", len(ids)-1) + `)`
 		for _, id := range ids {
 			args = append(args, id)
 		}
 	}
-	n, err := s.exec(ctx, "requeueing dead letters", query, args...)
-	return int(n), err
+	var res store.RequeueResult
+	err := s.write(ctx, "requeueing dead letters", func(c *sql.Conn) error {
+		var err error
+		res, err = requeueTx(ctx, c, now, filter, args)
+		return err
+	})
+	if err != nil {
+		return store.RequeueResult{}, err
+	}
+	return res, nil
+}
+
+// requeueTx lists the superseded dead letters that filter selects and
+// requeues the others, in one transaction.
+func requeueTx(ctx context.Context, c *sql.Conn, now time.Time, filter string, args []any) (store.RequeueResult, error) {
+	var res store.RequeueResult
+	tx, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		return res, err
+	}
+	defer tx.Rollback() // a no-op after Commit
+	if res.Superseded, err = queryIDs(ctx, tx, `SELECT d.id FROM outbox AS d
+		WHERE d.state = 'dead'`+filter+` AND `+supersededSQL+` ORDER BY d.id`, args...); err != nil {
+		return res, err
+	}
+	r, err := tx.ExecContext(ctx, `UPDATE outbox AS d
+		SET state = 'pending', next_attempt_at = ?, requeued_at = ?, lease_until = 0
+		WHERE d.state = 'dead'`+filter+` AND NOT `+supersededSQL,
+		append([]any{nanos(now), nanos(now)}, args...)...)
+	if err != nil {
+		return res, err
+	}
+	n, err := r.RowsAffected()
+	if err != nil {
+		return res, err
+	}
+	res.Requeued = int(n)
+	return res, tx.Commit()
+}
+
+func queryIDs(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
 }
 
 // Stats reports pending deliveries and dead letters per channel, for the
@@ -191,51 +242,4 @@ func (s *Store) Stats(ctx context.Context) ([]store.ChannelStats, error) {
 		return nil, unavailable("reading outbox stats", err)
 	}
 	return out, nil
-}
-
-// maybePrune prunes when a minute has passed since the last time (by the
-// callers' clock), and logs a failure: pruning can wait.
-func (s *Store) maybePrune(ctx context.Context, now time.Time) {
-	last := s.lastPrune.Load()
-	if d := nanos(now) - last; last != 0 && d >= 0 && d < int64(pruneEvery) {
-		return
-	}
-	if !s.lastPrune.CompareAndSwap(last, nanos(now)) {
-		return
-	}
-	if err := s.prune(ctx, now.Add(-s.opts.Retention)); err != nil {
-		s.opts.Logger.Warn("deleting delivered rows past the retention", "err", err)
-	}
-}
-
-// pruneSQL deletes, a chunk at a time, delivered rows, the payloads and
-// resolved incidents no row refers to, older than :cutoff. Dead letters and
-// firing incidents stay.
-var pruneSQL = []string{
-	`DELETE FROM outbox WHERE id IN (
-		SELECT id FROM outbox WHERE state = 'done' AND done_at < :cutoff LIMIT :chunk)`,
-	`DELETE FROM notifications WHERE id IN (
-		SELECT n.id FROM notifications AS n
-		WHERE n.received_at < :cutoff AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.notification_id = n.id)
-		LIMIT :chunk)`,
-	`DELETE FROM incidents WHERE incident_key IN (
-		SELECT i.incident_key FROM incidents AS i
-		WHERE i.status = 'resolved' AND i.updated_at < :cutoff
-			AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.incident_key = i.incident_key)
-		LIMIT :chunk)`,
-}
-
-func (s *Store) prune(ctx context.Context, cutoff time.Time) error {
-	for _, q := range pruneSQL {
-		for {
-			n, err := s.exec(ctx, "pruning", q, sql.Named("cutoff", nanos(cutoff)), sql.Named("chunk", pruneChunk))
-			if err != nil {
-				return err
-			}
-			if n < pruneChunk {
-				break
-			}
-		}
-	}
-	return nil
 }

@@ -5,7 +5,8 @@
 // transaction (one fsync) through a single committer goroutine, which runs
 // statements prepared once per connection. The writer never checkpoints
 // the WAL inside a commit: a background checkpointer does it on its own
-// connection (see checkpoint.go).
+// connection (see checkpoint.go), and a background pruner deletes what is
+// past the retention, a chunk at a time (see prune.go).
 //
 // Times are stored as Unix nanoseconds. The schema is created and upgraded
 // by the numbered files in migrations/ (see migrate.go).
@@ -36,6 +37,7 @@ import (
 // Defaults of Options.
 const (
 	DefaultRetention          = 24 * time.Hour
+	DefaultPruneInterval      = time.Minute
 	DefaultBusyTimeout        = 5 * time.Second
 	DefaultMaxBatch           = 256
 	DefaultCheckpointInterval = time.Second
@@ -51,6 +53,13 @@ type Options struct {
 	// Retention is how long delivered rows are kept before they are
 	// deleted (default 24h). Dead letters are kept until requeued.
 	Retention time.Duration
+	// PruneInterval is how often the pruner deletes what is past the
+	// retention (default 1m). It runs in the background, never in the
+	// way of Claim; its first pass is one interval after Open.
+	PruneInterval time.Duration
+	// Now is the clock the pruner measures the retention by (default
+	// time.Now).
+	Now func() time.Time
 	// BusyTimeout is how long a write waits for another process holding
 	// the file's lock (default 5s); past it the write fails with
 	// store.ErrUnavailable.
@@ -84,6 +93,12 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.Retention <= 0 {
 		o.Retention = DefaultRetention
+	}
+	if o.PruneInterval <= 0 {
+		o.PruneInterval = DefaultPruneInterval
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	if o.BusyTimeout <= 0 {
 		o.BusyTimeout = DefaultBusyTimeout
@@ -131,13 +146,17 @@ type Store struct {
 
 	maxPages  atomic.Int64
 	queryOnly atomic.Bool
-	lastPrune atomic.Int64
 
 	ingests        chan *ingestReq
 	stop           chan struct{}
 	done           chan struct{}
 	checkpointDone chan struct{}
-	closeOnce      sync.Once
+	// stopPruning ends the pruner, even in the middle of a pass.
+	stopPruning context.CancelFunc
+	pruneDone   chan struct{}
+	// prunePasses counts the pruner's finished passes, for tests.
+	prunePasses atomic.Int64
+	closeOnce   sync.Once
 
 	batchSize prometheus.Histogram
 }
@@ -160,6 +179,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		stop:           make(chan struct{}),
 		done:           make(chan struct{}),
 		checkpointDone: make(chan struct{}),
+		pruneDone:      make(chan struct{}),
 		walKick:        make(chan struct{}, 1),
 		batchSize:      newBatchSize(),
 	}
@@ -184,6 +204,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	go s.commitLoop()
 	go s.checkpointLoop()
+	var pruneCtx context.Context
+	pruneCtx, s.stopPruning = context.WithCancel(context.Background())
+	go s.pruneLoop(pruneCtx)
 	return s, nil
 }
 
@@ -274,13 +297,16 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 func (c *connector) Driver() driver.Driver { return sqliteDriver }
 
 // Close stops the committer, answering queued Ingest calls with
-// store.ErrUnavailable, and the checkpointer, and closes the database.
+// store.ErrUnavailable, the checkpointer and the pruner, and closes the
+// database.
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		close(s.stop)
+		s.stopPruning()
 		<-s.done
 		<-s.checkpointDone
+		<-s.pruneDone
 		err = s.closeDBs()
 	})
 	return err

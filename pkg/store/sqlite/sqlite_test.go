@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/pkg/store"
 	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
+	"github.com/klaxonhq/klaxon/pkg/testenv"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -280,10 +283,10 @@ func TestRescheduleBuryRequeue(t *testing.T) {
 	}
 
 	requeueAt := t0.Add(3 * time.Hour)
-	if n, err := s.Requeue(ctx, requeueAt, chat1.ID); err != nil || n != 1 {
-		t.Fatalf("requeue one: %d, %v", n, err)
+	if res, err := s.Requeue(ctx, requeueAt, chat1.ID); err != nil || !cmp.Equal(res, store.RequeueResult{Requeued: 1}) {
+		t.Fatalf("requeue one: %+v, %v", res, err)
 	}
-	wantChat.NextAttempt = requeueAt
+	wantChat.NextAttempt, wantChat.RequeuedAt = requeueAt, requeueAt
 	var requeued []store.Delivery
 	for _, d := range claim(t, s, requeueAt, 10) {
 		if d.Channel == "chat" {
@@ -293,14 +296,14 @@ func TestRescheduleBuryRequeue(t *testing.T) {
 	if diff := cmp.Diff([]store.Delivery{wantChat}, requeued); diff != "" {
 		t.Fatalf("requeued delivery (-want +got):\n%s", diff)
 	}
-	if n, err := s.Requeue(ctx, requeueAt); err != nil || n != 1 {
-		t.Fatalf("requeue all: %d, %v (want 1: the other dead letter)", n, err)
+	if res, err := s.Requeue(ctx, requeueAt); err != nil || !cmp.Equal(res, store.RequeueResult{Requeued: 1}) {
+		t.Fatalf("requeue all: %+v, %v (want 1: the other dead letter)", res, err)
 	}
 	if dead, err := s.DeadLetters(ctx); err != nil || len(dead) != 0 {
 		t.Fatalf("dead letters after requeue: %v, %v", ids(dead), err)
 	}
-	if n, err := s.Requeue(ctx, requeueAt, pager1.ID); err != nil || n != 0 {
-		t.Fatalf("requeueing a pending delivery: %d, %v, want 0", n, err)
+	if res, err := s.Requeue(ctx, requeueAt, pager1.ID); err != nil || !cmp.Equal(res, store.RequeueResult{}) {
+		t.Fatalf("requeueing a pending delivery: %+v, %v, want nothing requeued", res, err)
 	}
 
 	const wantErr = "burying delivery 9999: no such pending delivery"
@@ -310,6 +313,115 @@ func TestRescheduleBuryRequeue(t *testing.T) {
 	const wantErr2 = "rescheduling delivery 9999: no such pending delivery"
 	if err := s.Reschedule(ctx, 9999, t0, "x"); err == nil || err.Error() != wantErr2 {
 		t.Fatalf("rescheduling a missing delivery: %v, want %q", err, wantErr2)
+	}
+}
+
+// TestRequeueSkipsSuperseded: a dead trigger whose incident's later
+// resolve was delivered on the same channel stays dead, even once the
+// resolve's row is past the retention; on another channel, where nothing
+// later was delivered, the dead letter is requeued.
+func TestRequeueSkipsSuperseded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "klaxon.db")
+	clk := &clock{now: t0}
+	s := open(t, path, sqlite.Options{Retention: time.Hour, PruneInterval: time.Millisecond, Now: clk.Now})
+	ctx := context.Background()
+	mustIngest(t, s, newIngest("inc1", "h1", t0, "pager", "chat"))
+	resolved := newIngest("inc1", "h2", t0, "pager", "chat")
+	resolved.Status, resolved.Kind = "resolved", "resolve"
+	mustIngest(t, s, resolved)
+
+	triggers := claim(t, s, t0, 10)
+	pagerTrigger, chatTrigger := triggers[0], triggers[1]
+	if err := s.Bury(ctx, pagerTrigger.ID, "rejected"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(ctx, chatTrigger.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	resolves := claim(t, s, t0, 10) // the pager's resolve goes while its trigger lies dead
+	if diff := cmp.Diff([]string{"pager/inc1/" + payload("inc1", "h2"), "chat/inc1/" + payload("inc1", "h2")}, ids(resolves)); diff != "" {
+		t.Fatalf("claimed (-want +got):\n%s", diff)
+	}
+	if err := s.Complete(ctx, resolves[0].ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Bury(ctx, resolves[1].ID, "rejected"); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := s.Requeue(ctx, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(store.RequeueResult{Requeued: 1, Superseded: []int64{pagerTrigger.ID}}, res); diff != "" {
+		t.Fatalf("requeue all (-want +got):\n%s", diff)
+	}
+	if got := ids(claim(t, s, t0.Add(lease), 10)); !cmp.Equal(got, []string{"chat/inc1/" + payload("inc1", "h2")}) {
+		t.Fatalf("claimed %v after the requeue, want only the chat's resolve", got)
+	}
+	dead, err := s.DeadLetters(ctx)
+	if err != nil || len(dead) != 1 || dead[0].ID != pagerTrigger.ID {
+		t.Fatalf("dead letters after the requeue: %v, %v; want the pager's trigger", ids(dead), err)
+	}
+
+	// The pruner keeps the delivered resolve that supersedes the dead
+	// trigger, and deletes the chat's delivered trigger.
+	prunedAt(t, s, clk, t0.Add(2*time.Hour))
+	if r, _, _ := countRows(t, path); r != 3 {
+		t.Fatalf("%d outbox rows after the retention, want 3: the dead trigger, the resolve that supersedes it, the chat's pending resolve", r)
+	}
+	res, err = s.Requeue(ctx, t0.Add(2*time.Hour), pagerTrigger.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(store.RequeueResult{Superseded: []int64{pagerTrigger.ID}}, res); diff != "" {
+		t.Fatalf("requeue by id after the retention (-want +got):\n%s", diff)
+	}
+}
+
+// TestUpgradeFromSchema1: a file written before requeued_at existed opens,
+// its dead letters read as never requeued, and requeueing them records when.
+func TestUpgradeFromSchema1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "klaxon.db")
+	init1, err := os.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL DEFAULT 0)`,
+		string(init1),
+		`INSERT INTO schema_version (version) VALUES (1)`,
+		`INSERT INTO notifications (incident_key, received_at, payload) VALUES ('inc1', 0, '{}')`,
+		`INSERT INTO outbox (channel, route, incident_key, kind, notification_id, created_at, next_attempt_at, attempts, last_error, state)
+			VALUES ('pager', 'ops', 'inc1', 'trigger', 1, 0, 0, 1, 'rejected', 'dead')`,
+	} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw.Close()
+
+	s := open(t, path, sqlite.Options{})
+	ctx := context.Background()
+	dead, err := s.DeadLetters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.Delivery{{ID: 1, Channel: "pager", Route: "ops", IncidentKey: "inc1", Kind: "trigger",
+		Payload: []byte("{}"), Attempts: 1, LastError: "rejected"}}
+	if diff := cmp.Diff(want, dead); diff != "" {
+		t.Fatalf("dead letters after the upgrade (-want +got):\n%s", diff)
+	}
+	if _, err := s.Requeue(ctx, t0); err != nil {
+		t.Fatal(err)
+	}
+	want[0].RequeuedAt, want[0].NextAttempt = t0, t0
+	if diff := cmp.Diff(want, claim(t, s, t0, 10)); diff != "" {
+		t.Fatalf("requeued after the upgrade (-want +got):\n%s", diff)
 	}
 }
 
@@ -353,7 +465,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 	raw.Close()
 	_, err = sqlite.Open(context.Background(), path, sqlite.Options{})
-	const want = "database schema version 99 is newer than this klaxon-receiver knows (1): run a newer release"
+	const want = "database schema version 99 is newer than this klaxon-receiver knows (2): run a newer release"
 	if err == nil || err.Error() != want {
 		t.Fatalf("opening a newer schema: %v, want %q", err, want)
 	}
@@ -366,9 +478,61 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
+// clock is the pruner's clock in tests; it moves only when told.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// wait is how long a test waits for the pruner; a failure, never a pause.
+const wait = 10 * time.Second
+
+// prunedAt sets the pruner's clock and waits for a pass that read it: the
+// second to finish after it was set, since the first may have started
+// before.
+func prunedAt(t *testing.T, s *sqlite.Store, c *clock, now time.Time) {
+	t.Helper()
+	c.Set(now)
+	from := s.PrunePasses()
+	testenv.Eventually(t, wait, func() error {
+		if n := s.PrunePasses() - from; n < 2 {
+			return fmt.Errorf("%d pruning passes since the clock moved, want 2", n)
+		}
+		return nil
+	})
+}
+
+// countRows counts the outbox rows, payloads and incidents in the file.
+func countRows(t *testing.T, path string) (rows, payloads, incidents int) {
+	t.Helper()
+	raw, err := sql.Open("sqlite", path+"?_pragma=query_only(1)&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if err := raw.QueryRow(`SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM notifications),
+		(SELECT count(*) FROM incidents)`).Scan(&rows, &payloads, &incidents); err != nil {
+		t.Fatal(err)
+	}
+	return rows, payloads, incidents
+}
+
 func TestRetention(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "klaxon.db")
-	s := open(t, path, sqlite.Options{Retention: time.Second})
+	clk := &clock{now: t0}
+	s := open(t, path, sqlite.Options{Retention: time.Second, PruneInterval: time.Millisecond, Now: clk.Now})
 	ctx := context.Background()
 	mustIngest(t, s, newIngest("inc1", "h1", t0, "pager"))
 	mustIngest(t, s, newIngest("inc2", "h1", t0, "pager"))
@@ -384,28 +548,15 @@ func TestRetention(t *testing.T) {
 	if err := s.Bury(ctx, ds[1].ID, "rejected"); err != nil {
 		t.Fatal(err)
 	}
-	count := func() (rows, payloads, incidents int) {
-		raw, err := sql.Open("sqlite", path+"?_pragma=query_only(1)")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer raw.Close()
-		if err := raw.QueryRow(`SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM notifications),
-			(SELECT count(*) FROM incidents)`).Scan(&rows, &payloads, &incidents); err != nil {
-			t.Fatal(err)
-		}
-		return rows, payloads, incidents
+	// Within the retention, nothing is pruned.
+	prunedAt(t, s, clk, t0.Add(time.Second))
+	if r, p, i := countRows(t, path); r != 3 || p != 3 || i != 3 {
+		t.Fatalf("within the retention: %d outbox rows, %d payloads, %d incidents; want 3, 3, 3", r, p, i)
 	}
-	// Within the minute after the last pruning (the first claim), nothing
-	// is pruned.
-	claim(t, s, t0.Add(59*time.Second), 10)
-	if r, p, i := count(); r != 3 || p != 3 || i != 3 {
-		t.Fatalf("within a minute of the last pruning: %d outbox rows, %d payloads, %d incidents; want 3, 3, 3", r, p, i)
-	}
-	claim(t, s, t0.Add(time.Minute), 10)
+	prunedAt(t, s, clk, t0.Add(time.Second+time.Nanosecond))
 	// The firing incident stays, so that a repeat of its state is a
 	// duplicate; the resolved one goes.
-	if r, p, i := count(); r != 1 || p != 1 || i != 2 {
+	if r, p, i := countRows(t, path); r != 1 || p != 1 || i != 2 {
 		t.Fatalf("after the retention: %d outbox rows, %d payloads, %d incidents; want 1, 1, 2 (the dead letter, two firing incidents)", r, p, i)
 	}
 	if dead, err := s.DeadLetters(ctx); err != nil || len(dead) != 1 || string(dead[0].Payload) != payload("inc2", "h1") {
@@ -413,6 +564,50 @@ func TestRetention(t *testing.T) {
 	}
 	if res := mustIngest(t, s, newIngest("inc1", "h1", t0.Add(2*time.Hour), "pager")); !res.Duplicate {
 		t.Fatal("the firing incident's state was forgotten")
+	}
+}
+
+// TestClaimDoesNotPrune: with a backlog of delivered rows past the
+// retention, Claim leaves them to the pruner, which deletes them all, more
+// than one chunk.
+func TestClaimDoesNotPrune(t *testing.T) {
+	const backlog = 2500
+	path := filepath.Join(t.TempDir(), "klaxon.db")
+	open(t, path, sqlite.Options{}).Close()
+	insertDone(t, path, backlog, t0)
+
+	clk := &clock{now: t0}
+	s := open(t, path, sqlite.Options{Retention: time.Hour, PruneInterval: time.Millisecond, Now: clk.Now})
+	mustIngest(t, s, newIngest("inc1", "h1", t0, "pager"))
+	if got := keys(claim(t, s, t0.Add(48*time.Hour), 10)); !cmp.Equal(got, []string{"pager/inc1"}) {
+		t.Fatalf("claimed %v, want pager/inc1", got)
+	}
+	if r, _, _ := countRows(t, path); r != backlog+1 {
+		t.Fatalf("%d outbox rows after Claim, want %d: Claim pruned", r, backlog+1)
+	}
+	clk.Set(t0.Add(48 * time.Hour))
+	testenv.Eventually(t, wait, func() error {
+		if r, p, _ := countRows(t, path); r != 1 || p != 1 {
+			return fmt.Errorf("%d outbox rows and %d payloads, want 1 and 1: the pending delivery's", r, p)
+		}
+		return nil
+	})
+}
+
+// insertDone adds n delivered rows, done at at, straight into the file.
+func insertDone(t *testing.T, path string, n int, at time.Time) {
+	t.Helper()
+	raw, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`INSERT INTO notifications (incident_key, received_at, payload) VALUES ('bulk', :at, '{}');
+		WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < :n)
+		INSERT INTO outbox (channel, route, incident_key, kind, notification_id, created_at, next_attempt_at, state, done_at)
+		SELECT 'pager', 'ops', 'bulk' || i, 'trigger', (SELECT max(id) FROM notifications), :at, :at, 'done', :at FROM seq`,
+		sql.Named("at", at.UnixNano()), sql.Named("n", n)); err != nil {
+		t.Fatal(err)
 	}
 }
 

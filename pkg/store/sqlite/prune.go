@@ -1,0 +1,69 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// pruneChunk is how many rows one pruning statement deletes, so that the
+// writer is never held for long: Claim and Ingest wait for one chunk at
+// most.
+const pruneChunk = 1000
+
+// pruneLoop is the pruner: every PruneInterval it deletes what is past the
+// retention, on the writer a chunk at a time, so that a large backlog of
+// delivered rows (after a start, say) never holds dispatch up. It stops
+// when ctx ends, between or during chunks.
+func (s *Store) pruneLoop(ctx context.Context) {
+	defer close(s.pruneDone)
+	tick := time.NewTicker(s.opts.PruneInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := s.prune(ctx, s.opts.Now().Add(-s.opts.Retention)); err != nil && ctx.Err() == nil {
+			s.opts.Logger.Warn("deleting delivered rows past the retention", "err", err)
+		}
+		s.prunePasses.Add(1)
+	}
+}
+
+// pruneSQL deletes, a chunk at a time, delivered rows, the payloads and
+// resolved incidents no row refers to, older than :cutoff. Dead letters and
+// firing incidents stay, and so do the delivered rows that supersede a dead
+// letter, so that Requeue still sees it superseded (see supersededSQL).
+var pruneSQL = []string{
+	`DELETE FROM outbox WHERE id IN (
+		SELECT l.id FROM outbox AS l WHERE l.state = 'done' AND l.done_at < :cutoff
+			AND NOT EXISTS (SELECT 1 FROM outbox AS d
+				WHERE d.state = 'dead' AND d.channel = l.channel AND d.incident_key = l.incident_key AND d.id < l.id)
+		LIMIT :chunk)`,
+	`DELETE FROM notifications WHERE id IN (
+		SELECT n.id FROM notifications AS n
+		WHERE n.received_at < :cutoff AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.notification_id = n.id)
+		LIMIT :chunk)`,
+	`DELETE FROM incidents WHERE incident_key IN (
+		SELECT i.incident_key FROM incidents AS i
+		WHERE i.status = 'resolved' AND i.updated_at < :cutoff
+			AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.incident_key = i.incident_key)
+		LIMIT :chunk)`,
+}
+
+func (s *Store) prune(ctx context.Context, cutoff time.Time) error {
+	for _, q := range pruneSQL {
+		for {
+			n, err := s.exec(ctx, "pruning", q, sql.Named("cutoff", nanos(cutoff)), sql.Named("chunk", pruneChunk))
+			if err != nil {
+				return err
+			}
+			if n < pruneChunk {
+				break
+			}
+		}
+	}
+	return nil
+}
