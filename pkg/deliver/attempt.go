@@ -59,24 +59,45 @@ func (d *Deliverer) deliver(ctx context.Context, del store.Delivery) {
 	d.record(ctx, log, l, del, err)
 }
 
+// notification decodes a claimed delivery: the bare Alertmanager payload
+// of a trigger or resolve row, the envelope of an escalate or acknowledged
+// row.
 func (d *Deliverer) notification(del store.Delivery) (*notify.Notification, error) {
-	msg, err := alert.Decode(bytes.NewReader(del.Payload))
-	if err != nil {
-		return nil, err
-	}
 	n := &notify.Notification{
 		ID:          del.ID,
 		Channel:     del.Channel,
 		Route:       del.Route,
 		IncidentKey: del.IncidentKey,
 		Kind:        notify.Kind(del.Kind),
-		Message:     msg,
 		CreatedAt:   del.CreatedAt,
+	}
+	if err := decodePayload(n, del.Payload); err != nil {
+		return nil, err
 	}
 	if d.opts.Prepare != nil {
 		d.opts.Prepare(n)
 	}
 	return n, nil
+}
+
+// decodePayload fills n's message, and for an enveloped kind what the
+// escalation added, from a stored payload.
+func decodePayload(n *notify.Notification, payload []byte) error {
+	if !n.Kind.Enveloped() {
+		msg, err := alert.Decode(bytes.NewReader(payload))
+		n.Message = msg
+		return err
+	}
+	env, err := notify.DecodeEnvelope(payload)
+	if err != nil {
+		return err
+	}
+	if env.Kind != n.Kind {
+		return fmt.Errorf("envelope of kind %q in a delivery of kind %q", env.Kind, n.Kind)
+	}
+	n.Message, n.Mentions, n.Level = env.Message, env.Mentions, env.Level
+	n.AckedBy, n.AckURL = env.AckedBy, env.AckURL
+	return nil
 }
 
 // attempt sends n under the attempt timeout. An attempt under way when

@@ -6,7 +6,9 @@
 package notify
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,7 +30,19 @@ const (
 	KindResolve Kind = "resolve"
 	// KindTest: a test message from `klaxon-receiver send-test`.
 	KindTest Kind = "test"
+	// KindEscalate: the incident still fires and nobody acknowledged it;
+	// the targets of escalation level Level are paged.
+	KindEscalate Kind = "escalate"
+	// KindAcknowledged: AckedBy acknowledged the incident; the channel is
+	// told, and nobody is paged.
+	KindAcknowledged Kind = "acknowledged"
 )
+
+// Enveloped reports whether outbox rows of kind k hold an Envelope rather
+// than the bare Alertmanager payload.
+func (k Kind) Enveloped() bool {
+	return k == KindEscalate || k == KindAcknowledged
+}
 
 // Notification is one message for one channel about one incident.
 type Notification struct {
@@ -48,8 +62,69 @@ type Notification struct {
 	// Mentions are added by escalation: who must be paged in this message,
 	// besides the channel's own per-severity mentions.
 	Mentions []string
+	// Level is the escalation level an escalate message pages, from 1.
+	Level int
+	// AckedBy names who acknowledged the incident, for an acknowledged
+	// message.
+	AckedBy string
+	// AckURL, when set, is a signed link that acknowledges the incident;
+	// chat messages show it as "Acknowledge".
+	AckURL string
 	// CreatedAt is when the receiver accepted the webhook.
 	CreatedAt time.Time
+}
+
+// Envelope is the outbox payload of an escalate or acknowledged
+// notification: the incident's last Alertmanager payload with what the
+// escalation adds to it.
+type Envelope struct {
+	Message  *alert.Message `json:"message"`
+	Kind     Kind           `json:"kind"`
+	Level    int            `json:"level,omitempty"`
+	Mentions []string       `json:"mentions,omitempty"`
+	AckedBy  string         `json:"acked_by,omitempty"`
+	AckURL   string         `json:"ack_url,omitempty"`
+}
+
+// Encode returns e as JSON, as stored in the outbox.
+func (e *Envelope) Encode() ([]byte, error) {
+	if e.Message == nil {
+		return nil, errors.New("encoding envelope: no message")
+	}
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(e); err != nil {
+		return nil, fmt.Errorf("encoding envelope: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// DecodeEnvelope parses an envelope and validates its message as
+// alert.Decode does a bare payload.
+func DecodeEnvelope(data []byte) (*Envelope, error) {
+	var raw struct {
+		Envelope
+		Message json.RawMessage `json:"message"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("decoding envelope: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("decoding envelope: trailing data after the JSON object")
+	}
+	if len(raw.Message) == 0 || string(raw.Message) == "null" {
+		return nil, errors.New("decoding envelope: no message")
+	}
+	if !raw.Kind.Enveloped() {
+		return nil, fmt.Errorf("decoding envelope: kind %q is not escalate or acknowledged", raw.Kind)
+	}
+	msg, err := alert.Decode(bytes.NewReader(raw.Message))
+	if err != nil {
+		return nil, fmt.Errorf("decoding envelope message: %w", err)
+	}
+	e := raw.Envelope
+	e.Message = msg
+	return &e, nil
 }
 
 // Notifier delivers notifications to one upstream. Notify returns nil on

@@ -108,6 +108,10 @@ func (n *Notifier) build(nt *notify.Notification) (*message, error) {
 		return nil, notify.Errorf(notify.ReasonInvalid, "notification %d has no alerts", nt.ID)
 	}
 	logger := n.logger.With("incident_key", nt.IncidentKey)
+	if nt.Kind.Enveloped() {
+		n.escalationMessage(logger, nt, msg)
+		return msg, nil
+	}
 	alerts := ordered(nt.Message.Alerts)
 	shown := alerts[:min(len(alerts), n.conf.MaxAlerts)]
 	for _, withLinks := range []bool{true, false} {
@@ -126,6 +130,9 @@ func (n *Notifier) build(nt *notify.Notification) (*message, error) {
 	}
 	fit(logger, msg.Embeds)
 	summary := summaryLine(nt, len(alerts), len(shown))
+	if ack := ackLink(nt); ack != "" {
+		summary += "\n" + ack
+	}
 	msg.Content, msg.AllowedMentions = n.mentions(logger, nt, summary)
 	return msg, nil
 }
@@ -407,14 +414,22 @@ var mentionRE = regexp.MustCompile(`^<@(!|&)?([0-9]+)>$`)
 
 // mentions builds content (the mentions, then summary) and the matching
 // allowed_mentions. Only a firing message pings: the channel's mentions
-// for the group's severity and those escalation added.
+// for the group's severity and those escalation added. An escalate message
+// pings only the level's targets that escalation added.
 func (n *Notifier) mentions(logger *slog.Logger, nt *notify.Notification, summary string) (string, allowedMentions) {
 	am := allowedMentions{Parse: []string{}, Roles: []string{}, Users: []string{}}
-	if nt.Kind != notify.KindTrigger || len(nt.Message.Firing()) == 0 {
+	if len(nt.Message.Firing()) == 0 {
 		return summary, am
 	}
-	conf := n.conf.Mentions[nt.Message.Severity()]
-	roles, users := slices.Clone(conf.Roles), slices.Clone(conf.Users)
+	var roles, users []string
+	switch nt.Kind {
+	case notify.KindTrigger:
+		conf := n.conf.Mentions[nt.Message.Severity()]
+		roles, users = slices.Clone(conf.Roles), slices.Clone(conf.Users)
+	case notify.KindEscalate:
+	default:
+		return summary, am
+	}
 	for _, m := range nt.Mentions {
 		sub := mentionRE.FindStringSubmatch(m)
 		if sub == nil || !isSnowflake(sub[2]) {

@@ -85,7 +85,12 @@ func New(c *Config, opts notify.Options) (*Notifier, error) {
 }
 
 // Notify creates the incident's alert, or closes it when n resolves it.
+// Escalate and acknowledged notifications are skipped without a request:
+// Opsgenie escalates and records acknowledgements by its own policies.
 func (o *Notifier) Notify(ctx context.Context, n *notify.Notification) error {
+	if n.Kind.Enveloped() {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.conf.Timeout)
 	defer cancel()
 	key, err := o.conf.apiKey()

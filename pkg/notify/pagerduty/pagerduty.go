@@ -96,8 +96,13 @@ func New(c *Config, opts notify.Options) (*Notifier, error) {
 	return p, nil
 }
 
-// Notify sends n as one event.
+// Notify sends n as one event. Escalate and acknowledged notifications
+// are skipped without a request: PagerDuty escalates and records
+// acknowledgements by its own policies.
 func (p *Notifier) Notify(ctx context.Context, n *notify.Notification) error {
+	if n.Kind.Enveloped() {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, p.conf.Timeout)
 	defer cancel()
 	key, err := p.conf.routingKey()

@@ -71,6 +71,13 @@ type renderer struct {
 // shorten anything to hold Slack's limits.
 func (s *Notifier) build(n *notify.Notification) (*message, error) {
 	r := &renderer{conf: s.conf}
+	if n.Kind.Enveloped() && n.Message != nil {
+		text, att, err := r.escalationMessage(s.tmpl, n, s.mentions(n))
+		if err != nil {
+			return nil, err
+		}
+		return s.finish(r, n, text, att), nil
+	}
 	var att attachment
 	var err error
 	if n.Kind == notify.KindTest || n.Message == nil {
@@ -81,18 +88,23 @@ func (s *Notifier) build(n *notify.Notification) (*message, error) {
 			return nil, err
 		}
 	}
+	return s.finish(r, n, s.mentions(n), att), nil
+}
+
+// finish is the message of text and att, logging what r had to shorten.
+func (s *Notifier) finish(r *renderer, n *notify.Notification, text string, att attachment) *message {
 	msg := &message{
 		Channel:     s.conf.Channel,
 		Username:    s.conf.Username,
 		IconEmoji:   s.conf.IconEmoji,
-		Text:        r.limit("text", s.mentions(n), maxText),
+		Text:        r.limit("text", text, maxText),
 		Attachments: []attachment{att},
 	}
 	if len(r.cuts) > 0 {
 		s.logger.Warn("shortened a slack message to hold Slack's limits",
 			"channel", n.Channel, "incident", n.IncidentKey, "cut", strings.Join(r.cuts, ", "))
 	}
-	return msg, nil
+	return msg
 }
 
 // alertAttachment is the attachment of a trigger or resolve notification.
@@ -108,6 +120,9 @@ func (r *renderer) alertAttachment(tmpl *notify.Template, n *notify.Notification
 			return attachment{}, fmt.Errorf("slack text: %w", err)
 		}
 		text = r.limit("attachment text", strings.TrimSpace(text), maxAttachmentText)
+	}
+	if ack := r.ackLink(n); ack != "" {
+		text = strings.TrimLeft(text+"\n"+ack, "\n")
 	}
 	return attachment{
 		Color:     color(n),
@@ -290,12 +305,20 @@ func (r *renderer) limit(name, s string, n int) string {
 
 // mentions are the control sequences of who must be notified: the
 // channel's mentions for the group's severity and those escalation added.
-// Only firing messages notify anyone.
+// Only firing messages notify anyone; an escalate message notifies only
+// the level's targets that escalation added.
 func (s *Notifier) mentions(n *notify.Notification) string {
-	if n.Kind != notify.KindTrigger || n.Message == nil || n.Message.Status != alert.StatusFiring {
+	if n.Message == nil || n.Message.Status != alert.StatusFiring {
 		return ""
 	}
-	list := slices.Clone(s.conf.Mentions[n.Message.Severity()])
+	var list []Mention
+	switch n.Kind {
+	case notify.KindTrigger:
+		list = slices.Clone(s.conf.Mentions[n.Message.Severity()])
+	case notify.KindEscalate:
+	default:
+		return ""
+	}
 	for _, raw := range n.Mentions {
 		m, err := ParseMention(raw)
 		if err != nil {

@@ -1,0 +1,61 @@
+package discord_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/klaxonhq/klaxon/pkg/notify"
+)
+
+const ackURL = "https://klaxon.example.com/ack/inc?sig=a1b2&d=(4)"
+
+func TestEscalationMessages(t *testing.T) {
+	escalated := firingPair()
+	escalated.Kind, escalated.Level, escalated.AckURL = notify.KindEscalate, 2, ackURL
+	escalated.Mentions = []string{"<@" + escUser + ">", "<@&" + escRole + ">", "@everyone"}
+	acked := firingPair()
+	acked.Kind, acked.AckedBy = notify.KindAcknowledged, "Ada Lovelace"
+	hostileAcked := hostile()
+	hostileAcked.Kind, hostileAcked.AckedBy = notify.KindAcknowledged, "@everyone <@&123> **x**"
+	hostileEscalated := hostile()
+	hostileEscalated.Kind, hostileEscalated.Level, hostileEscalated.AckURL = notify.KindEscalate, 3, "javascript:alert(1)"
+	withAck := firingPair()
+	withAck.AckURL = ackURL
+	for _, tc := range []struct {
+		name  string
+		n     *notify.Notification
+		pings []string
+	}{
+		// Only the level's targets: the channel's own mentions are not
+		// paged again.
+		{"escalate", escalated, []string{"<@&" + escRole + ">", "<@" + escUser + ">"}},
+		{"escalate-hostile", hostileEscalated, []string{}},
+		{"acknowledged", acked, []string{}},
+		{"acknowledged-hostile", hostileAcked, []string{}},
+		{"firing-ack-link", withAck, []string{"<@&" + critRole + ">", "<@&" + escRole + ">", "<@" + critUser + ">", "<@" + escUser + ">"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _ := send(t, mentionsYAML, tc.n)
+			golden(t, tc.name, got.Raw)
+			if diff := cmp.Diff(tc.pings, got.Pings()); diff != "" {
+				t.Errorf("pings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestEscalationListBounded: an escalate message lists at most max_alerts
+// firing alerts and counts the rest.
+func TestEscalationListBounded(t *testing.T) {
+	n := sixty()
+	n.Kind, n.Level = notify.KindEscalate, 1
+	got, _ := send(t, "  max_alerts: 3\n", n)
+	if len(got.Body.Embeds) != 1 {
+		t.Fatalf("%d embeds, want 1", len(got.Body.Embeds))
+	}
+	if d := got.Body.Embeds[0].Description; !strings.HasSuffix(d, "…and 57 more") {
+		t.Errorf("description ends %q, want …and 57 more", d[max(0, len(d)-40):])
+	}
+}
