@@ -69,6 +69,14 @@ type Ingest struct {
 	// Channels must each hear of the change.
 	Channels   []string
 	ReceivedAt time.Time
+	// Escalate, if set, is run in the transaction that records the
+	// notification, after the incident's state, with the incident's
+	// escalation (nil if it has none), whose Payload is this
+	// notification's. Its change commits with the notification's outbox
+	// rows; its error fails the Ingest, which then records nothing. It is
+	// not run for a Duplicate. It must be quick and must not call the
+	// store.
+	Escalate func(cur *Escalation) (*EscalationChange, error)
 }
 
 // IngestResult says what Ingest did.
@@ -117,4 +125,66 @@ type ChannelStats struct {
 	OldestPending time.Time
 	// Dead letters.
 	Dead int
+}
+
+// Escalations is the durable state of the incidents' escalations: one row
+// per incident with an escalation policy, holding the escalation's state
+// (opaque to the store) and its next timer, and the nonces of the signed
+// links already used. All methods are safe for concurrent use.
+type Escalations interface {
+	// UpdateEscalation runs fn with the incident's escalation (nil if it
+	// has none) and applies the change fn returns, all in one
+	// transaction: the state and timer are recorded (or the row deleted)
+	// and the deliveries are added to the outbox after the incident's
+	// other pending deliveries, in order. A nil change changes nothing;
+	// an error from fn is returned and nothing is recorded. Calls on one
+	// incident are serialised, so fn always sees the latest state. fn must
+	// be quick and must not call the store.
+	UpdateEscalation(ctx context.Context, incidentKey string, fn func(cur *Escalation) (*EscalationChange, error)) error
+	// ClaimDueEscalations leases up to limit escalations whose timer is
+	// due at now and that no one else holds, for lease, earliest timer
+	// first. Recording a change releases the lease.
+	ClaimDueEscalations(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Escalation, error)
+	// OpenEscalations lists every escalation, by incident key.
+	OpenEscalations(ctx context.Context) ([]Escalation, error)
+	// UseNonce marks a signed link's nonce used until the given time,
+	// after which the link has expired anyway and the nonce is forgotten.
+	// firstUse is true only for the first call with a nonce.
+	UseNonce(ctx context.Context, nonce string, until time.Time) (firstUse bool, err error)
+}
+
+// Escalation is one incident's escalation as recorded.
+type Escalation struct {
+	IncidentKey string
+	Route       string
+	Policy      string
+	// State is the escalation's state, opaque to the store.
+	State []byte
+	// NextAt is when the escalation's timer fires; zero if it has none.
+	NextAt    time.Time
+	UpdatedAt time.Time
+	// Payload is the incident's latest accepted payload.
+	Payload []byte
+}
+
+// EscalationChange is what an update of an escalation records.
+type EscalationChange struct {
+	// Route and Policy are recorded when the escalation is created; they
+	// are kept on later changes when empty.
+	Route, Policy string
+	State         []byte
+	// NextAt is when the timer fires next; zero for no timer.
+	NextAt time.Time
+	// Deliveries are added to the incident's outbox, in order.
+	Deliveries []NewDelivery
+	// Delete removes the escalation; the deliveries are still added.
+	Delete bool
+}
+
+// NewDelivery is an outbox row an escalation adds.
+type NewDelivery struct {
+	Channel, Kind string
+	// Payload is what the delivery carries; empty means the incident's
+	// latest accepted payload.
+	Payload []byte
 }

@@ -128,18 +128,28 @@ func (s *Store) commit(batch []*ingestReq) {
 		return
 	}
 	results := make([]store.IngestResult, len(live))
+	refused := make([]error, len(live))
 	ctx := context.Background()
 	err := s.write(ctx, "recording notification", func(c *sql.Conn) error {
-		return s.ingestTx(ctx, c, live, results)
+		return s.ingestTx(ctx, c, live, results, refused)
 	})
+	recorded := 0
 	for i, req := range live {
-		req.answer <- ingestAnswer{res: results[i], err: err}
+		switch {
+		case err != nil:
+			req.answer <- ingestAnswer{err: err}
+		case refused[i] != nil:
+			req.answer <- ingestAnswer{err: refused[i]}
+		default:
+			req.answer <- ingestAnswer{res: results[i]}
+			recorded++
+		}
 	}
-	if err == nil {
+	if err == nil && recorded > 0 {
 		s.wrote(live)
-		s.batchSize.Observe(float64(len(live)))
+		s.batchSize.Observe(float64(recorded))
 		if s.opts.OnCommit != nil {
-			s.opts.OnCommit(len(live))
+			s.opts.OnCommit(recorded)
 		}
 	}
 }
@@ -204,7 +214,9 @@ func (st *ingestStmts) close() error {
 	return errors.Join(errs...)
 }
 
-func (s *Store) ingestTx(ctx context.Context, c *sql.Conn, reqs []*ingestReq, results []store.IngestResult) error {
+// ingestTx records reqs in one transaction. A call whose Escalate fails
+// is rolled back alone, its error in refused[i].
+func (s *Store) ingestTx(ctx context.Context, c *sql.Conn, reqs []*ingestReq, results []store.IngestResult, refused []error) error {
 	tx, err := c.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -212,38 +224,76 @@ func (s *Store) ingestTx(ctx context.Context, c *sql.Conn, reqs []*ingestReq, re
 	defer tx.Rollback() // a no-op after Commit, which also closes st's statements
 	st := s.stmts.in(ctx, tx)
 	for i, req := range reqs {
-		if results[i], err = ingestOne(ctx, st, req); err != nil {
+		if req.in.Escalate != nil {
+			results[i], refused[i], err = ingestEscalated(ctx, tx, st, req)
+		} else {
+			results[i], _, err = ingestOne(ctx, st, req)
+		}
+		if err != nil {
 			return err
 		}
 	}
 	return tx.Commit()
 }
 
-func ingestOne(ctx context.Context, st *ingestStmts, req *ingestReq) (store.IngestResult, error) {
+// ingestOne records one notification and returns the id of its payload.
+func ingestOne(ctx context.Context, st *ingestStmts, req *ingestReq) (store.IngestResult, int64, error) {
 	in, at := req.in, req.in.ReceivedAt
 	res, err := st.incident.ExecContext(ctx, in.IncidentKey, in.Route, in.GroupKey, in.Status, in.StateHash, nanos(at), nanos(at))
 	if err != nil {
-		return store.IngestResult{}, err
+		return store.IngestResult{}, 0, err
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return store.IngestResult{}, err
+		return store.IngestResult{}, 0, err
 	}
 	if n == 0 {
-		return store.IngestResult{Duplicate: true}, nil
+		return store.IngestResult{Duplicate: true}, 0, nil
 	}
 	res, err = st.notification.ExecContext(ctx, in.IncidentKey, nanos(at), in.Payload)
 	if err != nil {
-		return store.IngestResult{}, err
+		return store.IngestResult{}, 0, err
 	}
 	id, err := res.LastInsertId()
 	if err != nil {
-		return store.IngestResult{}, err
+		return store.IngestResult{}, 0, err
 	}
 	for _, ch := range in.Channels {
 		if _, err := st.delivery.ExecContext(ctx, ch, in.Route, in.IncidentKey, in.Kind, id, nanos(at), nanos(at)); err != nil {
-			return store.IngestResult{}, err
+			return store.IngestResult{}, 0, err
 		}
 	}
-	return store.IngestResult{Deliveries: len(in.Channels)}, nil
+	return store.IngestResult{Deliveries: len(in.Channels)}, id, nil
+}
+
+// ingestEscalated records one notification and runs its Escalate hook,
+// within a savepoint: when the hook fails, what the call recorded is
+// rolled back, the rest of the transaction goes on, and the hook's error
+// is returned as refused.
+func ingestEscalated(ctx context.Context, tx *sql.Tx, st *ingestStmts, req *ingestReq) (res store.IngestResult, refused, err error) {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT escalate"); err != nil {
+		return res, nil, err
+	}
+	in := req.in
+	res, id, err := ingestOne(ctx, st, req)
+	if err == nil && !res.Duplicate {
+		var n int
+		n, err = escalateTx(ctx, tx, in.IncidentKey, accepted{id: id, payload: in.Payload, route: in.Route}, in.ReceivedAt, in.Escalate)
+		res.Deliveries += n
+	}
+	var ce *callerError
+	if errors.As(err, &ce) {
+		if _, err := tx.ExecContext(ctx, "ROLLBACK TO escalate"); err != nil {
+			return store.IngestResult{}, nil, err
+		}
+		refused = fmt.Errorf("recording notification: escalating incident %s: %w", in.IncidentKey, ce.err)
+		res, err = store.IngestResult{}, nil
+	}
+	if err != nil {
+		return store.IngestResult{}, nil, err
+	}
+	if _, err := tx.ExecContext(ctx, "RELEASE escalate"); err != nil {
+		return store.IngestResult{}, nil, err
+	}
+	return res, refused, nil
 }

@@ -25,7 +25,7 @@ func (s *Store) pruneLoop(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		if err := s.prune(ctx, s.opts.Now().Add(-s.opts.Retention)); err != nil && ctx.Err() == nil {
+		if err := s.prune(ctx, s.opts.Now()); err != nil && ctx.Err() == nil {
 			s.opts.Logger.Warn("deleting delivered rows past the retention", "err", err)
 		}
 		s.prunePasses.Add(1)
@@ -33,9 +33,11 @@ func (s *Store) pruneLoop(ctx context.Context) {
 }
 
 // pruneSQL deletes, a chunk at a time, delivered rows, the payloads and
-// resolved incidents no row refers to, older than :cutoff. Dead letters and
-// firing incidents stay, and so do the delivered rows that supersede a dead
-// letter, so that Requeue still sees it superseded (see supersededSQL).
+// resolved incidents no row refers to, older than :cutoff, and the nonces
+// whose links expired by :now. Dead letters, firing incidents and
+// incidents under escalation stay, and so do the delivered rows that
+// supersede a dead letter, so that Requeue still sees it superseded (see
+// supersededSQL), and the payloads escalations refer to.
 var pruneSQL = []string{
 	`DELETE FROM outbox WHERE id IN (
 		SELECT l.id FROM outbox AS l WHERE l.state = 'done' AND l.done_at < :cutoff
@@ -45,18 +47,25 @@ var pruneSQL = []string{
 	`DELETE FROM notifications WHERE id IN (
 		SELECT n.id FROM notifications AS n
 		WHERE n.received_at < :cutoff AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.notification_id = n.id)
+			AND NOT EXISTS (SELECT 1 FROM escalations AS e WHERE e.notification_id = n.id)
 		LIMIT :chunk)`,
 	`DELETE FROM incidents WHERE incident_key IN (
 		SELECT i.incident_key FROM incidents AS i
 		WHERE i.status = 'resolved' AND i.updated_at < :cutoff
 			AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.incident_key = i.incident_key)
+			AND NOT EXISTS (SELECT 1 FROM escalations AS e WHERE e.incident_key = i.incident_key)
 		LIMIT :chunk)`,
+	`DELETE FROM nonces WHERE nonce IN (
+		SELECT nonce FROM nonces WHERE until <= :now LIMIT :chunk)`,
 }
 
-func (s *Store) prune(ctx context.Context, cutoff time.Time) error {
+// prune deletes what is past the retention at now.
+func (s *Store) prune(ctx context.Context, now time.Time) error {
+	cutoff := now.Add(-s.opts.Retention)
 	for _, q := range pruneSQL {
 		for {
-			n, err := s.exec(ctx, "pruning", q, sql.Named("cutoff", nanos(cutoff)), sql.Named("chunk", pruneChunk))
+			n, err := s.exec(ctx, "pruning", q, sql.Named("cutoff", nanos(cutoff)), sql.Named("now", nanos(now)),
+				sql.Named("chunk", pruneChunk))
 			if err != nil {
 				return err
 			}

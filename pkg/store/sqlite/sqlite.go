@@ -57,7 +57,8 @@ type Options struct {
 	// retention (default 1m). It runs in the background, never in the
 	// way of Claim; its first pass is one interval after Open.
 	PruneInterval time.Duration
-	// Now is the clock the pruner measures the retention by (default
+	// Now is the clock the pruner measures the retention by, and the
+	// clock of UpdateEscalation's records and of nonces' expiry (default
 	// time.Now).
 	Now func() time.Time
 	// BusyTimeout is how long a write waits for another process holding

@@ -465,7 +465,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 	raw.Close()
 	_, err = sqlite.Open(context.Background(), path, sqlite.Options{})
-	const want = "database schema version 99 is newer than this klaxon-receiver knows (2): run a newer release"
+	const want = "database schema version 99 is newer than this klaxon-receiver knows (3): run a newer release"
 	if err == nil || err.Error() != want {
 		t.Fatalf("opening a newer schema: %v, want %q", err, want)
 	}
