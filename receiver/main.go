@@ -57,6 +57,15 @@ func run(args []string) int {
 	simRoute := simulate.Flag("route", "The route the payload arrives on (default: the only route with an escalation_policy).").String()
 	simAt := simulate.Flag("at", "When the incident starts, RFC 3339 (default now).").String()
 	simUntil := simulate.Flag("until", "How long after the start to simulate.").Default(receiver.DefaultSimulateUntil.String()).Duration()
+	incidents := app.Command("incidents", "List the open incidents of a running receiver.")
+	incidentsClient := clientFlags(incidents)
+	ack := app.Command("ack", "Acknowledge an incident of a running receiver: its escalation stops.")
+	ackID := ack.Arg("id", "The incident's ID, as the incidents command lists it.").Required().String()
+	ackBy := ack.Flag("by", "Who acknowledges.").Required().String()
+	ackClient := clientFlags(ack)
+	resolve := app.Command("resolve", "End an incident's escalation on a running receiver; Alertmanager's alerts are unchanged.")
+	resolveID := resolve.Arg("id", "The incident's ID, as the incidents command lists it.").Required().String()
+	resolveClient := clientFlags(resolve)
 
 	cmd, err := app.Parse(args)
 	if err != nil {
@@ -78,6 +87,12 @@ func run(args []string) int {
 		err = receiver.RetryDeadLetters(ctx, *configFile, *retryIDs, os.Stdout)
 	case "oncall":
 		err = showOnCall(*configFile, *onCallAt, *onCallSchedule, logger)
+	case "incidents":
+		err = incidentsClient.ShowIncidents(ctx, os.Stdout)
+	case "ack":
+		err = ackClient.Acknowledge(ctx, *ackID, *ackBy, os.Stdout)
+	case "resolve":
+		err = resolveClient.Resolve(ctx, *resolveID, os.Stdout)
 	case "simulate":
 		err = simulateAlert(*configFile, receiver.SimulateOptions{Alert: *simAlert, Route: *simRoute, Until: *simUntil}, *simAt, logger)
 	default:
@@ -88,6 +103,14 @@ func run(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// clientFlags adds the flags that find a running receiver to cmd.
+func clientFlags(cmd *kingpin.CmdClause) *receiver.IncidentClient {
+	c := &receiver.IncidentClient{}
+	cmd.Flag("receiver.url", "The running receiver's URL.").Default(receiver.DefaultReceiverURL).StringVar(&c.URL)
+	cmd.Flag("receiver.bearer-token-file", "File holding the receiver's bearer token (global.bearer_token).").StringVar(&c.BearerTokenFile)
+	return c
 }
 
 func showOnCall(configFile, at, schedule string, logger *slog.Logger) error {
@@ -126,25 +149,16 @@ func runServer(ctx context.Context, configFile string, flags *web.FlagConfig, lo
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
-	landing, err := web.NewLandingPage(web.LandingConfig{
-		Name: "Klaxon Receiver", Description: "Alertmanager webhooks to PagerDuty, Opsgenie, Slack and Discord",
-		Version: version.Info(),
-		Links: []web.LandingLinks{
-			{Address: "/metrics", Text: "Metrics"}, {Address: "/runbooks/", Text: "Runbooks"},
-		},
-	})
-	if err != nil {
-		return err
-	}
-	mux.Handle("/", landing)
 
 	// The workers stop, and are waited for, on every way out, before the
 	// deferred Close of the store: a worker must not lose its store while
 	// it records a delivery.
 	workCtx, stopWork := context.WithCancel(ctx)
 	delivered := make(chan error, 1)
+	escalated := make(chan error, 1)
 	go func() { delivered <- svc.Deliverer.Run(workCtx) }()
-	defer func() { stopWork(); <-delivered }()
+	go func() { escalated <- svc.RunEscalations(workCtx) }()
+	defer func() { stopWork(); <-delivered; <-escalated }()
 
 	srv := &http.Server{Handler: mux}
 	served := make(chan error, 1)

@@ -267,7 +267,6 @@ func Simulate(path string, opts SimulateOptions, out io.Writer, logger *slog.Log
 		fmt.Fprintln(out, "nobody is paged in that time")
 	}
 	fmt.Fprint(out, escalation.Timeline(opts.Start, pages))
-	fmt.Fprintln(out, "\nnote: this receiver mentions level 1 in Slack and Discord trigger messages; timed escalation to the later levels is not active yet")
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	commoncfg "github.com/prometheus/common/config"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/klaxonhq/klaxon/pkg/acklink"
 	"github.com/klaxonhq/klaxon/pkg/config"
 	"github.com/klaxonhq/klaxon/pkg/escalation"
 	"github.com/klaxonhq/klaxon/pkg/notify"
@@ -63,6 +64,9 @@ type Global struct {
 	MaxBodySize units.Base2Bytes `yaml:"max_body_size"`
 	// DeadLetterAfter is how long a delivery keeps being retried.
 	DeadLetterAfter time.Duration `yaml:"dead_letter_after"`
+	// KeyConfig is ack_secret or ack_secret_file: the key that signs
+	// acknowledgement links and keys the status page's CSRF tokens.
+	acklink.KeyConfig `yaml:",inline"`
 }
 
 // Storage says where the durable state lives.
@@ -112,6 +116,9 @@ func LoadFile(path string) (*Config, error) {
 		return nil, err
 	}
 	c.resolvePaths(path)
+	if _, err := c.AckKey(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	return c, nil
 }
 
@@ -127,6 +134,21 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return c, nil
+}
+
+// AckKey returns the key that signs acknowledgement links, reading
+// ack_secret_file afresh, so that a rotated key needs no reload; nil when
+// neither ack_secret nor ack_secret_file is set. The error never quotes
+// the key.
+func (c *Config) AckKey() ([]byte, error) {
+	if !c.Global.Configured() {
+		return nil, nil
+	}
+	key, err := c.Global.Key()
+	if err != nil {
+		return nil, fmt.Errorf("global: %w", err)
+	}
+	return key, nil
 }
 
 // UnmarshalYAML applies defaults and checks references between sections.
@@ -171,7 +193,7 @@ func (g *Global) UnmarshalYAML(node *yaml.Node) error {
 			return config.Errorf(valueNode(node, key), "%v", err)
 		}
 	}
-	return nil
+	return g.Check(node)
 }
 
 func (c *Config) checkChannels(node *yaml.Node) error {
@@ -457,6 +479,7 @@ func (c *Config) channelNames() []string {
 
 func (c *Config) resolvePaths(configFile string) {
 	c.Global.BearerTokenFile = config.ResolvePath(configFile, c.Global.BearerTokenFile)
+	c.Global.ResolvePaths(configFile)
 	for i := range c.Templates {
 		c.Templates[i] = config.ResolvePath(configFile, c.Templates[i])
 	}

@@ -189,7 +189,7 @@ func TestShippedConfigs(t *testing.T) {
 
 func TestLoadFileBad(t *testing.T) {
 	for _, tc := range []struct{ file, err string }{
-		{"bad-unknown-key.yml", `:3: unknown key "extrnal_url" (known keys: bearer_token, bearer_token_file, dead_letter_after, external_url, max_body_size, runbook_base_url)`},
+		{"bad-unknown-key.yml", `:3: unknown key "extrnal_url" (known keys: ack_secret, ack_secret_file, bearer_token, bearer_token_file, dead_letter_after, external_url, max_body_size, runbook_base_url)`},
 		{"bad-channel-two-types.yml", `:2: channel "ops" must have exactly one of pagerduty, opsgenie, slack or discord (it has 2)`},
 		{"bad-channel-no-type.yml", `:2: channel "ops" must have exactly one of pagerduty, opsgenie, slack or discord (it has 0)`},
 		{"bad-channel-duplicate.yml", `:5: channel name "ops" is used twice`},

@@ -63,6 +63,7 @@ func (r *Roster) Mentions(user string) (slackID, discordID string, ok bool) {
 func (rt *Runtime) Prepare(n *notify.Notification) {
 	rt.Runbooks.ResolveMessage(n.Message)
 	n.Mentions = append(n.Mentions, rt.mentions(n, rt.Now())...)
+	rt.AddAckURL(n)
 }
 
 func (rt *Runtime) mentions(n *notify.Notification, now time.Time) []string {

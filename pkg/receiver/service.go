@@ -5,6 +5,7 @@ package receiver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/deliver"
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/oncall"
@@ -93,6 +95,8 @@ type Service struct {
 	Runtime   *reload.Reloader[*Runtime]
 	Store     store.Store
 	Deliverer *deliver.Deliverer
+	// Escalator runs the incidents' escalations.
+	Escalator *Escalator
 	logger    *slog.Logger
 	reg       prometheus.Registerer
 }
@@ -126,6 +130,10 @@ func NewService(ctx context.Context, configFile string, reg prometheus.Registere
 		_ = st.Close()
 		return nil, fmt.Errorf("registering the on-call metrics: %w", err)
 	}
+	if s.Escalator, err = NewEscalator(rt.Get, st, s.Deliverer.Wake, reg, logger); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -134,7 +142,12 @@ func (s *Service) Config() *Config { return s.Runtime.Get().Config }
 
 // Handler returns the receiver's HTTP endpoints under mux.
 func (s *Service) Handler(mux *http.ServeMux) error {
-	mux.Handle("POST /webhook/{route}", NewWebhook(s.Config, s.Store, s.Deliverer.Wake, s.reg, s.logger))
+	wh := NewWebhook(s.Config, s.Store, s.Deliverer.Wake, s.reg, s.logger)
+	wh.escalate = func(route *Route, msg *alert.Message) func(*store.Escalation) (*store.EscalationChange, error) {
+		return s.Runtime.Get().ingestHook(route, msg)
+	}
+	mux.Handle("POST /webhook/{route}", wh)
+	NewIncidentsAPI(s.Config, s.Escalator, s.logger).Register(mux)
 	mux.Handle("GET /api/v1/oncall", NewOnCallAPI(s.Runtime.Get, s.logger))
 	ext, err := s.Config().ExternalURL()
 	if err != nil {
@@ -147,7 +160,36 @@ func (s *Service) Handler(mux *http.ServeMux) error {
 	}
 	mux.Handle(prefix, rb)
 	mux.Handle("/-/reload", s.Runtime.Handler())
+	esc, ok := s.Store.(store.Escalations)
+	if !ok {
+		return errors.New("status page: the store keeps no escalations")
+	}
+	status, err := NewStatusPage(s.Runtime.Get, esc, s, StatusOptions{Logger: s.logger})
+	if err != nil {
+		return fmt.Errorf("status page: %w", err)
+	}
+	// Only the paths the page serves, so that a wrong method on the
+	// webhook still gets 405 rather than the page's 404.
+	for _, path := range []string{"{$}", "incidents/", "ack/"} {
+		mux.Handle(ext.Path+path, status)
+	}
 	return nil
+}
+
+// RunEscalations pages due escalation levels every EscalationTick until
+// ctx is done; run it beside Deliverer.Run.
+func (s *Service) RunEscalations(ctx context.Context) error { return s.Escalator.Run(ctx) }
+
+// Acknowledge stops an incident's escalation on behalf of by. It returns
+// an error wrapping web.ErrNotFound for an unknown or resolved incident.
+func (s *Service) Acknowledge(ctx context.Context, incidentKey, by string) error {
+	return s.Escalator.Acknowledge(ctx, incidentKey, by)
+}
+
+// Resolve ends an incident's escalation by hand: nobody is paged for it
+// any more. It does not resolve the alerts in Alertmanager.
+func (s *Service) Resolve(ctx context.Context, incidentKey, by string) error {
+	return s.Escalator.Resolve(ctx, incidentKey, by)
 }
 
 // Close closes the store.

@@ -26,10 +26,13 @@ import (
 // to the store, so that Alertmanager retries anything the receiver could
 // not keep.
 type Webhook struct {
-	config   func() *Config
-	store    store.Store
-	wake     func()
-	now      func() time.Time
+	config func() *Config
+	store  store.Store
+	wake   func()
+	now    func() time.Time
+	// escalate, if set, returns the Ingest hook that starts, refreshes
+	// or resolves the incident's escalation.
+	escalate func(route *Route, msg *alert.Message) func(*store.Escalation) (*store.EscalationChange, error)
 	logger   *slog.Logger
 	requests *prometheus.CounterVec
 }
@@ -116,6 +119,9 @@ func (h *Webhook) ingest(r *http.Request, route *Route, msg *alert.Message, data
 		Payload:     data,
 		Channels:    route.Channels,
 		ReceivedAt:  h.now(),
+	}
+	if h.escalate != nil {
+		in.Escalate = h.escalate(route, msg)
 	}
 	res, err := h.store.Ingest(r.Context(), in)
 	if err != nil {
