@@ -447,6 +447,11 @@ func TestIncidentMetrics(t *testing.T) {
 	want := `# HELP klaxon_receiver_incident_oldest_unacknowledged_age_seconds Age of the oldest open incident nobody acknowledged, by route; 0 when there is none.
 # TYPE klaxon_receiver_incident_oldest_unacknowledged_age_seconds gauge
 klaxon_receiver_incident_oldest_unacknowledged_age_seconds{route="critical"} 3600
+# HELP klaxon_receiver_incidents_by_level Open incidents by route and the escalation level last paged (0: none yet).
+# TYPE klaxon_receiver_incidents_by_level gauge
+klaxon_receiver_incidents_by_level{level="1",route="critical"} 0
+klaxon_receiver_incidents_by_level{level="2",route="critical"} 1
+klaxon_receiver_incidents_by_level{level="3",route="critical"} 1
 # HELP klaxon_receiver_incidents_open Open incidents with an escalation, by route.
 # TYPE klaxon_receiver_incidents_open gauge
 klaxon_receiver_incidents_open{route="critical"} 2
@@ -474,7 +479,7 @@ klaxon_receiver_time_to_acknowledge_seconds_count{route="critical"} 1
 `
 	names := []string{"klaxon_receiver_incidents_open", "klaxon_receiver_incidents_unacknowledged",
 		"klaxon_receiver_incident_oldest_unacknowledged_age_seconds", "klaxon_receiver_incidents_past_last_level",
-		"klaxon_receiver_time_to_acknowledge_seconds"}
+		"klaxon_receiver_time_to_acknowledge_seconds", "klaxon_receiver_incidents_by_level"}
 	if err := testutil.GatherAndCompare(h.reg, strings.NewReader(want), names...); err != nil {
 		t.Error(err)
 	}

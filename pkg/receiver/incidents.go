@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -160,6 +161,8 @@ var (
 		"Age of the oldest open incident nobody acknowledged, by route; 0 when there is none.", []string{"route"}, nil)
 	incidentsPastLastDesc = prometheus.NewDesc("klaxon_receiver_incidents_past_last_level",
 		"Open incidents nobody acknowledged although their policy's last level was paged, by route.", []string{"route"}, nil)
+	incidentsByLevelDesc = prometheus.NewDesc("klaxon_receiver_incidents_by_level",
+		"Open incidents by route and the escalation level last paged (0: none yet).", []string{"route", "level"}, nil)
 )
 
 // incidentCollector computes the incident metrics at scrape time from the
@@ -169,7 +172,7 @@ type incidentCollector struct {
 }
 
 func (c *incidentCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{incidentsOpenDesc, incidentsUnackedDesc, incidentOldestUnackedDesc, incidentsPastLastDesc} {
+	for _, d := range []*prometheus.Desc{incidentsOpenDesc, incidentsUnackedDesc, incidentOldestUnackedDesc, incidentsPastLastDesc, incidentsByLevelDesc} {
 		ch <- d
 	}
 }
@@ -178,6 +181,7 @@ func (c *incidentCollector) Describe(ch chan<- *prometheus.Desc) {
 type routeIncidents struct {
 	open, unacked, pastLast int
 	oldest                  time.Time
+	byLevel                 map[int]int
 }
 
 func (c *incidentCollector) Collect(ch chan<- prometheus.Metric) {
@@ -191,9 +195,16 @@ func (c *incidentCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counts := map[string]*routeIncidents{}
 	for _, r := range rt.Config.Routes {
-		if r.EscalationPolicy != "" {
-			counts[r.Name] = &routeIncidents{}
+		if r.EscalationPolicy == "" {
+			continue
 		}
+		n := &routeIncidents{byLevel: map[int]int{}}
+		if p, ok := rt.Config.EscalationPolicies.Get(r.EscalationPolicy); ok {
+			for level := range len(p.Levels) {
+				n.byLevel[level+1] = 0
+			}
+		}
+		counts[r.Name] = n
 	}
 	for _, row := range rows {
 		count(counts, row, rt)
@@ -208,6 +219,9 @@ func (c *incidentCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(incidentsUnackedDesc, prometheus.GaugeValue, float64(n.unacked), route)
 		ch <- prometheus.MustNewConstMetric(incidentOldestUnackedDesc, prometheus.GaugeValue, age, route)
 		ch <- prometheus.MustNewConstMetric(incidentsPastLastDesc, prometheus.GaugeValue, float64(n.pastLast), route)
+		for level, k := range n.byLevel {
+			ch <- prometheus.MustNewConstMetric(incidentsByLevelDesc, prometheus.GaugeValue, float64(k), route, strconv.Itoa(level))
+		}
 	}
 }
 
@@ -219,10 +233,11 @@ func count(counts map[string]*routeIncidents, row store.Escalation, rt *Runtime)
 	}
 	n, ok := counts[row.Route]
 	if !ok {
-		n = &routeIncidents{}
+		n = &routeIncidents{byLevel: map[int]int{}}
 		counts[row.Route] = n
 	}
 	n.open++
+	n.byLevel[s.Level]++
 	if s.Acked() {
 		return
 	}
