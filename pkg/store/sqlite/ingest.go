@@ -134,6 +134,16 @@ func (s *Store) commit(batch []*ingestReq) {
 		return s.ingestTx(ctx, c, live, results, refused)
 	})
 	recorded := 0
+	for i := range live {
+		if err == nil && refused[i] == nil {
+			recorded++
+		}
+	}
+	// Count the commit before answering, so that whoever got its answer
+	// finds its notification counted.
+	if recorded > 0 {
+		s.batchSize.Observe(float64(recorded))
+	}
 	for i, req := range live {
 		switch {
 		case err != nil:
@@ -142,12 +152,10 @@ func (s *Store) commit(batch []*ingestReq) {
 			req.answer <- ingestAnswer{err: refused[i]}
 		default:
 			req.answer <- ingestAnswer{res: results[i]}
-			recorded++
 		}
 	}
-	if err == nil && recorded > 0 {
+	if recorded > 0 {
 		s.wrote(live)
-		s.batchSize.Observe(float64(recorded))
 		if s.opts.OnCommit != nil {
 			s.opts.OnCommit(recorded)
 		}
