@@ -60,7 +60,7 @@ func Build(cfg *Config, logger *slog.Logger) (*Runtime, error) {
 		Config: cfg, Channels: map[string]deliver.Channel{}, Runbooks: runbook.Resolver{Base: base},
 		Roster: &Roster{Directory: dir, Schedules: schedules}, Now: time.Now, logger: logger,
 	}
-	client := &http.Client{Timeout: time.Minute}
+	client := &http.Client{Timeout: time.Minute, Transport: upstreamTransport()}
 	for i := range cfg.Channels {
 		ch := &cfg.Channels[i]
 		n, limit, err := ch.Notifier(notify.Options{Template: tmpl, Client: client, Logger: logger})
@@ -70,6 +70,15 @@ func Build(cfg *Config, logger *slog.Logger) (*Runtime, error) {
 		rt.Channels[ch.Name] = deliver.Channel{Notifier: n, Limit: limit, Kind: ch.Type()}
 	}
 	return rt, nil
+}
+
+// upstreamTransport keeps as many idle connections to an upstream as
+// delivery workers may use at once; the default of two would make the
+// others dial a new TLS connection for every message under load.
+func upstreamTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 2 * deliver.DefaultWorkers
+	return t
 }
 
 // Load reads a config file, or the built-in default when path is "", and
