@@ -170,8 +170,9 @@ func New(st store.Store, channels map[string]Channel, opts Options, reg promethe
 
 // SetChannels replaces the channels after a config reload. Attempts under
 // way finish with the notifier they started with. A channel that keeps its
-// name and limit keeps its rate limiter and any hold its upstream asked
-// for; deliveries to a channel that is gone become dead letters.
+// name and limit keeps its throttle: its rate limiter and any hold its
+// upstream asked for, before or after the reload; deliveries to a channel
+// that is gone become dead letters.
 func (d *Deliverer) SetChannels(channels map[string]Channel) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -180,8 +181,7 @@ func (d *Deliverer) SetChannels(channels map[string]Channel) {
 	for name, ch := range channels {
 		lanes[name] = newLane(ch)
 		if old, ok := d.lanes[name]; ok && old.Limit == ch.Limit {
-			lanes[name].limiter = old.limiter
-			lanes[name].hold(old.held())
+			lanes[name].throttle = old.throttle
 		}
 		names = append(names, name)
 	}
@@ -294,6 +294,13 @@ func (d *Deliverer) logClaim(err error, last string) string {
 // lane is a channel with its rate limiter, shared by all workers.
 type lane struct {
 	Channel
+	*throttle
+}
+
+// throttle is a channel's rate limiter and the hold its upstream asked
+// for. A reload that keeps the channel keeps its throttle, so that a hold
+// set by an attempt still running with the old config applies to the new.
+type throttle struct {
 	limiter *rate.Limiter
 
 	mu        sync.Mutex
@@ -305,12 +312,12 @@ func newLane(ch Channel) *lane {
 	if ch.Limit.Every > 0 {
 		limit = rate.Every(ch.Limit.Every)
 	}
-	return &lane{Channel: ch, limiter: rate.NewLimiter(limit, burst)}
+	return &lane{Channel: ch, throttle: &throttle{limiter: rate.NewLimiter(limit, burst)}}
 }
 
 // hold keeps every delivery to the channel back until t, as the upstream
 // asked.
-func (l *lane) hold(t time.Time) {
+func (l *throttle) hold(t time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if t.After(l.heldUntil) {
@@ -318,15 +325,9 @@ func (l *lane) hold(t time.Time) {
 	}
 }
 
-func (l *lane) held() time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.heldUntil
-}
-
 // reserve takes a turn of the channel at now. It returns how long to wait
 // for it or, when that is longer than maxWait, false and when to come back.
-func (l *lane) reserve(now time.Time) (wait time.Duration, later time.Time, ok bool) {
+func (l *throttle) reserve(now time.Time) (wait time.Duration, later time.Time, ok bool) {
 	l.mu.Lock()
 	held := l.heldUntil
 	l.mu.Unlock()

@@ -398,3 +398,32 @@ func TestCompleteIsRetried(t *testing.T) {
 		t.Errorf("sent %d times, want once: a complete that failed once must not make a resend", n)
 	}
 }
+
+// TestHoldSurvivesReload: a 429 that comes back to an attempt begun before
+// a reload still holds the channel after it.
+func TestHoldSurvivesReload(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	pager := &fakeNotifier{answer: func(_ context.Context, call int, _ *notify.Notification) error {
+		if call > 0 {
+			return nil
+		}
+		close(started)
+		<-release
+		return retryable("upstream answered 429 Too Many Requests", time.Hour)
+	}}
+	h := start(t, map[string]deliver.Channel{"pager": {Notifier: pager}}, nil)
+	h.ingest(t, "inc1", "a", notify.KindTrigger, "pager")
+	<-started
+	h.d.SetChannels(map[string]deliver.Channel{"pager": {Notifier: pager}})
+	close(release)
+	if e := h.store.waitEvents(t, 1)[0]; e.Op != "reschedule" {
+		t.Fatalf("after the 429: %+v, want reschedule", e)
+	}
+
+	h.ingest(t, "inc2", "b", notify.KindTrigger, "pager")
+	h.d.Wake()
+	e := h.store.waitEvents(t, 2)[1]
+	if e.Op != "postpone" || !e.At.Equal(t0.Add(time.Hour)) {
+		t.Errorf("another incident on the reloaded channel: %+v, want postponed until the hold ends", e)
+	}
+}
