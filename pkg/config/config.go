@@ -197,3 +197,26 @@ func locate(name, msg string) string {
 	}
 	return fmt.Sprintf("%s: %s", name, msg)
 }
+
+// ValueNode returns the value of key in mapping node, or node itself when
+// there is no such key, so that an error about the key points at its line.
+func ValueNode(node *yaml.Node, key string) *yaml.Node {
+	if node.Kind != yaml.MappingNode {
+		return node
+	}
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		if node.Content[i].Value == key {
+			return node.Content[i+1]
+		}
+	}
+	return node
+}
+
+// ItemNode returns the i-th item of the list under key in mapping node, or
+// node itself when there is none, for error lines.
+func ItemNode(node *yaml.Node, key string, i int) *yaml.Node {
+	if list := ValueNode(node, key); list.Kind == yaml.SequenceNode && i < len(list.Content) {
+		return list.Content[i]
+	}
+	return node
+}

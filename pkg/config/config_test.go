@@ -115,3 +115,28 @@ func TestValidationAndUnknownKeysReportedTogether(t *testing.T) {
 		t.Errorf("error:\n got %v\nwant %s", err, want)
 	}
 }
+
+func TestValueAndItemNode(t *testing.T) {
+	var root yaml.Node
+	if err := yaml.Unmarshal([]byte("name: web\nitems:\n  - key: a\n  - key: b\n"), &root); err != nil {
+		t.Fatal(err)
+	}
+	doc := root.Content[0]
+	if got := ValueNode(doc, "name"); got.Value != "web" || got.Line != 1 {
+		t.Errorf("ValueNode(name) = %q at line %d", got.Value, got.Line)
+	}
+	if got := ValueNode(doc, "missing"); got != doc {
+		t.Error("ValueNode of a missing key must be the node itself")
+	}
+	if got := ItemNode(doc, "items", 1); got.Line != 4 {
+		t.Errorf("ItemNode(items, 1) at line %d, want 4", got.Line)
+	}
+	for _, tc := range []struct {
+		key string
+		i   int
+	}{{"items", 2}, {"name", 0}, {"missing", 0}} {
+		if got := ItemNode(doc, tc.key, tc.i); got != doc {
+			t.Errorf("ItemNode(%s, %d) must be the node itself", tc.key, tc.i)
+		}
+	}
+}

@@ -156,7 +156,7 @@ func (p *Policy) UnmarshalYAML(node *yaml.Node) error {
 // and targets on every level.
 func (p *Policy) checkLevels(node *yaml.Node) error {
 	for i, l := range p.Levels {
-		at := levelNode(node, i)
+		at := config.ItemNode(node, "levels", i)
 		switch {
 		case i == 0 && l.Delay < 0:
 			return config.Errorf(at, "escalation policy %q: level 1 delay must be 0 or more, not %s", p.Name, l.Delay)
@@ -201,16 +201,6 @@ func (p *Policy) loopLength() time.Duration {
 		before = p.Levels[n-2].Delay
 	}
 	return last + (last - before)
-}
-
-// levelNode finds the YAML node of the i-th level, for error lines.
-func levelNode(policy *yaml.Node, i int) *yaml.Node {
-	for j := 0; j+1 < len(policy.Content); j += 2 {
-		if policy.Content[j].Value == "levels" && i < len(policy.Content[j+1].Content) {
-			return policy.Content[j+1].Content[i]
-		}
-	}
-	return policy
 }
 
 // UnmarshalYAML validates one target.

@@ -68,7 +68,7 @@ func (c *Config) UnmarshalYAML(node *yaml.Node) error {
 	seen := map[string]bool{}
 	for i, p := range c.Probes {
 		if seen[p.Name] {
-			return config.Errorf(probeNode(node, i), "probe name %q is used twice", p.Name)
+			return config.Errorf(config.ItemNode(node, "probes", i), "probe name %q is used twice", p.Name)
 		}
 		seen[p.Name] = true
 	}
@@ -143,16 +143,6 @@ func (p *Probe) kinds() int {
 		}
 	}
 	return n
-}
-
-// probeNode finds the YAML node of the i-th probe, for error lines.
-func probeNode(root *yaml.Node, i int) *yaml.Node {
-	for j := 0; j+1 < len(root.Content); j += 2 {
-		if root.Content[j].Value == "probes" && i < len(root.Content[j+1].Content) {
-			return root.Content[j+1].Content[i]
-		}
-	}
-	return root
 }
 
 // String names the probe in logs and errors.

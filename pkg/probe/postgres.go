@@ -51,12 +51,12 @@ func (c *PostgresConfig) UnmarshalYAML(node *yaml.Node) error {
 	case c.DSN != "" && c.DSNFile != "":
 		return config.Errorf(node, "postgres: at most one of dsn and dsn_file may be set")
 	case c.SlowQueryThreshold <= 0:
-		return config.Errorf(postgresKeyValue(node, "slow_query_threshold"),
+		return config.Errorf(config.ValueNode(node, "slow_query_threshold"),
 			"postgres: slow_query_threshold must be positive, not %s", c.SlowQueryThreshold)
 	}
 	if c.DSN != "" {
 		if _, err := parsePostgresDSN(string(c.DSN)); err != nil {
-			return config.Errorf(postgresKeyValue(node, "dsn"), "postgres: dsn: %v", err)
+			return config.Errorf(config.ValueNode(node, "dsn"), "postgres: dsn: %v", err)
 		}
 	}
 	return nil
@@ -68,17 +68,6 @@ func (c *PostgresConfig) resolvePaths(configFile string) {
 
 func (c *PostgresConfig) newProber(*Probe) (prober, error) {
 	return &postgresProber{conf: c, applicationName: postgresApplicationName}, nil
-}
-
-// postgresKeyValue returns the value of key in mapping node, or node itself
-// when the key is absent, so that errors point at the offending line.
-func postgresKeyValue(node *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		if node.Content[i].Value == key {
-			return node.Content[i+1]
-		}
-	}
-	return node
 }
 
 // parsePostgresDSN parses a URL or key=value DSN. Its error says what is

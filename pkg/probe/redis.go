@@ -92,21 +92,11 @@ func (c *RedisConfig) UnmarshalYAML(node *yaml.Node) error {
 	seen := map[string]bool{}
 	for i, q := range c.Queues {
 		if seen[q.Name] {
-			return config.Errorf(redisQueueNode(node, i), "queue name %q is used twice", q.Name)
+			return config.Errorf(config.ItemNode(node, "queues", i), "queue name %q is used twice", q.Name)
 		}
 		seen[q.Name] = true
 	}
 	return nil
-}
-
-// redisQueueNode finds the YAML node of the i-th queue, for error lines.
-func redisQueueNode(node *yaml.Node, i int) *yaml.Node {
-	for j := 0; j+1 < len(node.Content); j += 2 {
-		if node.Content[j].Value == "queues" && i < len(node.Content[j+1].Content) {
-			return node.Content[j+1].Content[i]
-		}
-	}
-	return node
 }
 
 // UnmarshalYAML validates one queue and fills in its name and prefix.

@@ -190,7 +190,7 @@ func (g *Global) UnmarshalYAML(node *yaml.Node) error {
 	c := &Config{Global: *g}
 	for _, key := range []string{"external_url", "runbook_base_url", "bearer_token_file", "max_body_size", "dead_letter_after"} {
 		if err := c.checkGlobal(key); err != nil {
-			return config.Errorf(valueNode(node, key), "%v", err)
+			return config.Errorf(config.ValueNode(node, key), "%v", err)
 		}
 	}
 	return g.Check(node)
@@ -199,7 +199,7 @@ func (g *Global) UnmarshalYAML(node *yaml.Node) error {
 func (c *Config) checkChannels(node *yaml.Node) error {
 	seen := map[string]bool{}
 	for i, ch := range c.Channels {
-		at := itemNode(node, "channels", i)
+		at := config.ItemNode(node, "channels", i)
 		switch {
 		case !nameRE.MatchString(ch.Name):
 			return config.Errorf(at, "channel name %q must be letters, digits, '_', '.' or '-'", ch.Name)
@@ -216,7 +216,7 @@ func (c *Config) checkChannels(node *yaml.Node) error {
 func (c *Config) checkRoutes(node *yaml.Node) error {
 	seen := map[string]bool{}
 	for i, r := range c.Routes {
-		at := itemNode(node, "routes", i)
+		at := config.ItemNode(node, "routes", i)
 		switch {
 		case !nameRE.MatchString(r.Name):
 			return config.Errorf(at, "route name %q must be letters, digits, '_', '.' or '-'", r.Name)
@@ -232,7 +232,7 @@ func (c *Config) checkRoutes(node *yaml.Node) error {
 				return config.Errorf(at, "route %q names channel %q, which is not defined (channels: %s)", r.Name, ch, strings.Join(c.channelNames(), ", "))
 			}
 		}
-		if err := c.checkRoutePolicy(r, valueNode(at, "escalation_policy")); err != nil {
+		if err := c.checkRoutePolicy(r, config.ValueNode(at, "escalation_policy")); err != nil {
 			return err
 		}
 	}
@@ -261,7 +261,7 @@ func (c *Config) checkOnCall(node *yaml.Node) error {
 		errs = append(errs, err)
 	}
 	for i := range c.EscalationPolicies {
-		errs = append(errs, c.checkPolicy(&c.EscalationPolicies[i], itemNode(node, "escalation_policies", i))...)
+		errs = append(errs, c.checkPolicy(&c.EscalationPolicies[i], config.ItemNode(node, "escalation_policies", i))...)
 	}
 	return mergeLocated(errs)
 }
@@ -307,12 +307,12 @@ func (c *Config) knows(kind, name string) bool {
 // targetNodes lists the YAML nodes of a policy's targets, level by level.
 func targetNodes(policy *yaml.Node) []*yaml.Node {
 	var out []*yaml.Node
-	levels := valueNode(policy, "levels")
+	levels := config.ValueNode(policy, "levels")
 	if levels == policy {
 		return nil
 	}
 	for _, level := range levels.Content {
-		if targets := valueNode(level, "targets"); targets != level {
+		if targets := config.ValueNode(level, "targets"); targets != level {
 			out = append(out, targets.Content...)
 		}
 	}
@@ -323,7 +323,7 @@ func targetNodes(policy *yaml.Node) []*yaml.Node {
 // and name, and moves *next past it; fallback when there is none.
 func findTarget(targets []*yaml.Node, next *int, kind, name string, fallback *yaml.Node) *yaml.Node {
 	for i := *next; i < len(targets); i++ {
-		if v := valueNode(targets[i], kind); v != targets[i] && v.Value == name {
+		if v := config.ValueNode(targets[i], kind); v != targets[i] && v.Value == name {
 			*next = i + 1
 			return targets[i]
 		}
@@ -544,26 +544,4 @@ func (ch *Channel) Notifier(opts notify.Options) (notify.Notifier, notify.Limit,
 	}
 	n, err := discord.New(ch.Discord, opts)
 	return n, discord.DefaultLimit, err
-}
-
-// valueNode is the value of key in the mapping node, or node itself when
-// the key is absent, so that errors point at the offending line.
-func valueNode(node *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		if node.Content[i].Value == key {
-			return node.Content[i+1]
-		}
-	}
-	return node
-}
-
-// itemNode finds the YAML node of the i-th item of a top-level list, for
-// error lines.
-func itemNode(root *yaml.Node, key string, i int) *yaml.Node {
-	for j := 0; j+1 < len(root.Content); j += 2 {
-		if root.Content[j].Value == key && i < len(root.Content[j+1].Content) {
-			return root.Content[j+1].Content[i]
-		}
-	}
-	return root
 }

@@ -80,7 +80,7 @@ func (c *Config) checkWebhook(node *yaml.Node) error {
 	}
 	// The URL is a secret: the error must not quote it.
 	if _, err := parseWebhookURL(string(c.WebhookURL)); err != nil {
-		return config.Errorf(valueNode(node, "webhook_url"), "webhook_url %v", err)
+		return config.Errorf(config.ValueNode(node, "webhook_url"), "webhook_url %v", err)
 	}
 	return nil
 }
@@ -90,22 +90,22 @@ func (c *Config) checkUsername(node *yaml.Node) error {
 	lower := strings.ToLower(c.Username)
 	switch {
 	case n == 0 || n > maxUsername:
-		return config.Errorf(valueNode(node, "username"), "username must be 1 to %d characters, not %d", maxUsername, n)
+		return config.Errorf(config.ValueNode(node, "username"), "username must be 1 to %d characters, not %d", maxUsername, n)
 	case strings.Contains(lower, "clyde") || strings.Contains(lower, "discord"):
-		return config.Errorf(valueNode(node, "username"), "username %q must not contain \"clyde\" or \"discord\" (Discord refuses it)", c.Username)
+		return config.Errorf(config.ValueNode(node, "username"), "username %q must not contain \"clyde\" or \"discord\" (Discord refuses it)", c.Username)
 	}
 	if c.AvatarURL != "" && !isHTTPURL(c.AvatarURL) {
-		return config.Errorf(valueNode(node, "avatar_url"), "avatar_url must be an absolute http or https URL, not %q", c.AvatarURL)
+		return config.Errorf(config.ValueNode(node, "avatar_url"), "avatar_url must be an absolute http or https URL, not %q", c.AvatarURL)
 	}
 	return nil
 }
 
 func (c *Config) checkLimits(node *yaml.Node) error {
 	if c.MaxAlerts < 1 || c.MaxAlerts > maxEmbeds {
-		return config.Errorf(valueNode(node, "max_alerts"), "max_alerts must be from 1 to %d (Discord's limit of embeds in a message), not %d", maxEmbeds, c.MaxAlerts)
+		return config.Errorf(config.ValueNode(node, "max_alerts"), "max_alerts must be from 1 to %d (Discord's limit of embeds in a message), not %d", maxEmbeds, c.MaxAlerts)
 	}
 	if c.Timeout <= 0 {
-		return config.Errorf(valueNode(node, "timeout"), "timeout must be positive, not %s", c.Timeout)
+		return config.Errorf(config.ValueNode(node, "timeout"), "timeout must be positive, not %s", c.Timeout)
 	}
 	return nil
 }
@@ -116,7 +116,7 @@ func (c *Config) normaliseMentions(node *yaml.Node) error {
 	if len(c.Mentions) == 0 {
 		return nil
 	}
-	mn := valueNode(node, "mentions")
+	mn := config.ValueNode(node, "mentions")
 	out := make(map[string]Mentions, len(c.Mentions))
 	for i := 0; i+1 < len(mn.Content); i += 2 {
 		key, value := mn.Content[i], mn.Content[i+1]
@@ -134,7 +134,7 @@ func (c *Config) normaliseMentions(node *yaml.Node) error {
 		}{{"roles", m.Roles}, {"users", m.Users}} {
 			for j, id := range list.ids {
 				if !isSnowflake(id) {
-					return config.Errorf(itemNode(value, list.name, j), "mentions.%s.%s: %q is not a Discord ID (a snowflake: digits only)", sev, list.name, id)
+					return config.Errorf(config.ItemNode(value, list.name, j), "mentions.%s.%s: %q is not a Discord ID (a snowflake: digits only)", sev, list.name, id)
 				}
 			}
 		}
@@ -172,24 +172,4 @@ func parseWebhookURL(raw string) (*url.URL, error) {
 func isHTTPURL(raw string) bool {
 	u, err := url.Parse(raw)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
-}
-
-// valueNode returns the value of key in mapping node, or node itself when
-// the key is absent, so that errors point at the offending line.
-func valueNode(node *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		if node.Content[i].Value == key {
-			return node.Content[i+1]
-		}
-	}
-	return node
-}
-
-// itemNode returns the i-th item of the sequence under key in node.
-func itemNode(node *yaml.Node, key string, i int) *yaml.Node {
-	seq := valueNode(node, key)
-	if seq.Kind == yaml.SequenceNode && i < len(seq.Content) {
-		return seq.Content[i]
-	}
-	return seq
 }

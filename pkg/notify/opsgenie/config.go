@@ -116,46 +116,44 @@ func (c *Config) validateAccess(node *yaml.Node) error {
 		return config.Errorf(node, "at most one of region and api_url may be set")
 	}
 	if _, ok := regions[c.Region]; c.Region != "" && !ok {
-		return config.Errorf(valueNode(node, "region"), "region must be us or eu, not %q", c.Region)
+		return config.Errorf(config.ValueNode(node, "region"), "region must be us or eu, not %q", c.Region)
 	}
 	if c.APIURL != "" {
 		u, err := url.Parse(c.APIURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return config.Errorf(valueNode(node, "api_url"), "api_url must be an absolute http or https URL, not %q", c.APIURL)
+			return config.Errorf(config.ValueNode(node, "api_url"), "api_url must be an absolute http or https URL, not %q", c.APIURL)
 		}
 	}
 	if c.Timeout <= 0 {
-		return config.Errorf(valueNode(node, "timeout"), "timeout must be more than 0s, not %s", c.Timeout)
+		return config.Errorf(config.ValueNode(node, "timeout"), "timeout must be more than 0s, not %s", c.Timeout)
 	}
 	return nil
 }
 
 func (c *Config) validateAlert(node *yaml.Node) error {
 	if !slices.Contains(priorities, c.DefaultPriority) {
-		return config.Errorf(valueNode(node, "default_priority"), "default_priority must be one of P1, P2, P3, P4, P5, not %q", c.DefaultPriority)
+		return config.Errorf(config.ValueNode(node, "default_priority"), "default_priority must be one of P1, P2, P3, P4, P5, not %q", c.DefaultPriority)
 	}
 	for _, sev := range slices.Sorted(maps.Keys(c.Priorities)) {
 		if p := c.Priorities[sev]; !slices.Contains(priorities, p) {
-			return config.Errorf(valueNode(valueNode(node, "priorities"), sev),
+			return config.Errorf(config.ValueNode(config.ValueNode(node, "priorities"), sev),
 				"priorities: severity %q maps to %q, which is not one of P1, P2, P3, P4, P5", sev, p)
 		}
 	}
 	if len(c.Tags) > maxTags {
-		return config.Errorf(valueNode(node, "tags"), "at most %d tags may be set (Opsgenie's limit), not %d", maxTags, len(c.Tags))
+		return config.Errorf(config.ValueNode(node, "tags"), "at most %d tags may be set (Opsgenie's limit), not %d", maxTags, len(c.Tags))
 	}
-	tags := valueNode(node, "tags")
 	for i, tag := range c.Tags {
 		if tag == "" || utf8.RuneCountInString(tag) > maxTagLength {
-			return config.Errorf(itemNode(tags, i), "tag %q must be 1 to %d characters long", tag, maxTagLength)
+			return config.Errorf(config.ItemNode(node, "tags", i), "tag %q must be 1 to %d characters long", tag, maxTagLength)
 		}
 	}
 	if c.Source == "" || utf8.RuneCountInString(c.Source) > maxSource {
-		return config.Errorf(valueNode(node, "source"), "source must be 1 to %d characters long", maxSource)
+		return config.Errorf(config.ValueNode(node, "source"), "source must be 1 to %d characters long", maxSource)
 	}
-	responders := valueNode(node, "responders")
 	for i, r := range c.Responders {
 		if err := r.validate(); err != "" {
-			return config.Errorf(itemNode(responders, i), "responder %d: %s", i+1, err)
+			return config.Errorf(config.ItemNode(node, "responders", i), "responder %d: %s", i+1, err)
 		}
 	}
 	return nil
@@ -183,28 +181,6 @@ func (r Responder) validate() string {
 		return fmt.Sprintf("a %s needs exactly one of id and name", r.Type)
 	}
 	return ""
-}
-
-// valueNode is the value of key in the mapping node, or node itself when
-// the key is absent, so that errors point at the offending line.
-func valueNode(node *yaml.Node, key string) *yaml.Node {
-	if node.Kind != yaml.MappingNode {
-		return node
-	}
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		if strings.EqualFold(node.Content[i].Value, key) {
-			return node.Content[i+1]
-		}
-	}
-	return node
-}
-
-// itemNode is the i-th item of a sequence node, or node itself.
-func itemNode(node *yaml.Node, i int) *yaml.Node {
-	if node.Kind == yaml.SequenceNode && i < len(node.Content) {
-		return node.Content[i]
-	}
-	return node
 }
 
 // ResolvePaths makes a relative api_key_file relative to the directory

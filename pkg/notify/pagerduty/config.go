@@ -91,25 +91,25 @@ func (c *Config) validate(node *yaml.Node) error {
 		return err
 	}
 	if err := checkURL("url", c.URL); err != nil {
-		return config.Errorf(valueNode(node, "url"), "%v", err)
+		return config.Errorf(config.ValueNode(node, "url"), "%v", err)
 	}
 	if c.ClientURL != "" {
 		if err := checkURL("client_url", c.ClientURL); err != nil {
-			return config.Errorf(valueNode(node, "client_url"), "%v", err)
+			return config.Errorf(config.ValueNode(node, "client_url"), "%v", err)
 		}
 	}
 	if !validSeverity(c.DefaultSeverity) {
-		return config.Errorf(valueNode(node, "default_severity"),
+		return config.Errorf(config.ValueNode(node, "default_severity"),
 			"default_severity must be one of PagerDuty's severities (critical, error, warning, info), not %q", c.DefaultSeverity)
 	}
 	for _, label := range slices.Sorted(maps.Keys(c.Severity)) {
 		if v := c.Severity[label]; !validSeverity(v) {
-			return config.Errorf(valueNode(valueNode(node, "severity"), label),
+			return config.Errorf(config.ValueNode(config.ValueNode(node, "severity"), label),
 				"severity %q maps to %q, which is not one of PagerDuty's severities (critical, error, warning, info)", label, v)
 		}
 	}
 	if c.Timeout <= 0 {
-		return config.Errorf(valueNode(node, "timeout"), "timeout must be more than 0s, not %s", c.Timeout)
+		return config.Errorf(config.ValueNode(node, "timeout"), "timeout must be more than 0s, not %s", c.Timeout)
 	}
 	return nil
 }
@@ -122,20 +122,6 @@ func checkURL(key, raw string) error {
 		return fmt.Errorf("%s must be an absolute http or https URL, not %q", key, raw)
 	}
 	return nil
-}
-
-// valueNode is the value of key in the mapping node, or node itself when
-// the key is absent, so that errors point at the offending line.
-func valueNode(node *yaml.Node, key string) *yaml.Node {
-	if node.Kind != yaml.MappingNode {
-		return node
-	}
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		if strings.EqualFold(node.Content[i].Value, key) {
-			return node.Content[i+1]
-		}
-	}
-	return node
 }
 
 // ResolvePaths makes a relative routing_key_file relative to the

@@ -62,17 +62,17 @@ func (c *Config) UnmarshalYAML(node *yaml.Node) error {
 	switch {
 	case c.WebhookURL != "" && checkWebhookURL(string(c.WebhookURL)) != nil:
 		// The URL is a secret: the error must not repeat it.
-		return config.Errorf(valueNode(node, "webhook_url"), "webhook_url: %v", checkWebhookURL(string(c.WebhookURL)))
+		return config.Errorf(config.ValueNode(node, "webhook_url"), "webhook_url: %v", checkWebhookURL(string(c.WebhookURL)))
 	case c.Channel != "" && !channelRE.MatchString(c.Channel):
-		return config.Errorf(valueNode(node, "channel"), "channel must be #name, @user or a channel ID, not %q", c.Channel)
+		return config.Errorf(config.ValueNode(node, "channel"), "channel must be #name, @user or a channel ID, not %q", c.Channel)
 	case c.IconEmoji != "" && !emojiRE.MatchString(c.IconEmoji):
-		return config.Errorf(valueNode(node, "icon_emoji"), "icon_emoji must be an emoji code such as :rotating_light:, not %q", c.IconEmoji)
+		return config.Errorf(config.ValueNode(node, "icon_emoji"), "icon_emoji must be an emoji code such as :rotating_light:, not %q", c.IconEmoji)
 	case c.MaxAlerts < 1:
-		return config.Errorf(valueNode(node, "max_alerts"), "max_alerts must be 1 or more, not %d", c.MaxAlerts)
+		return config.Errorf(config.ValueNode(node, "max_alerts"), "max_alerts must be 1 or more, not %d", c.MaxAlerts)
 	case c.Timeout <= 0:
-		return config.Errorf(valueNode(node, "timeout"), "timeout must be more than 0, not %s", c.Timeout)
+		return config.Errorf(config.ValueNode(node, "timeout"), "timeout must be more than 0, not %s", c.Timeout)
 	}
-	return checkSeverities(valueNode(node, "mentions"))
+	return checkSeverities(config.ValueNode(node, "mentions"))
 }
 
 // ResolvePaths makes a relative webhook_url_file relative to the directory
@@ -114,17 +114,6 @@ func checkSeverities(mentions *yaml.Node) error {
 		}
 	}
 	return nil
-}
-
-// valueNode is the value of key in the mapping node, for error lines; node
-// itself when key is absent.
-func valueNode(node *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		if node.Content[i].Value == key {
-			return node.Content[i+1]
-		}
-	}
-	return node
 }
 
 // Mention is whom a message notifies: a user ID (U… or W…), a user group
