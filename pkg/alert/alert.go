@@ -70,7 +70,9 @@ func Decode(r io.Reader) (*Message, error) {
 	if err := dec.Decode(&m); err != nil {
 		return nil, jsonError(err)
 	}
-	if dec.More() {
+	// More misses a stray closing bracket or brace; only the end of the
+	// input may follow the object.
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, &FieldError{Reason: "trailing data after the JSON object"}
 	}
 	if err := m.Validate(); err != nil {

@@ -57,6 +57,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"not json", "hello", "", "invalid JSON at byte 1: invalid character 'h' looking for beginning of value"},
 		{"truncated", valid[:200], "", "truncated JSON"},
 		{"trailing", valid + "{}", "", "trailing data after the JSON object"},
+		{"trailing closers", valid + "}]}", "", "trailing data after the JSON object"},
 		{"array", "[]", "", "must be an object, not array"},
 		{"version", strings.Replace(valid, `"version": "4"`, `"version": "3"`, 1), "version", `must be "4" (Alertmanager's webhook version), not "3"`},
 		{"version type", strings.Replace(valid, `"version": "4"`, `"version": 4`, 1), "version", "must be a string, not number"},
@@ -81,6 +82,12 @@ func TestDecodeErrors(t *testing.T) {
 				t.Errorf("got field %q reason %q\nwant field %q reason %q", fe.Field, fe.Reason, tc.field, tc.reason)
 			}
 		})
+	}
+}
+
+func TestDecodeAllowsTrailingSpace(t *testing.T) {
+	if _, err := Decode(strings.NewReader(string(readFixture(t)) + " \r\n\t\n")); err != nil {
+		t.Errorf("white space after the object must be allowed: %v", err)
 	}
 }
 
