@@ -11,7 +11,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -213,67 +212,27 @@ func testScrapeTimeout(t *testing.T, bin string) {
 	}
 }
 
+// testPrometheus has the Prometheus of deploy/prometheus scrape the
+// exporter.
 func testPrometheus(t *testing.T, bin string) {
-	prometheus := testenv.Program(t, "prometheus")
 	e := startExporter(t, bin)
-	dir := t.TempDir()
-	config := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:
-  - job_name: klaxon
-    static_configs:
-      - targets: [%q]
-`, e.addr)
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	addr := testenv.FreeAddr(t)
-	p := testenv.StartProcess(t, dir, prometheus, "--config.file=prometheus.yml",
-		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr)
-	p.WaitReady(t, "http://"+addr+"/-/ready", startTimeout)
-
+	prom := testenv.StartPrometheus(t, testenv.PrometheusOptions{
+		Targets: map[string][]string{"klaxon-exporter": {e.addr}},
+	})
 	for _, query := range []string{
-		`up{job="klaxon"} == 1`,
-		`klaxon_host_cpu_seconds_total{job="klaxon",mode="user"}`,
-		`klaxon_host_memory_total_bytes{job="klaxon"} > 0`,
-		`klaxon_exporter_collector_success{job="klaxon",collector="cpu"} == 1`,
+		`up{job="klaxon-exporter"} == 1`,
+		`klaxon_host_cpu_seconds_total{job="klaxon-exporter",mode="user"}`,
+		`klaxon_host_memory_total_bytes{job="klaxon-exporter"} > 0`,
+		`klaxon_exporter_collector_success{job="klaxon-exporter",collector="cpu"} == 1`,
 	} {
-		testenv.Eventually(t, time.Minute, func() error { return nonEmpty(t.Context(), addr, query) })
+		testenv.Eventually(t, time.Minute, func() error {
+			v, err := prom.Query(t.Context(), query)
+			if err == nil && len(v) == 0 {
+				err = fmt.Errorf("%s returned no series yet", query)
+			}
+			return err
+		})
 	}
-}
-
-// nonEmpty runs an instant query on the Prometheus at addr and fails unless
-// it returns a series.
-func nonEmpty(ctx context.Context, addr, query string) error {
-	u := "http://" + addr + "/api/v1/query?" + url.Values{"query": {query}}.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var answer struct {
-		Status string
-		Error  string
-		Data   struct {
-			ResultType string
-			Result     []json.RawMessage
-		}
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
-		return fmt.Errorf("%s: %s: %w", query, resp.Status, err)
-	}
-	if answer.Status != "success" {
-		return fmt.Errorf("%s: %s: %s", query, resp.Status, answer.Error)
-	}
-	if answer.Data.ResultType != "vector" || len(answer.Data.Result) == 0 {
-		return fmt.Errorf("%s returned no series yet", query)
-	}
-	return nil
 }
 
 type exporter struct {

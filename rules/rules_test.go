@@ -9,7 +9,6 @@ package rules
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -558,56 +557,12 @@ func TestAlertmanagerConfig(t *testing.T) {
 	}
 }
 
-// amAlert is an alert as Alertmanager's API v2 takes and returns it.
-type amAlert struct {
-	Labels map[string]string `json:"labels"`
-	Status struct {
-		InhibitedBy []string `json:"inhibitedBy"`
-	} `json:"status,omitzero"`
-}
-
 // TestAlertmanagerInhibition runs Alertmanager with deploy/'s config (its
 // webhooks pointed at a local server) and checks which alerts it inhibits.
 func TestAlertmanagerInhibition(t *testing.T) {
-	am := testenv.Program(t, "prometheus-alertmanager")
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer hook.Close()
-
-	conf := strings.ReplaceAll(string(mustRead(t, alertmanagerConfig(t))), "http://127.0.0.1:9848", hook.URL)
-	dir := t.TempDir()
-	confPath := filepath.Join(dir, "alertmanager.yml")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	addr := testenv.FreeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cmd := exec.CommandContext(ctx, am, "--config.file="+confPath, "--storage.path="+dir,
-		"--web.listen-address="+addr, "--cluster.listen-address=")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cancel()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("alertmanager output:\n%s", logs.String())
-		}
-	}()
-	base := "http://" + addr + "/api/v2/alerts"
-	testenv.Eventually(t, 30*time.Second, func() error {
-		resp, err := http.Get("http://" + addr + "/-/ready")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("ready: %s", resp.Status)
-		}
-		return nil
-	})
+	am := testenv.StartAlertmanager(t, testenv.AlertmanagerOptions{WebhookBase: hook.URL})
 
 	type tc struct {
 		labels    map[string]string
@@ -632,37 +587,23 @@ func TestAlertmanagerInhibition(t *testing.T) {
 		{map[string]string{"alertname": "ExporterCollectorFailing", "severity": "warning", "job": "klaxon-exporter", "instance": "web1:9847", "collector": "filesystem"}, false},
 		{map[string]string{"alertname": "Watchdog", "severity": "warning"}, false},
 	}
-	var post []amAlert
+	var post []testenv.Alert
 	for _, c := range cases {
-		post = append(post, amAlert{Labels: c.labels})
+		post = append(post, testenv.Alert{Labels: c.labels})
 	}
-	body, err := json.Marshal(post)
-	if err != nil {
+	if err := am.PostAlerts(t.Context(), post...); err != nil {
 		t.Fatal(err)
-	}
-	resp, err := http.Post(base, "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("posting alerts: %s", resp.Status)
 	}
 
 	key := func(l map[string]string) string { return fmt.Sprint(l) }
 	testenv.Eventually(t, 30*time.Second, func() error {
-		resp, err := http.Get(base)
+		got, err := am.Alerts(t.Context())
 		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		var got []amAlert
-		if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
 			return err
 		}
 		inhibited := map[string]bool{}
 		for _, a := range got {
-			inhibited[key(a.Labels)] = len(a.Status.InhibitedBy) > 0
+			inhibited[key(a.Labels)] = a.Status != nil && len(a.Status.InhibitedBy) > 0
 		}
 		var wrong []string
 		for _, c := range cases {
