@@ -338,7 +338,6 @@ func testErrorRate(t *testing.T, s *stack) {
 		}
 		return fmt.Errorf("no Opsgenie alert with alias %s yet", key)
 	})
-	trigger := func(text string) bool { return strings.Contains(text, "FIRING") }
 	m := s.awaitSlack(t, s.oncall, "HighErrorRate", trigger)
 	checkMessage(t, "Slack trigger", slackText(m), m.Mentions, runbook, aliceSlack)
 	d := s.awaitDiscord(t, "HighErrorRate", trigger)
@@ -417,7 +416,7 @@ func testLatency(t *testing.T, s *stack) {
 	}
 	defer func() { _ = s.slow.SetDelay(0) }()
 	s.awaitTrigger(t, "HighResponseTime")
-	m := s.awaitSlack(t, s.oncall, "HighResponseTime", func(text string) bool { return strings.Contains(text, "FIRING") })
+	m := s.awaitSlack(t, s.oncall, "HighResponseTime", trigger)
 	checkMessage(t, "Slack trigger", slackText(m), m.Mentions, s.receiverURL+"/runbooks/highresponsetime", aliceSlack)
 	testenv.Eventually(t, alertTimeout, func() error {
 		v, err := s.prom.Query(t.Context(), `ALERTS{alertname="HighResponseTime",alertstate="firing",job="app",route="/api/items"}`)
@@ -450,7 +449,7 @@ func testLatency(t *testing.T, s *stack) {
 
 // testHealth stops a replica's health endpoint: the health alert pages.
 func testHealth(t *testing.T, s *stack) {
-	if ev := s.trigger("HealthCheckFailing"); ev != nil {
+	if ev := s.pdTrigger("HealthCheckFailing"); ev != nil {
 		t.Fatalf("HealthCheckFailing paged before the health endpoint stopped: %+v", ev.Payload)
 	}
 	s.slow.SetHealthy(false)
@@ -499,7 +498,14 @@ func testQueue(t *testing.T, s *stack) {
 // shared, so it opens only what is missing and lets go at once.
 func testConnections(t *testing.T, s *stack) {
 	ctx := t.Context()
-	conn, err := pgx.Connect(ctx, s.pgDSN)
+	// The connections name themselves, for whoever looks at
+	// pg_stat_activity meanwhile.
+	cfg, err := pgx.ParseConfig(s.pgDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams["application_name"] = "klaxon-e2e"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,21 +525,27 @@ func testConnections(t *testing.T, s *stack) {
 		}
 	}()
 	for range missing {
-		c, err := pgx.Connect(ctx, s.pgDSN)
+		c, err := pgx.ConnectConfig(ctx, cfg)
 		if err != nil {
 			t.Fatalf("opening connection %d of %d (limit %v, %v in use before): %v", len(held)+1, missing, limit, used, err)
 		}
 		held = append(held, c)
 	}
 	t.Logf("holding %d connections to PostgreSQL (%v of %v in use before)", len(held), used, limit)
-	m := s.awaitSlack(t, s.warnings, "HighDatabaseConnections", func(text string) bool { return strings.Contains(text, "FIRING") })
+	m := s.awaitSlack(t, s.warnings, "HighDatabaseConnections", trigger)
 	if !strings.Contains(slackText(m), s.receiverURL+"/runbooks/highdatabaseconnections") {
 		t.Errorf("Slack warning lacks the runbook:\n%s", slackText(m))
 	}
 }
 
-// trigger returns the first PagerDuty trigger of the alert name, or nil.
-func (s *stack) trigger(alertname string) *pagerdutytest.Event {
+// trigger matches the text of a chat message that announces a firing
+// group, rather than escalating or acknowledging it.
+func trigger(text string) bool {
+	return strings.Contains(text, "FIRING") && !strings.Contains(text, "escalated to level") && !strings.Contains(text, "acknowledged by")
+}
+
+// pdTrigger returns the first PagerDuty trigger of the alert name, or nil.
+func (s *stack) pdTrigger(alertname string) *pagerdutytest.Event {
 	for _, e := range s.pd.Received() {
 		if e.EventAction == "trigger" && e.Payload != nil && e.Payload.Class == alertname {
 			return &e
@@ -546,7 +558,7 @@ func (s *stack) awaitTrigger(t *testing.T, alertname string) *pagerdutytest.Even
 	t.Helper()
 	var ev *pagerdutytest.Event
 	testenv.Eventually(t, alertTimeout, func() error {
-		if ev = s.trigger(alertname); ev == nil {
+		if ev = s.pdTrigger(alertname); ev == nil {
 			return fmt.Errorf("no PagerDuty trigger for %s yet (%d events)", alertname, len(s.pd.Received()))
 		}
 		return nil
