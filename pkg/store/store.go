@@ -39,6 +39,20 @@ type Store interface {
 	// Requeue.
 	Bury(ctx context.Context, id int64, reason string) error
 
+	// ClaimAlong leases, for lease, up to limit more due deliveries to the
+	// channel of held, a delivery the caller has claimed, for one message
+	// that covers them all (a digest). For each incident it takes the
+	// deliveries Claim would offer one after another, oldest first, up to
+	// the first that is not due or leased by someone else; held counts as
+	// taken, so the incident's later deliveries can come along. Sent in
+	// order, they keep every incident's order.
+	ClaimAlong(ctx context.Context, held Delivery, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
+	// Settle records one outcome for several pending deliveries in one
+	// transaction: those one digest covered. Deliveries no longer pending
+	// are left as they are, and the error says how many; the others are
+	// recorded.
+	Settle(ctx context.Context, ids []int64, s Settlement) error
+
 	// DeadLetters lists dead letters, oldest first.
 	DeadLetters(ctx context.Context) ([]Delivery, error)
 	// Requeue makes the given dead letters pending again, due now; with no
@@ -104,6 +118,31 @@ type Delivery struct {
 	Attempts    int
 	LastError   string
 	NextAttempt time.Time
+}
+
+// Outcome is what Settle makes of deliveries.
+type Outcome int
+
+// The outcomes, as Complete, Reschedule, Postpone and Bury record them.
+const (
+	// Done: delivered at Settlement.At.
+	Done Outcome = iota + 1
+	// Retry: a failed attempt, tried again at Settlement.At.
+	Retry
+	// Postponed: handed back until Settlement.At without counting an
+	// attempt.
+	Postponed
+	// Dead: a dead letter.
+	Dead
+)
+
+// Settlement is one outcome for several deliveries.
+type Settlement struct {
+	Outcome Outcome
+	// At is when the deliveries were done, or are due again.
+	At time.Time
+	// Error is the last error of a retry or a dead letter.
+	Error string
 }
 
 // RequeueResult says what Requeue did.

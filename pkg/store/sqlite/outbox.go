@@ -52,6 +52,48 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, l
 	return out, nil
 }
 
+// claimAlongSQL leases the due rows of one channel that are not leased
+// and whose incident has no earlier pending row that is not due or is
+// leased, other than the held row: for each incident, the run of rows
+// Claim would offer one after the other.
+const claimAlongSQL = `UPDATE outbox SET lease_until = :until
+WHERE id IN (
+	SELECT o.id FROM outbox AS o
+	WHERE o.state = 'pending' AND o.channel = :channel AND o.id <> :held
+		AND o.next_attempt_at <= :now AND o.lease_until <= :now
+		AND NOT EXISTS (SELECT 1 FROM outbox AS p
+			WHERE p.state = 'pending' AND p.channel = o.channel AND p.incident_key = o.incident_key
+				AND p.id < o.id AND p.id <> :held AND (p.next_attempt_at > :now OR p.lease_until > :now))
+	ORDER BY o.id
+	LIMIT :limit)
+RETURNING id, channel, route, incident_key, kind, created_at, requeued_at, attempts, last_error, next_attempt_at,
+	(SELECT payload FROM notifications AS n WHERE n.id = outbox.notification_id)`
+
+// ClaimAlong leases up to limit more due deliveries to held's channel
+// until now+lease, oldest first. The ORDER BY and LIMIT keep, for each
+// incident, an unbroken run from its oldest pending row.
+func (s *Store) ClaimAlong(ctx context.Context, held store.Delivery, now time.Time, lease time.Duration, limit int) ([]store.Delivery, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var out []store.Delivery
+	err := s.write(ctx, "claiming deliveries along", func(c *sql.Conn) error {
+		rows, err := c.QueryContext(ctx, claimAlongSQL,
+			sql.Named("until", nanos(now.Add(lease))), sql.Named("now", nanos(now)), sql.Named("limit", limit),
+			sql.Named("channel", held.Channel), sql.Named("held", held.ID))
+		if err != nil {
+			return err
+		}
+		out, err = scanDeliveries(rows)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b store.Delivery) int { return int(a.ID - b.ID) })
+	return out, nil
+}
+
 func scanDeliveries(rows *sql.Rows) ([]store.Delivery, error) {
 	defer rows.Close()
 	var out []store.Delivery
@@ -122,6 +164,41 @@ func (s *Store) Bury(ctx context.Context, id int64, reason string) error {
 	}
 	if n == 0 {
 		return fmt.Errorf("burying delivery %d: no such pending delivery", id)
+	}
+	return nil
+}
+
+// settleSets are the changes Settle makes for each outcome, as Complete,
+// Reschedule, Postpone and Bury make them; each takes the time and the
+// error as ?1 and ?2.
+var settleSets = map[store.Outcome]string{
+	store.Done:      `state = 'done', done_at = ?1`,
+	store.Retry:     `attempts = attempts + 1, last_error = ?2, next_attempt_at = ?1`,
+	store.Postponed: `next_attempt_at = ?1`,
+	store.Dead:      `state = 'dead', attempts = attempts + 1, last_error = ?2`,
+}
+
+// Settle records one outcome for the pending deliveries among ids, in
+// one statement.
+func (s *Store) Settle(ctx context.Context, ids []int64, st store.Settlement) error {
+	set, ok := settleSets[st.Outcome]
+	if !ok {
+		return fmt.Errorf("settling deliveries: unknown outcome %d", st.Outcome)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	args := []any{nanos(st.At), st.Error}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	n, err := s.exec(ctx, "settling deliveries", `UPDATE outbox SET `+set+`, lease_until = 0
+		WHERE state = 'pending' AND id IN (?3`+strings.Repeat(", ?", len(ids)-1)+`)`, args...)
+	if err != nil {
+		return err
+	}
+	if int(n) < len(ids) {
+		return fmt.Errorf("settling deliveries: %d of %d are no longer pending", len(ids)-int(n), len(ids))
 	}
 	return nil
 }
