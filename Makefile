@@ -24,7 +24,7 @@ DEB_PROGRAMS := promtool prometheus prometheus-alertmanager amtool prometheus-no
 
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build test run bench lint tools clean
+.PHONY: all build test run bench chaos lint tools clean
 
 all: lint build test
 
@@ -61,6 +61,16 @@ run: build
 bench: tools
 	$(GO) test -run '^$$' -bench BenchmarkHostScrape -benchtime 200x -count 3 ./pkg/benchcmp/
 	$(GO) test -run '^$$' -bench BenchmarkReceiverIngest -benchtime 1x -count 3 ./pkg/benchcmp/
+
+# chaos runs the storm and fault scenarios of pkg/chaos at full size:
+# 10,000 alerts in 60 s through Alertmanager, two-minute upstream outages,
+# a crash in a storm, a full and a read-only disk, the bad-input corpus.
+# It takes about 15 minutes; make test runs the short versions.
+# CHAOSMD=file also writes the figures as a Markdown table (the table in
+# docs/benchmarks.md).
+CHAOSMD ?=
+chaos: tools
+	KLAXON_CHAOS=full $(GO) test -count=1 -timeout 40m -v -run TestChaos ./pkg/chaos/ -chaosmd=$(if $(CHAOSMD),$(abspath $(CHAOSMD)))
 
 $(STATICCHECK):
 	GOFLAGS=-mod=mod $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
