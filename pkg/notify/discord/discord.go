@@ -72,6 +72,11 @@ func (n *Notifier) Notify(ctx context.Context, nt *notify.Notification) error {
 	if err != nil {
 		return err
 	}
+	return n.post(ctx, msg)
+}
+
+// post sends msg to the webhook and reads Discord's answer.
+func (n *Notifier) post(ctx context.Context, msg *message) error {
 	target, err := n.webhookURL()
 	if err != nil {
 		return err

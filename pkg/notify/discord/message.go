@@ -417,18 +417,22 @@ var mentionRE = regexp.MustCompile(`^<@(!|&)?([0-9]+)>$`)
 // for the group's severity and those escalation added. An escalate message
 // pings only the level's targets that escalation added.
 func (n *Notifier) mentions(logger *slog.Logger, nt *notify.Notification, summary string) (string, allowedMentions) {
-	am := allowedMentions{Parse: []string{}, Roles: []string{}, Users: []string{}}
-	if len(nt.Message.Firing()) == 0 {
-		return summary, am
+	roles, users := n.mentionIDs(logger, nt)
+	return content(logger, roles, users, summary)
+}
+
+// mentionIDs are the roles and users nt's message pings.
+func (n *Notifier) mentionIDs(logger *slog.Logger, nt *notify.Notification) (roles, users []string) {
+	if nt.Message == nil || len(nt.Message.Firing()) == 0 {
+		return nil, nil
 	}
-	var roles, users []string
 	switch nt.Kind {
 	case notify.KindTrigger:
 		conf := n.conf.Mentions[nt.Message.Severity()]
 		roles, users = slices.Clone(conf.Roles), slices.Clone(conf.Users)
 	case notify.KindEscalate:
 	default:
-		return summary, am
+		return nil, nil
 	}
 	for _, m := range nt.Mentions {
 		sub := mentionRE.FindStringSubmatch(m)
@@ -442,6 +446,14 @@ func (n *Notifier) mentions(logger *slog.Logger, nt *notify.Notification, summar
 			users = append(users, sub[2])
 		}
 	}
+	return roles, users
+}
+
+// content is the mentions of roles and users, each once, then summary,
+// with the allowed_mentions that lets exactly them ping. Mentions past
+// Discord's limits are dropped, with a warning.
+func content(logger *slog.Logger, roles, users []string, summary string) (string, allowedMentions) {
+	am := allowedMentions{Parse: []string{}, Roles: []string{}, Users: []string{}}
 	var tokens []string
 	room := maxContent - len([]rune(summary)) - 1
 	add := func(ids []string, prefix string, out *[]string) {

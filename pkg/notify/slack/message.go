@@ -308,8 +308,13 @@ func (r *renderer) limit(name, s string, n int) string {
 // Only firing messages notify anyone; an escalate message notifies only
 // the level's targets that escalation added.
 func (s *Notifier) mentions(n *notify.Notification) string {
+	return strings.Join(s.mentionSeqs(n), " ")
+}
+
+// mentionSeqs are the control sequences mentions joins, each once.
+func (s *Notifier) mentionSeqs(n *notify.Notification) []string {
 	if n.Message == nil || n.Message.Status != alert.StatusFiring {
-		return ""
+		return nil
 	}
 	var list []Mention
 	switch n.Kind {
@@ -317,7 +322,7 @@ func (s *Notifier) mentions(n *notify.Notification) string {
 		list = slices.Clone(s.conf.Mentions[n.Message.Severity()])
 	case notify.KindEscalate:
 	default:
-		return ""
+		return nil
 	}
 	for _, raw := range n.Mentions {
 		m, err := ParseMention(raw)
@@ -333,7 +338,7 @@ func (s *Notifier) mentions(n *notify.Notification) string {
 			seqs = append(seqs, seq)
 		}
 	}
-	return strings.Join(seqs, " ")
+	return seqs
 }
 
 // color is the attachment's colour: red for critical and error, yellow

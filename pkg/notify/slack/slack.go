@@ -95,6 +95,11 @@ func (s *Notifier) Notify(ctx context.Context, n *notify.Notification) error {
 	if err != nil {
 		return err
 	}
+	return s.post(ctx, msg)
+}
+
+// post sends msg to the webhook and reads Slack's answer.
+func (s *Notifier) post(ctx context.Context, msg *message) error {
 	webhook, err := s.webhookURL()
 	if err != nil {
 		return err

@@ -75,6 +75,8 @@ type Received struct {
 	// Body is the request decoded; Raw is it as sent.
 	Body Message
 	Raw  json.RawMessage
+	// At is when the fake accepted the message, by its clock.
+	At time.Time
 }
 
 // Message is the JSON body of "Execute Webhook", as far as the fake knows

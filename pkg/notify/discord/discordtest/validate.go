@@ -125,7 +125,7 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	wait, _ := strconv.ParseBool(r.URL.Query().Get("wait"))
-	msgID := s.record(Received{WebhookID: id, Wait: wait, Body: msg, Raw: raw})
+	msgID := s.record(Received{WebhookID: id, Wait: wait, Body: msg, Raw: raw, At: s.clock()})
 	if !wait {
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -154,6 +154,12 @@ func (s *Server) record(rec Received) string {
 	s.received = append(s.received, rec)
 	s.lastID++
 	return strconv.FormatUint(1_300_000_000_000_000_000+s.lastID, 10)
+}
+
+func (s *Server) clock() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.now()
 }
 
 // created is the message object Discord returns for ?wait=true.

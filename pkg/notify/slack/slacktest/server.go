@@ -76,6 +76,8 @@ type Request struct {
 	// attachment texts that notify someone (<@U…>, <!subteam^S…>,
 	// <!here>, <!channel>, <!everyone>), in order of appearance.
 	Mentions []string
+	// At is when the fake accepted the post, by its rate limit's clock.
+	At time.Time
 }
 
 // Server is a fake Slack serving incoming webhooks at /services/<token>.
@@ -207,7 +209,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		answer(w, status, reason)
 		return
 	}
-	req.Webhook = token
+	req.Webhook, req.At = token, time.Now()
 	s.mu.Lock()
 	s.received = append(s.received, req)
 	s.mu.Unlock()
