@@ -28,7 +28,7 @@ const maxErrorText = 1024
 
 // deliver makes one attempt at a claimed delivery and records its outcome.
 func (d *Deliverer) deliver(ctx context.Context, del store.Delivery) {
-	log := d.logger.With("channel", del.Channel, "delivery", del.ID, "incident_key", del.IncidentKey, "kind", del.Kind)
+	log := d.deliveryLog(del)
 	l, ok := d.lane(del.Channel)
 	if !ok {
 		log.Error("delivery to a channel that is not configured: it is a dead letter")
@@ -55,8 +55,20 @@ func (d *Deliverer) deliver(ctx context.Context, del store.Delivery) {
 		d.postpone(ctx, log, del, d.opts.Now())
 		return
 	}
+	if dg, ok := l.Notifier.(notify.Digester); ok {
+		// The channel's turn has come: whatever else waits for it goes
+		// in the same message.
+		if along := d.claimAlong(ctx, log, del, dg.MaxDigest()-1); len(along) > 0 {
+			d.deliverDigest(ctx, l, dg, append([]pending{{del, n}}, along...))
+			return
+		}
+	}
 	err = d.attempt(ctx, l, n)
 	d.record(ctx, log, l, del, err)
+}
+
+func (d *Deliverer) deliveryLog(del store.Delivery) *slog.Logger {
+	return d.logger.With("channel", del.Channel, "delivery", del.ID, "incident_key", del.IncidentKey, "kind", del.Kind)
 }
 
 // notification decodes a claimed delivery: the bare Alertmanager payload

@@ -81,10 +81,12 @@ func answers(errs ...error) func(context.Context, int, *notify.Notification) err
 
 // event is a store call the Deliverer made.
 type event struct {
-	Op   string // complete, reschedule, postpone, bury
+	Op   string // complete, reschedule, postpone, bury; settle-done, -retry, -postponed, -dead
 	ID   int64
 	At   time.Time
 	Text string
+	// IDs are the deliveries of a settle.
+	IDs []int64
 }
 
 // spyStore records the Deliverer's store calls, once they return.
@@ -94,8 +96,21 @@ type spyStore struct {
 	events      []event
 	emptyClaims atomic.Int64
 	// failCompletes makes that many Complete calls fail before they reach
-	// the store.
+	// the store; failSettles the same for Settle.
 	failCompletes atomic.Int64
+	failSettles   atomic.Int64
+}
+
+var settleOps = map[store.Outcome]string{store.Done: "settle-done", store.Retry: "settle-retry", store.Postponed: "settle-postponed", store.Dead: "settle-dead"}
+
+func (s *spyStore) Settle(ctx context.Context, ids []int64, st store.Settlement) error {
+	if s.failSettles.Add(-1) >= 0 {
+		s.record(event{Op: settleOps[st.Outcome] + "-failed", IDs: ids, At: st.At})
+		return fmt.Errorf("%w: database is locked", store.ErrUnavailable)
+	}
+	err := s.Store.Settle(ctx, ids, st)
+	s.record(event{Op: settleOps[st.Outcome], IDs: ids, At: st.At, Text: st.Error})
+	return err
 }
 
 func (s *spyStore) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Delivery, error) {

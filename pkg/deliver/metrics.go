@@ -20,6 +20,8 @@ type metrics struct {
 	notifications *prometheus.CounterVec
 	retries       *prometheus.CounterVec
 	latency       *prometheus.HistogramVec
+	digests       *prometheus.CounterVec
+	coalesced     *prometheus.CounterVec
 	outbox        *outboxCollector
 }
 
@@ -38,12 +40,22 @@ func newMetrics(reg prometheus.Registerer, channels []string, st store.Store, no
 			Help:    "Time from accepting a notification to delivering it.",
 			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600},
 		}, []string{"channel"}),
+		digests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "klaxon_receiver_digests_total",
+			Help: "Digests delivered: messages that each covered several notifications waiting for a rate-limited chat channel.",
+		}, []string{"channel"}),
+		coalesced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "klaxon_receiver_notifications_coalesced_total",
+			Help: "Notifications delivered in a digest rather than in a message of their own.",
+		}, []string{"channel"}),
 	}
 	outbox := &outboxCollector{store: st, now: now, logger: logger}
 	if reg != nil {
 		m.notifications = register(reg, m.notifications)
 		m.retries = register(reg, m.retries)
 		m.latency = register(reg, m.latency)
+		m.digests = register(reg, m.digests)
+		m.coalesced = register(reg, m.coalesced)
 		// The outbox collector holds this Deliverer's store and channels:
 		// it replaces one registered before a reload.
 		reg.Unregister(outbox)
@@ -65,6 +77,8 @@ func (m *metrics) initialise(channels []string) {
 		}
 		m.retries.WithLabelValues(ch)
 		m.latency.WithLabelValues(ch)
+		m.digests.WithLabelValues(ch)
+		m.coalesced.WithLabelValues(ch)
 	}
 	m.outbox.setChannels(channels)
 }
@@ -92,6 +106,12 @@ func (m *metrics) outcome(del store.Delivery, outcome string) {
 func (m *metrics) success(del store.Delivery, now time.Time) {
 	m.outcome(del, OutcomeSuccess)
 	m.latency.WithLabelValues(del.Channel).Observe(now.Sub(del.CreatedAt).Seconds())
+}
+
+// digest counts a delivered digest of n notifications.
+func (m *metrics) digest(channel string, n int) {
+	m.digests.WithLabelValues(channel).Inc()
+	m.coalesced.WithLabelValues(channel).Add(float64(n))
 }
 
 func (m *metrics) retry(del store.Delivery) {
