@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -169,27 +170,53 @@ func (h *escHarness) tick(t *testing.T, at time.Time) {
 	}
 }
 
-// awaitSlack waits until Slack has received want messages and returns
+// awaitSlack waits until Slack has shown want notifications and returns
 // each one's summary: its mentions and headline.
 func (h *escHarness) awaitSlack(t *testing.T, want int) []string {
 	t.Helper()
+	var out []string
 	testenv.Eventually(t, 10*time.Second, func() error {
-		if n := len(h.slack.Received()); n < want {
-			return fmt.Errorf("Slack received %d messages, want %d", n, want)
+		out = nil
+		for _, r := range h.slack.Received() {
+			out = append(out, summaries(r)...)
+		}
+		if len(out) < want {
+			return fmt.Errorf("Slack received %d notifications, want %d", len(out), want)
 		}
 		return nil
 	})
+	return out
+}
+
+// summaries are the mentions and what a Slack message says about the
+// escalation, one for each notification it shows: a digest, which
+// notifications that waited for the channel together share, shows
+// several, and the lines that page get the digest's mentions.
+func summaries(r slacktest.Request) []string {
+	if len(r.Message.Attachments) != 1 || !strings.Contains(r.Message.Attachments[0].Footer, "notifications in one message") {
+		return []string{summary(r.Message.Text, r.Mentions)}
+	}
 	var out []string
-	for _, r := range h.slack.Received() {
-		out = append(out, summary(r))
+	for _, line := range strings.Split(r.Message.Attachments[0].Text, "\n") {
+		switch {
+		case strings.HasPrefix(line, "*[ACKNOWLEDGED by "):
+			by, _, _ := strings.Cut(strings.TrimPrefix(line, "*[ACKNOWLEDGED by "), "]*")
+			out = append(out, "acknowledged by "+by)
+		case strings.HasPrefix(line, "*[ESCALATED to level "):
+			level, _, _ := strings.Cut(strings.TrimPrefix(line, "*[ESCALATED to level "), "]*")
+			out = append(out, strings.Join(append(slices.Clone(r.Mentions), "level "+level), " "))
+		case strings.HasPrefix(line, "*[RESOLVED]"):
+			out = append(out, summary("", nil))
+		default:
+			out = append(out, summary("", r.Mentions))
+		}
 	}
 	return out
 }
 
-// summary is a Slack message's mentions and what it says about the
+// summary is a message's mentions and what its text says about the
 // escalation.
-func summary(r slacktest.Request) string {
-	text := r.Message.Text
+func summary(text string, mentions []string) string {
 	var what string
 	switch {
 	case strings.Contains(text, "acknowledged by"):
@@ -201,7 +228,7 @@ func summary(r slacktest.Request) string {
 	default:
 		what = "trigger"
 	}
-	return strings.Join(append(append([]string{}, r.Mentions...), what), " ")
+	return strings.Join(append(slices.Clone(mentions), what), " ")
 }
 
 // incident returns the one open incident.
@@ -379,7 +406,9 @@ func TestEscalationRestart(t *testing.T) {
 	second := newEscHarness(t, dir, fake, hook, escStart.Add(2*time.Hour))
 	second.tick(t, escStart.Add(2*time.Hour))
 	second.tick(t, escStart.Add(2*time.Hour+time.Second))
-	want := []string{"<@U01ALICE0> trigger", "<@U04SENIOR> level 2", "<@U05MANAGR> level 3"}
+	// Both missed levels wait for the channel together: one digest
+	// shows both and pages both levels' targets.
+	want := []string{"<@U01ALICE0> trigger", "<@U04SENIOR> <@U05MANAGR> level 2", "<@U04SENIOR> <@U05MANAGR> level 3"}
 	if diff := cmp.Diff(want, second.awaitSlack(t, 3)); diff != "" {
 		t.Errorf("Slack messages after the restart (-want +got):\n%s", diff)
 	}
@@ -558,6 +587,9 @@ func TestRunEscalations(t *testing.T) {
 	defer fake.Close()
 	h := newEscHarness(t, t.TempDir(), fake, fake.NewWebhook(), escStart)
 	h.post(t, firing("a"))
+	// Delivered before level 2 is due, so that the two pages do not
+	// share a digest, whose mentions no line could claim.
+	h.awaitSlack(t, 1)
 	h.clock.Set(escStart.Add(30 * time.Minute))
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
