@@ -71,7 +71,7 @@ func (s *Store) UpdateEscalation(ctx context.Context, incidentKey string, fn fun
 	}
 	var callerErr error
 	err := s.write(ctx, "updating escalation", func(c *sql.Conn) error {
-		tx, err := c.BeginTx(ctx, nil)
+		tx, err := s.begin(ctx, c)
 		if err != nil {
 			return err
 		}
@@ -91,11 +91,20 @@ func (s *Store) UpdateEscalation(ctx context.Context, incidentKey string, fn fun
 	return err
 }
 
+// Statements of escalateTx, which runs within Ingest as well.
+const (
+	selectEscalation          = `SELECT ` + escalationColumns + `, e.notification_id FROM escalations AS e WHERE e.incident_key = ?`
+	setEscalationNotification = `UPDATE escalations SET notification_id = ? WHERE incident_key = ?`
+	latestNotificationID      = `SELECT coalesce(max(id), 0) FROM notifications WHERE incident_key = ?`
+	incidentRoute             = `SELECT route FROM incidents WHERE incident_key = ?`
+	deleteEscalation          = `DELETE FROM escalations WHERE incident_key = ?`
+)
+
 // escalateTx runs fn on the incident's escalation in tx and applies the
 // change it returns, at the given time. A non-zero notification is the
 // one just accepted, which the escalation refers to from now on. It
 // returns how many deliveries it added.
-func escalateTx(ctx context.Context, tx *sql.Tx, key string, notification accepted, at time.Time,
+func escalateTx(ctx context.Context, tx *writeTx, key string, notification accepted, at time.Time,
 	fn func(*store.Escalation) (*store.EscalationChange, error)) (int, error) {
 	cur, ref, err := readEscalation(ctx, tx, key)
 	if err != nil {
@@ -110,7 +119,7 @@ func escalateTx(ctx context.Context, tx *sql.Tx, key string, notification accept
 	}
 	if change == nil {
 		if cur != nil && notification.id != 0 {
-			_, err = tx.ExecContext(ctx, `UPDATE escalations SET notification_id = ? WHERE incident_key = ?`, ref, key)
+			_, err = tx.ExecContext(ctx, setEscalationNotification, ref, key)
 		}
 		return 0, err
 	}
@@ -146,10 +155,9 @@ func validChange(ch *store.EscalationChange) error {
 
 // readEscalation returns the incident's escalation, nil if it has none,
 // and the notification it refers to.
-func readEscalation(ctx context.Context, tx *sql.Tx, key string) (*store.Escalation, int64, error) {
+func readEscalation(ctx context.Context, tx *writeTx, key string) (*store.Escalation, int64, error) {
 	var ref int64
-	rows, err := tx.QueryContext(ctx, `SELECT `+escalationColumns+`, e.notification_id
-		FROM escalations AS e WHERE e.incident_key = ?`, key)
+	rows, err := tx.QueryContext(ctx, selectEscalation, key)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -166,18 +174,18 @@ func readEscalation(ctx context.Context, tx *sql.Tx, key string) (*store.Escalat
 
 // latestNotification is the notification just accepted or else the
 // incident's latest; 0 if it has none.
-func latestNotification(ctx context.Context, tx *sql.Tx, key string, notification accepted) (int64, error) {
+func latestNotification(ctx context.Context, tx *writeTx, key string, notification accepted) (int64, error) {
 	if notification.id != 0 {
 		return notification.id, nil
 	}
 	var id int64
-	err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM notifications WHERE incident_key = ?`, key).Scan(&id)
+	err := tx.scanRow(ctx, latestNotificationID, []any{key}, &id)
 	return id, err
 }
 
 // escalationRoute is the change's route, else the escalation's, else the
 // accepted notification's or the incident's.
-func escalationRoute(ctx context.Context, tx *sql.Tx, key string, cur *store.Escalation, change *store.EscalationChange, notification accepted) (string, error) {
+func escalationRoute(ctx context.Context, tx *writeTx, key string, cur *store.Escalation, change *store.EscalationChange, notification accepted) (string, error) {
 	switch {
 	case change.Route != "":
 		return change.Route, nil
@@ -187,7 +195,7 @@ func escalationRoute(ctx context.Context, tx *sql.Tx, key string, cur *store.Esc
 		return notification.route, nil
 	}
 	var route string
-	err := tx.QueryRowContext(ctx, `SELECT route FROM incidents WHERE incident_key = ?`, key).Scan(&route)
+	err := tx.scanRow(ctx, incidentRoute, []any{key}, &route)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -195,9 +203,9 @@ func escalationRoute(ctx context.Context, tx *sql.Tx, key string, cur *store.Esc
 }
 
 // recordChange upserts or deletes the escalation.
-func recordChange(ctx context.Context, tx *sql.Tx, key, route string, cur *store.Escalation, change *store.EscalationChange, ref int64, at time.Time) error {
+func recordChange(ctx context.Context, tx *writeTx, key, route string, cur *store.Escalation, change *store.EscalationChange, ref int64, at time.Time) error {
 	if change.Delete {
-		_, err := tx.ExecContext(ctx, `DELETE FROM escalations WHERE incident_key = ?`, key)
+		_, err := tx.ExecContext(ctx, deleteEscalation, key)
 		return err
 	}
 	policy := change.Policy
@@ -219,7 +227,7 @@ func recordChange(ctx context.Context, tx *sql.Tx, key, route string, cur *store
 // addDeliveries adds the deliveries to the incident's outbox, in order.
 // One with a payload of its own records it as a notification; the others
 // carry the notification ref.
-func addDeliveries(ctx context.Context, tx *sql.Tx, key, route string, ref int64, ds []store.NewDelivery, at time.Time) error {
+func addDeliveries(ctx context.Context, tx *writeTx, key, route string, ref int64, ds []store.NewDelivery, at time.Time) error {
 	for i, d := range ds {
 		id := ref
 		if len(d.Payload) > 0 {

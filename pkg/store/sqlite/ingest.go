@@ -173,69 +173,32 @@ const (
 	insertNotification = `INSERT INTO notifications (incident_key, received_at, payload) VALUES (?, ?, ?)`
 	insertDelivery     = `INSERT INTO outbox (channel, route, incident_key, kind, notification_id, created_at, next_attempt_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`
+
+	savepoint           = `SAVEPOINT escalate`
+	rollbackToSavepoint = `ROLLBACK TO escalate`
+	releaseSavepoint    = `RELEASE escalate`
 )
 
-// ingestStmts are the ingest statements, prepared once on the writer's
-// *sql.DB. database/sql keeps each one's driver statement per connection,
-// so a transaction reuses them, and prepares them again on the connection
-// that replaces one discarded after a fault.
-type ingestStmts struct {
-	incident, notification, delivery *sql.Stmt
-}
-
-func (st *ingestStmts) prepare(ctx context.Context, db *sql.DB) error {
-	for _, p := range st.all() {
-		var err error
-		if *p.stmt, err = db.PrepareContext(ctx, p.sql); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// stmtText is a statement and its SQL.
-type stmtText struct {
-	stmt **sql.Stmt
-	sql  string
-}
-
-func (st *ingestStmts) all() []stmtText {
-	return []stmtText{{&st.incident, upsertIncident}, {&st.notification, insertNotification}, {&st.delivery, insertDelivery}}
-}
-
-// in returns the statements bound to tx.
-func (st *ingestStmts) in(ctx context.Context, tx *sql.Tx) *ingestStmts {
-	return &ingestStmts{
-		incident:     tx.StmtContext(ctx, st.incident),
-		notification: tx.StmtContext(ctx, st.notification),
-		delivery:     tx.StmtContext(ctx, st.delivery),
-	}
-}
-
-func (st *ingestStmts) close() error {
-	var errs []error
-	for _, p := range st.all() {
-		if *p.stmt != nil {
-			errs = append(errs, (*p.stmt).Close())
-		}
-	}
-	return errors.Join(errs...)
+// ingestStatements are what the committer runs, prepared once at start.
+var ingestStatements = []string{
+	upsertIncident, insertNotification, insertDelivery, savepoint, rollbackToSavepoint, releaseSavepoint,
+	selectEscalation, setEscalationNotification, latestNotificationID, incidentRoute, deleteEscalation,
+	upsertEscalation,
 }
 
 // ingestTx records reqs in one transaction. A call whose Escalate fails
 // is rolled back alone, its error in refused[i].
 func (s *Store) ingestTx(ctx context.Context, c *sql.Conn, reqs []*ingestReq, results []store.IngestResult, refused []error) error {
-	tx, err := c.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx, c)
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback() // a no-op after Commit, which also closes st's statements
-	st := s.stmts.in(ctx, tx)
+	defer tx.Rollback() // a no-op after Commit, which also closes the statements
 	for i, req := range reqs {
 		if req.in.Escalate != nil {
-			results[i], refused[i], err = ingestEscalated(ctx, tx, st, req)
+			results[i], refused[i], err = ingestEscalated(ctx, tx, req)
 		} else {
-			results[i], _, err = ingestOne(ctx, st, req)
+			results[i], _, err = ingestOne(ctx, tx, req)
 		}
 		if err != nil {
 			return err
@@ -245,9 +208,9 @@ func (s *Store) ingestTx(ctx context.Context, c *sql.Conn, reqs []*ingestReq, re
 }
 
 // ingestOne records one notification and returns the id of its payload.
-func ingestOne(ctx context.Context, st *ingestStmts, req *ingestReq) (store.IngestResult, int64, error) {
+func ingestOne(ctx context.Context, tx *writeTx, req *ingestReq) (store.IngestResult, int64, error) {
 	in, at := req.in, req.in.ReceivedAt
-	res, err := st.incident.ExecContext(ctx, in.IncidentKey, in.Route, in.GroupKey, in.Status, in.StateHash, nanos(at), nanos(at))
+	res, err := tx.ExecContext(ctx, upsertIncident, in.IncidentKey, in.Route, in.GroupKey, in.Status, in.StateHash, nanos(at), nanos(at))
 	if err != nil {
 		return store.IngestResult{}, 0, err
 	}
@@ -258,7 +221,7 @@ func ingestOne(ctx context.Context, st *ingestStmts, req *ingestReq) (store.Inge
 	if n == 0 {
 		return store.IngestResult{Duplicate: true}, 0, nil
 	}
-	res, err = st.notification.ExecContext(ctx, in.IncidentKey, nanos(at), in.Payload)
+	res, err = tx.ExecContext(ctx, insertNotification, in.IncidentKey, nanos(at), in.Payload)
 	if err != nil {
 		return store.IngestResult{}, 0, err
 	}
@@ -267,7 +230,7 @@ func ingestOne(ctx context.Context, st *ingestStmts, req *ingestReq) (store.Inge
 		return store.IngestResult{}, 0, err
 	}
 	for _, ch := range in.Channels {
-		if _, err := st.delivery.ExecContext(ctx, ch, in.Route, in.IncidentKey, in.Kind, id, nanos(at), nanos(at)); err != nil {
+		if _, err := tx.ExecContext(ctx, insertDelivery, ch, in.Route, in.IncidentKey, in.Kind, id, nanos(at), nanos(at)); err != nil {
 			return store.IngestResult{}, 0, err
 		}
 	}
@@ -278,12 +241,12 @@ func ingestOne(ctx context.Context, st *ingestStmts, req *ingestReq) (store.Inge
 // within a savepoint: when the hook fails, what the call recorded is
 // rolled back, the rest of the transaction goes on, and the hook's error
 // is returned as refused.
-func ingestEscalated(ctx context.Context, tx *sql.Tx, st *ingestStmts, req *ingestReq) (res store.IngestResult, refused, err error) {
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT escalate"); err != nil {
+func ingestEscalated(ctx context.Context, tx *writeTx, req *ingestReq) (res store.IngestResult, refused, err error) {
+	if _, err := tx.ExecContext(ctx, savepoint); err != nil {
 		return res, nil, err
 	}
 	in := req.in
-	res, id, err := ingestOne(ctx, st, req)
+	res, id, err := ingestOne(ctx, tx, req)
 	if err == nil && !res.Duplicate {
 		var n int
 		n, err = escalateTx(ctx, tx, in.IncidentKey, accepted{id: id, payload: in.Payload, route: in.Route}, in.ReceivedAt, in.Escalate)
@@ -291,7 +254,7 @@ func ingestEscalated(ctx context.Context, tx *sql.Tx, st *ingestStmts, req *inge
 	}
 	var ce *callerError
 	if errors.As(err, &ce) {
-		if _, err := tx.ExecContext(ctx, "ROLLBACK TO escalate"); err != nil {
+		if _, err := tx.ExecContext(ctx, rollbackToSavepoint); err != nil {
 			return store.IngestResult{}, nil, err
 		}
 		refused = fmt.Errorf("recording notification: escalating incident %s: %w", in.IncidentKey, ce.err)
@@ -300,7 +263,7 @@ func ingestEscalated(ctx context.Context, tx *sql.Tx, st *ingestStmts, req *inge
 	if err != nil {
 		return store.IngestResult{}, nil, err
 	}
-	if _, err := tx.ExecContext(ctx, "RELEASE escalate"); err != nil {
+	if _, err := tx.ExecContext(ctx, releaseSavepoint); err != nil {
 		return store.IngestResult{}, nil, err
 	}
 	return res, refused, nil

@@ -130,10 +130,8 @@ type Store struct {
 	// checkpointer copies the WAL into the database file, off the
 	// commit path.
 	checkpointer *sql.DB
-	// stmts are the ingest statements, prepared on the writer; database/sql
-	// prepares each again on a new connection when a fault replaced the
-	// old one.
-	stmts ingestStmts
+	// stmts are the committer's statements, each prepared once.
+	stmts *stmtCache
 	// walKick wakes the checkpointer early when the committer recorded
 	// walBytes (its own count) since the last time.
 	walKick  chan struct{}
@@ -220,7 +218,8 @@ func (s *Store) start(ctx context.Context) error {
 	if err := s.writer.QueryRowContext(ctx, "PRAGMA page_size").Scan(&s.pageBytes); err != nil {
 		return unavailable("reading the page size", err)
 	}
-	if err := s.stmts.prepare(ctx, s.writer); err != nil {
+	var err error
+	if s.stmts, err = prepareStmts(ctx, s.writer, ingestStatements); err != nil {
 		return unavailable("preparing the ingest statements", err)
 	}
 	if s.opts.Registerer != nil {
