@@ -104,7 +104,8 @@ type Outcome struct {
 	// out; Expected the deliveries they make, one per channel of their
 	// route.
 	Accepted, Expected int
-	// Delivered counts the messages the upstreams accepted.
+	// Delivered counts the states the upstreams accepted for accepted
+	// incidents: a message's, or each line's of a digest.
 	Delivered int
 	// Exact counts expected deliveries whose state arrived as such;
 	// Coalesced those that arrived only as a later state; Lost those
@@ -131,14 +132,23 @@ type Outcome struct {
 func Reconcile(accepted []Accepted, msgs []Message, routes []string) Outcome {
 	out := Outcome{Duplicates: map[string]int{}}
 	byIncident := map[string][]Accepted{}
+	// A repeat adds no delivery, but its incident is known: after a
+	// crash, its first notification may have been committed and
+	// delivered without the answer reaching Alertmanager, which then
+	// posted it again.
+	known := map[string]bool{}
 	incidentOf := map[string]string{} // route and group → incident
 	for _, a := range accepted {
-		if a.Repeat || !slices.Contains(routes, a.Route) {
+		if !slices.Contains(routes, a.Route) {
+			continue
+		}
+		known[a.Incident] = true
+		incidentOf[a.Route+"\x00"+a.Group] = a.Incident
+		if a.Repeat {
 			continue
 		}
 		out.Accepted++
 		byIncident[a.Incident] = append(byIncident[a.Incident], a)
-		incidentOf[a.Route+"\x00"+a.Group] = a.Incident
 	}
 	out.Expected = out.Accepted * len(Kinds)
 	type lane struct{ incident, kind string }
@@ -148,7 +158,7 @@ func Reconcile(accepted []Accepted, msgs []Message, routes []string) Outcome {
 		if incident == "" {
 			incident = incidentOf[m.Route+"\x00"+m.Group]
 		}
-		if _, ok := byIncident[incident]; !ok {
+		if !known[incident] {
 			out.Strays++
 			continue
 		}

@@ -9,7 +9,7 @@ import (
 // Markdown renders figures as a Markdown table, a row per scenario.
 func Markdown(figures []Figures) string {
 	var b strings.Builder
-	b.WriteString("| scenario | alerts | posts (refused) | accepted | deliveries expected | messages | exact / coalesced / lost | stale | out of order | duplicates PD / OG / Slack / Discord | 429 for a limit | peak RSS | delay p50 / p99 / worst | took |\n")
+	b.WriteString("| scenario | alerts | posts (refused) | accepted | deliveries expected | states delivered (requests) | exact / coalesced / lost | stale | out of order | duplicates PD / OG / Slack / Discord | 429 for a limit | peak RSS | delay p50 / p99 / worst | took |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, f := range figures {
 		dup := make([]string, len(Kinds))
@@ -20,8 +20,8 @@ func Markdown(figures []Figures) string {
 		if f.Alerts > 0 {
 			alerts = fmt.Sprint(f.Alerts)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d (%d) | %d | %d | %d | %d / %d / %d | %d | %d | %s | %d | %.1f MiB | %s / %s / %s | %s |\n",
-			f.Scenario, alerts, f.Posts, f.Refused, f.Accepted, f.Expected, f.Delivered,
+		fmt.Fprintf(&b, "| %s | %s | %d (%d) | %d | %d | %d (%d) | %d / %d / %d | %d | %d | %s | %d | %.1f MiB | %s / %s / %s | %s |\n",
+			f.Scenario, alerts, f.Posts, f.Refused, f.Accepted, f.Expected, f.Delivered, f.Requests,
 			f.Exact, f.Coalesced, f.Lost, f.Stale, f.OutOfOrder, strings.Join(dup, " / "), f.RateLimitedTotal(),
 			float64(f.PeakRSS)/(1<<20), seconds(f.Delay(50)), seconds(f.Delay(99)), seconds(f.WorstDelay()), seconds(f.Took))
 	}

@@ -92,6 +92,9 @@ type Figures struct {
 	// answered 5xx or not at all.
 	Posts, Refused int
 	Outcome
+	// Requests counts the requests the upstreams accepted: fewer than
+	// Delivered when digests carried several states each.
+	Requests int
 	// RateLimited counts, by kind, 429s the fakes answered for their
 	// own limits.
 	RateLimited map[string]int
@@ -108,6 +111,7 @@ func (g *Rig) figures(name string, w Webhooks, o Outcome, start time.Time) Figur
 		Posts:       w.Posts,
 		Refused:     w.Refused,
 		Outcome:     o,
+		Requests:    g.Upstreams.Requests(),
 		RateLimited: g.Upstreams.RateLimited(),
 		PeakRSS:     g.Receiver.PeakRSS(),
 		Took:        time.Since(start),

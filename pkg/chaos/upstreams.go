@@ -202,6 +202,19 @@ func (u *Upstreams) RateLimited() map[string]int {
 	return out
 }
 
+// Requests counts the requests the upstreams accepted (2xx).
+func (u *Upstreams) Requests() int {
+	n := 0
+	for _, p := range u.Proxies {
+		for _, ex := range p.Exchanges() {
+			if ex.Status >= 200 && ex.Status <= 299 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // Close stops the proxies and the fakes.
 func (u *Upstreams) Close() {
 	for _, p := range u.Proxies {
