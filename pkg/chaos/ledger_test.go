@@ -46,10 +46,10 @@ func TestReconcile(t *testing.T) {
 	got.Delays = nil
 	want := Outcome{
 		Accepted: 3, Expected: 12, Delivered: 10,
-		Exact:     3 + 2 + 2 + 1,
-		Coalesced: 1 + 1, // Opsgenie's and Slack's second state
-		Lost:      2,     // Discord's second and third
-		Stale:     2,     // Slack ends on the first state, Discord on the first
+		Exact:      3 + 2 + 2 + 1,
+		Coalesced:  1 + 1, // Opsgenie's and Slack's second state
+		Lost:       2,     // Discord's second and third
+		Stale:      2,     // Slack ends on the first state, Discord on the first
 		Duplicates: map[string]int{PagerDuty: 1},
 		OutOfOrder: 1,
 		Strays:     1,
