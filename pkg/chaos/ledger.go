@@ -115,22 +115,26 @@ type Outcome struct {
 	// incident's latest accepted state.
 	Stale int
 	// Duplicates counts, by kind, messages that repeat a state the
-	// channel had already got for the incident.
+	// channel had already got for the incident; Firsts holds when the
+	// first copy of each was sent.
 	Duplicates map[string]int
+	Firsts     []time.Time
 	// OutOfOrder counts messages stating an earlier state than one the
 	// channel had already got for the incident.
 	OutOfOrder int
 	// Strays counts messages for no accepted incident.
 	Strays int
 	// Delays run from an accepted post to the message that delivered it,
-	// one per expected delivery that arrived.
+	// one per expected delivery that arrived; Worst is the longest, by
+	// kind.
 	Delays []time.Duration
+	Worst  map[string]time.Duration
 }
 
 // Reconcile matches the accepted notifications of the delivering routes
 // with the messages the upstreams got.
 func Reconcile(accepted []Accepted, msgs []Message, routes []string) Outcome {
-	out := Outcome{Duplicates: map[string]int{}}
+	out := Outcome{Duplicates: map[string]int{}, Worst: map[string]time.Duration{}}
 	byIncident := map[string][]Accepted{}
 	// A repeat adds no delivery, but its incident is known: after a
 	// crash, its first notification may have been committed and
@@ -178,16 +182,20 @@ func Reconcile(accepted []Accepted, msgs []Message, routes []string) Outcome {
 
 // add reconciles one channel of one incident.
 func (o *Outcome) add(kind string, acc []Accepted, ms []Message) {
-	seen := map[int]bool{}
+	first := map[int]Message{}
 	highest := -1
 	for _, m := range ms {
+		f, seen := first[m.Rank]
 		switch {
 		case m.Rank < highest:
 			o.OutOfOrder++
-		case seen[m.Rank]:
+		case seen:
 			o.Duplicates[kind]++
+			o.Firsts = append(o.Firsts, f.Sent)
 		}
-		seen[m.Rank] = true
+		if !seen {
+			first[m.Rank] = m
+		}
 		highest = max(highest, m.Rank)
 	}
 	for _, a := range acc {
@@ -201,7 +209,9 @@ func (o *Outcome) add(kind string, acc []Accepted, ms []Message) {
 		default:
 			o.Coalesced++
 		}
-		o.Delays = append(o.Delays, ms[i].At.Sub(a.Start))
+		d := ms[i].At.Sub(a.Start)
+		o.Delays = append(o.Delays, d)
+		o.Worst[kind] = max(o.Worst[kind], d)
 	}
 	if latest := acc[len(acc)-1]; len(ms) == 0 || ms[len(ms)-1].Rank != latest.Rank {
 		o.Stale++

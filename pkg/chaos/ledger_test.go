@@ -23,7 +23,7 @@ func TestReconcile(t *testing.T) {
 		// A route that delivers nowhere is not reconciled.
 		{Route: "quiet", Incident: "q", Group: group, Rank: 1, Start: at(0)}}
 	msg := func(kind string, rank int, s float64) Message {
-		m := Message{Kind: kind, Route: "r", Rank: rank, At: at(s)}
+		m := Message{Kind: kind, Route: "r", Rank: rank, Sent: at(s).Add(-time.Millisecond), At: at(s)}
 		if kind == PagerDuty || kind == Opsgenie {
 			m.Incident = "inc"
 		} else {
@@ -51,8 +51,11 @@ func TestReconcile(t *testing.T) {
 		Lost:       2,     // Discord's second and third
 		Stale:      2,     // Slack ends on the first state, Discord on the first
 		Duplicates: map[string]int{PagerDuty: 1},
+		Firsts:     []time.Time{at(2.5).Add(-time.Millisecond)},
 		OutOfOrder: 1,
 		Strays:     1,
+		Worst: map[string]time.Duration{PagerDuty: 500 * time.Millisecond, Opsgenie: 4 * time.Second,
+			Slack: 5 * time.Second, Discord: 300 * time.Millisecond},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("outcome (-want +got):\n%s", diff)

@@ -41,8 +41,8 @@ const stormTick = 100 * time.Millisecond
 // upstream. It waits until each group's final state (all its alerts
 // firing) has been accepted and every accepted notification has reached
 // every channel, or plan.Wait has passed after the last post. With
-// plan.KillAt it also returns the outbox as the kill left it.
-func Storm(t testing.TB, bin, name string, plan StormPlan) (Figures, Outbox) {
+// plan.KillAt it also says when the kill came and what it left.
+func Storm(t testing.TB, bin, name string, plan StormPlan) (Figures, Kill) {
 	t.Helper()
 	start := time.Now()
 	ctx := t.Context()
@@ -86,16 +86,21 @@ func Storm(t testing.TB, bin, name string, plan StormPlan) (Figures, Outbox) {
 	}
 	f := g.figures(name, w, o, start)
 	f.Alerts = plan.Alerts
-	return f, c.outbox
+	return f, c.kill
+}
+
+// Kill is when a storm's SIGKILL came, and the outbox it left.
+type Kill struct {
+	At time.Time
+	Outbox
 }
 
 // crash kills the receiver in the middle of a storm and starts it again.
 type crash struct {
-	plan   StormPlan
-	rig    *Rig
-	killed time.Time
-	done   bool
-	outbox Outbox
+	plan StormPlan
+	rig  *Rig
+	kill Kill
+	done bool
 }
 
 // step kills the receiver once due and its outbox holds deliveries, and
@@ -104,11 +109,11 @@ func (c *crash) step(t testing.TB, due bool) {
 	t.Helper()
 	switch {
 	case c.plan.KillAt == 0 || c.done:
-	case c.killed.IsZero() && due:
+	case c.kill.At.IsZero() && due:
 		if o, err := ReadOutbox(t.Context(), c.rig.Receiver.DB(), time.Now()); err == nil && o.Pending > 0 {
-			c.kill(t)
+			c.sigkill(t)
 		}
-	case !c.killed.IsZero() && time.Since(c.killed) >= c.plan.Down:
+	case !c.kill.At.IsZero() && time.Since(c.kill.At) >= c.plan.Down:
 		c.rig.Receiver.Start(t)
 		c.done = true
 	}
@@ -121,23 +126,23 @@ func (c *crash) finish(t testing.TB) {
 	if c.plan.KillAt == 0 || c.done {
 		return
 	}
-	if c.killed.IsZero() {
-		c.kill(t)
+	if c.kill.At.IsZero() {
+		c.sigkill(t)
 	}
-	pace(t.Context(), c.killed.Add(c.plan.Down))
+	pace(t.Context(), c.kill.At.Add(c.plan.Down))
 	c.rig.Receiver.Start(t)
 	c.done = true
 }
 
-func (c *crash) kill(t testing.TB) {
+func (c *crash) sigkill(t testing.TB) {
 	t.Helper()
 	c.rig.Receiver.Kill(t)
-	c.killed = time.Now()
-	o, err := ReadOutbox(t.Context(), c.rig.Receiver.DB(), c.killed)
+	c.kill.At = time.Now()
+	o, err := ReadOutbox(t.Context(), c.rig.Receiver.DB(), c.kill.At)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.outbox = o
+	c.kill.Outbox = o
 }
 
 // stormAlert is the storm's alert number i, dealt to group i % groups.

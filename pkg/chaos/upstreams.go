@@ -237,8 +237,9 @@ type Message struct {
 	// Rank orders the states of an incident: the number of firing
 	// alerts, or Resolved.
 	Rank int
-	// At is when the upstream's answer left the proxy.
-	At time.Time
+	// Sent is when the request reached the proxy, At when the upstream's
+	// answer left it.
+	Sent, At time.Time
 }
 
 // Resolved is the rank of a resolved group: after every firing state.
@@ -268,7 +269,7 @@ func (u *Upstreams) Messages() ([]Message, error) {
 				return nil, fmt.Errorf("%s %s: %w", kind, ex.Path, err)
 			}
 			for _, m := range ms {
-				m.Kind, m.At = kind, ex.End
+				m.Kind, m.Sent, m.At = kind, ex.Start, ex.End
 				out = append(out, m)
 			}
 		}
