@@ -65,7 +65,7 @@ bench: tools
 # chaos runs the storm and fault scenarios of pkg/chaos at full size:
 # 10,000 alerts in 60 s through Alertmanager, two-minute upstream outages,
 # a crash in a storm, a full and a read-only disk, the bad-input corpus.
-# It takes about 15 minutes; make test runs the short versions.
+# It takes about 12 minutes; make test runs the short versions.
 # CHAOSMD=file also writes the figures as a Markdown table (the table in
 # docs/benchmarks.md).
 CHAOSMD ?=
