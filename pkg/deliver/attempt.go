@@ -44,16 +44,21 @@ func (d *Deliverer) deliver(ctx context.Context, del store.Delivery) {
 	}
 	wait, later, ok := l.reserve(d.opts.Now())
 	if !ok {
-		// The channel is held back or its rate limit is far off: give the
-		// worker to other channels and come back then.
+		// The channel is held back, its rate limit is far off or another
+		// worker waits for it: give the worker to other channels and
+		// come back then.
 		d.postpone(ctx, log, del, later)
 		return
 	}
-	if wait > 0 && !sleep(ctx, wait) {
-		// Shutting down: hand the delivery back now, so that the next
-		// start need not wait for the lease to expire.
-		d.postpone(ctx, log, del, d.opts.Now())
-		return
+	if wait > 0 {
+		slept := sleep(ctx, wait)
+		l.waited()
+		if !slept {
+			// Shutting down: hand the delivery back now, so that the
+			// next start need not wait for the lease to expire.
+			d.postpone(ctx, log, del, d.opts.Now())
+			return
+		}
 	}
 	if dg, ok := l.Notifier.(notify.Digester); ok {
 		// The channel's turn has come: whatever else waits for it goes

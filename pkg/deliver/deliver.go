@@ -305,6 +305,9 @@ type throttle struct {
 
 	mu        sync.Mutex
 	heldUntil time.Time
+	// turn is when the worker waiting for the channel gets it; zero when
+	// none waits.
+	turn time.Time
 }
 
 func newLane(ch Channel) *lane {
@@ -326,19 +329,34 @@ func (l *throttle) hold(t time.Time) {
 }
 
 // reserve takes a turn of the channel at now. It returns how long to wait
-// for it or, when that is longer than maxWait, false and when to come back.
+// for it or, when that is longer than maxWait or another worker already
+// waits for this channel, false and when to come back: one worker at most
+// waits for a channel, so that a rate-limited chat channel cannot hold
+// every worker while pages for other channels are due. A caller told to
+// wait calls waited afterwards.
 func (l *throttle) reserve(now time.Time) (wait time.Duration, later time.Time, ok bool) {
 	l.mu.Lock()
-	held := l.heldUntil
-	l.mu.Unlock()
-	if held.Sub(now) > maxWait {
-		return 0, held, false
+	defer l.mu.Unlock()
+	if l.heldUntil.Sub(now) > maxWait {
+		return 0, l.heldUntil, false
+	}
+	if l.turn.After(now) {
+		// Come back at the waiting worker's turn, to go in its digest.
+		return 0, l.turn, false
 	}
 	r := l.limiter.ReserveN(now, 1)
-	wait = max(r.DelayFrom(now), held.Sub(now), 0)
+	wait = max(r.DelayFrom(now), l.heldUntil.Sub(now), 0)
 	if wait > maxWait {
 		r.CancelAt(now)
 		return 0, now.Add(wait), false
 	}
+	l.turn = now.Add(wait)
 	return wait, time.Time{}, true
+}
+
+// waited ends the wait reserve asked for.
+func (l *throttle) waited() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.turn = time.Time{}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -425,5 +426,45 @@ func TestHoldSurvivesReload(t *testing.T) {
 	e := h.store.waitEvents(t, 2)[1]
 	if e.Op != "postpone" || !e.At.Equal(t0.Add(time.Hour)) {
 		t.Errorf("another incident on the reloaded channel: %+v, want postponed until the hold ends", e)
+	}
+}
+
+// TestRateLimitHoldsOneWorker: while one worker waits for a rate-limited
+// channel's turn, the others do not queue behind it but take other work,
+// so that a page to another channel goes out before the waiting channel's
+// next message.
+func TestRateLimitHoldsOneWorker(t *testing.T) {
+	var mu sync.Mutex
+	var order []string
+	record := func(name string) func(context.Context, int, *notify.Notification) error {
+		return func(context.Context, int, *notify.Notification) error {
+			mu.Lock()
+			defer mu.Unlock()
+			order = append(order, name)
+			return nil
+		}
+	}
+	chat := &fakeNotifier{answer: record("chat")}
+	pager := &fakeNotifier{answer: record("pager")}
+	h := start(t, map[string]deliver.Channel{
+		// A turn every 2s: the second and third chat deliveries would
+		// both be within maxWait (5s) of theirs.
+		"chat":  {Notifier: chat, Limit: notify.Limit{Every: 2 * time.Second, Burst: 1}},
+		"pager": {Notifier: pager},
+	}, nil)
+	for _, key := range []string{"inc1", "inc2", "inc3"} {
+		h.ingest(t, key, "a", notify.KindTrigger, "chat")
+	}
+	h.ingest(t, "inc4", "a", notify.KindTrigger, "pager")
+	testenv.Eventually(t, wait, func() error {
+		if len(chat.Calls()) < 2 || len(pager.Calls()) < 1 {
+			return fmt.Errorf("chat called %d times, pager %d", len(chat.Calls()), len(pager.Calls()))
+		}
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"chat", "pager", "chat"}; !slices.Equal(order[:3], want) {
+		t.Fatalf("calls in order %v, want %v: the page waited behind the chat channel's rate limit", order, want)
 	}
 }
