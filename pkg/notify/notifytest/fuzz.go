@@ -1,6 +1,7 @@
-// Package notifytest holds what the integrations' tests share: the fuzz
-// corpus of hostile and oversized texts and the alert group built from a
-// fuzz input, and a check for invalid UTF-8 in a request before encoding.
+// Package notifytest holds what the integrations' tests share: alert groups
+// to render (fixtures.go), the fuzz corpus of hostile and oversized texts and
+// the alert group built from a fuzz input, and a check for invalid UTF-8 in a
+// request before encoding.
 package notifytest
 
 import (

@@ -21,6 +21,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/notify/notifytest"
 	"github.com/klaxonhq/klaxon/pkg/notify/opsgenie/opsgenietest"
 	"github.com/klaxonhq/klaxon/pkg/testenv"
 )
@@ -29,45 +30,17 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 const testKey = "5ec2e7-SECRET-genie-key-0001"
 
-var start = time.Date(2026, 8, 1, 10, 0, 0, 0, time.UTC)
+var start = notifytest.Start
 
-func newAlert(status string, labels, annotations map[string]string) alert.Alert {
-	a := alert.Alert{Status: status, Labels: labels, Annotations: annotations, StartsAt: start,
-		GeneratorURL: "http://prometheus:9090/graph?g0.expr=" + labels["alertname"], Fingerprint: "f" + labels["instance"]}
-	if status == alert.StatusResolved {
-		a.EndsAt = start.Add(10 * time.Minute)
-	}
-	return a
-}
+var (
+	newAlert  = notifytest.NewAlert
+	firingTwo = notifytest.FiringTwo
+	resolved  = notifytest.Resolved
+)
 
 func notification(kind notify.Kind, m *alert.Message) *notify.Notification {
 	return &notify.Notification{ID: 7, Channel: "genie", Route: "ops", Kind: kind, Message: m,
 		IncidentKey: alert.IncidentKey("ops", m.GroupKey), CreatedAt: start}
-}
-
-func firingTwo() *alert.Message {
-	return &alert.Message{
-		Version: "4", GroupKey: `{}:{alertname="HighErrorRate", job="api"}`, Status: alert.StatusFiring, Receiver: "klaxon",
-		GroupLabels:       map[string]string{"alertname": "HighErrorRate", "job": "api"},
-		CommonLabels:      map[string]string{"alertname": "HighErrorRate", "job": "api", "severity": "critical"},
-		CommonAnnotations: map[string]string{"runbook_url": "https://runbooks.example.com/higherrorrate.md"},
-		ExternalURL:       "http://alertmanager:9093",
-		Alerts: []alert.Alert{
-			newAlert(alert.StatusFiring, map[string]string{"alertname": "HighErrorRate", "job": "api", "severity": "critical", "instance": "api-1:8080"},
-				map[string]string{"summary": "5% of requests fail on api-1", "runbook_url": "https://runbooks.example.com/higherrorrate.md"}),
-			newAlert(alert.StatusFiring, map[string]string{"alertname": "HighErrorRate", "job": "api", "severity": "critical", "instance": "api-2:8080"},
-				map[string]string{"summary": "7% of requests fail on api-2", "runbook_url": "https://runbooks.example.com/higherrorrate.md"}),
-		},
-	}
-}
-
-func resolved() *alert.Message {
-	m := firingTwo()
-	m.Status = alert.StatusResolved
-	for i := range m.Alerts {
-		m.Alerts[i] = newAlert(alert.StatusResolved, m.Alerts[i].Labels, m.Alerts[i].Annotations)
-	}
-	return m
 }
 
 // large is a group of 60 alerts with long annotations and 25 common
