@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sort"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/klaxonhq/klaxon/pkg/alert"
 )
@@ -186,4 +189,75 @@ func ByIncident(ns []*Notification) []*Notification {
 	out := slices.Clone(ns)
 	slices.SortStableFunc(out, func(a, b *Notification) int { return first[a.IncidentKey] - first[b.IncidentKey] })
 	return out
+}
+
+// DigestLine is one notification's line in a digest: its head and tail are
+// kept whole, its summary is cut to what the digest has room for.
+type DigestLine struct {
+	Head, Summary, Tail string
+	Urgency             int
+}
+
+// render is the line with the summary cut to at most max runes, escaped.
+func (l DigestLine) render(max int, escape func(string) string) string {
+	out := l.Head
+	if s, _ := Truncate(l.Summary, max); s != "" {
+		out += ": " + escape(s)
+	}
+	return out + l.Tail
+}
+
+// DigestBody is the lines of a digest's notifications in reading order
+// (ByIncident), with the longest summary length, common to all lines, at
+// which they fit the digest's text.
+type DigestBody struct {
+	Ordered []*Notification
+	// Lines are the lines of Ordered, in its order.
+	Lines []DigestLine
+	// Summary is that length: -1 when the lines are past the text's
+	// limit even without their summaries.
+	Summary int
+	// Urgency is the most urgent line's.
+	Urgency int
+	escape  func(string) string
+}
+
+// FitDigest lays out the lines of covered (one each in lines): one line
+// of text each, separated by newlines, within maxText runes in all, each
+// summary at most maxSummary runes and escaped by escape.
+func FitDigest(covered []*Notification, lines map[*Notification]DigestLine, escape func(string) string, maxSummary, maxText int) DigestBody {
+	b := DigestBody{Ordered: ByIncident(covered), escape: escape}
+	for _, n := range b.Ordered {
+		b.Lines = append(b.Lines, lines[n])
+		b.Urgency = max(b.Urgency, lines[n].Urgency)
+	}
+	size := func(max int) int {
+		total := 0
+		for _, line := range b.Render(max) {
+			total += utf8.RuneCountInString(line) + 1
+		}
+		return total
+	}
+	b.Summary = sort.Search(maxSummary+1, func(max int) bool { return size(max) > maxText }) - 1
+	return b
+}
+
+// Render is the lines with their summaries cut to at most max runes.
+func (b DigestBody) Render(max int) []string {
+	out := make([]string, len(b.Lines))
+	for i, l := range b.Lines {
+		out[i] = l.render(max, b.escape)
+	}
+	return out
+}
+
+// Latest is when the newest of the digest's notifications was accepted.
+func (b DigestBody) Latest() time.Time {
+	var t time.Time
+	for _, n := range b.Ordered {
+		if n.CreatedAt.After(t) {
+			t = n.CreatedAt
+		}
+	}
+	return t
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -54,72 +53,40 @@ func (n *Notifier) NotifyDigest(ctx context.Context, ns []*notify.Notification) 
 	return covered, n.post(ctx, msg)
 }
 
-// digestLine is one notification's line: its head and links are kept
-// whole, its summary is cut to what the digest has room for.
-type digestLine struct {
-	head, summary, tail string
-	urgency             int
-}
-
-// render is the line with the summary cut to at most max characters.
-func (l digestLine) render(max int) string {
-	out := l.head
-	if s, _ := notify.Truncate(l.summary, max); s != "" {
-		out += ": " + escape(s)
-	}
-	return out + l.tail
-}
-
 // buildDigest renders a digest of the first notifications of ns that
 // fit and returns it with their number: each adds its line to the
 // embeds, and its mentions to the content.
 func (n *Notifier) buildDigest(ns []*notify.Notification) (*message, int) {
 	logger := n.logger.With("channel", ns[0].Channel)
-	lines := map[*notify.Notification]digestLine{}
+	lines := map[*notify.Notification]notify.DigestLine{}
 	var roles, users []string
 	fixed, covered := 0, 0
 	for _, nt := range ns[:min(len(ns), MaxDigest)] {
 		l := digestLineOf(nt)
 		r, u := n.mentionIDs(logger, nt)
 		r, u = union(roles, r), union(users, u)
-		size := fixed + runes(l.head) + runes(l.tail) + 1
+		size := fixed + runes(l.Head) + runes(l.Tail) + 1
 		if covered > 0 && (size > maxDigestText || !mentionsFit(r, u)) {
 			break
 		}
 		lines[nt], roles, users, fixed, covered = l, r, u, size, covered+1
 	}
-	ordered := notify.ByIncident(ns[:covered])
-	render := func(max int) []string {
-		out := make([]string, len(ordered))
-		for i, nt := range ordered {
-			out[i] = lines[nt].render(max)
-		}
-		return out
-	}
-	size := func(max int) int {
-		total := 0
-		for _, line := range render(max) {
-			total += runes(line) + 1
-		}
-		return total
-	}
-	// The longest common summary length that fits.
-	summary := max(sort.Search(maxDigestSummary+1, func(max int) bool { return size(max) > maxDigestText })-1, 0)
-	urgency, cut := 0, 0
-	for _, nt := range ordered {
-		if runes(lines[nt].summary) > summary {
+	body := notify.FitDigest(ns[:covered], lines, escape, maxDigestSummary, maxDigestText)
+	summary := max(body.Summary, 0)
+	cut := 0
+	for _, l := range body.Lines {
+		if runes(l.Summary) > summary {
 			cut++
 		}
-		urgency = max(urgency, lines[nt].urgency)
 	}
 	if cut > 0 {
 		logger.Warn("discord digest summaries shortened to fit Discord's limits", "summaries_cut", cut, "notifications", covered)
 	}
-	headline := notify.DigestHeadline(ordered)
+	headline := notify.DigestHeadline(body.Ordered)
 	msg := &message{
 		Username:  n.conf.Username,
 		AvatarURL: n.conf.AvatarURL,
-		Embeds:    digestEmbeds(headline, render(summary), digestColors[urgency], covered, latest(ordered)),
+		Embeds:    digestEmbeds(headline, body.Render(summary), digestColors[body.Urgency], covered, body.Latest()),
 	}
 	msg.Content, msg.AllowedMentions = content(logger, roles, users, "**"+headline+"**")
 	return msg, covered
@@ -159,7 +126,7 @@ func digestEmbeds(headline string, lines []string, color, covered int, at time.T
 
 // digestLineOf is nt's line: status, name, tags, then the summary and the
 // runbook and acknowledge links.
-func digestLineOf(nt *notify.Notification) digestLine {
+func digestLineOf(nt *notify.Notification) notify.DigestLine {
 	it := notify.NewDigestItem(nt)
 	status := it.Status()
 	if nt.Kind == notify.KindAcknowledged {
@@ -187,7 +154,7 @@ func digestLineOf(nt *notify.Notification) digestLine {
 	if l := ackLink(nt); l != "" {
 		tail += " · " + l
 	}
-	return digestLine{head: head, summary: oneLine(it.Summary), tail: tail, urgency: it.Urgency()}
+	return notify.DigestLine{Head: head, Summary: oneLine(it.Summary), Tail: tail, Urgency: it.Urgency()}
 }
 
 // mentionsFit says whether the content has room for the mentions of
@@ -212,15 +179,4 @@ func union(ids, more []string) []string {
 		}
 	}
 	return out
-}
-
-// latest is when the newest of ns was accepted.
-func latest(ns []*notify.Notification) time.Time {
-	var t time.Time
-	for _, n := range ns {
-		if n.CreatedAt.After(t) {
-			t = n.CreatedAt
-		}
-	}
-	return t
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/klaxonhq/klaxon/pkg/notify"
@@ -52,28 +50,12 @@ func (s *Notifier) NotifyDigest(ctx context.Context, ns []*notify.Notification) 
 	return covered, s.post(ctx, msg)
 }
 
-// digestLine is one notification's line: its head and links are kept
-// whole, its summary is cut to what the digest has room for.
-type digestLine struct {
-	head, summary, tail string
-	urgency             int
-}
-
-// render is the line with the summary cut to at most max runes.
-func (l digestLine) render(max int) string {
-	out := l.head
-	if s, _ := notify.Truncate(l.summary, max); s != "" {
-		out += ": " + escape(s)
-	}
-	return out + l.tail
-}
-
 // buildDigest renders a digest of the first notifications of ns that
 // fit and returns it with their number: each adds its line, and its
 // mentions to the message's text.
 func (s *Notifier) buildDigest(ns []*notify.Notification) (*message, int) {
 	r := &renderer{conf: s.conf}
-	lines := map[*notify.Notification]digestLine{}
+	lines := map[*notify.Notification]notify.DigestLine{}
 	var seqs []string
 	fixed, covered := 0, 0
 	for _, n := range ns[:min(len(ns), MaxDigest)] {
@@ -84,50 +66,32 @@ func (s *Notifier) buildDigest(ns []*notify.Notification) (*message, int) {
 				union = append(union, seq)
 			}
 		}
-		size := fixed + runes(l.head) + runes(l.tail) + 1
+		size := fixed + runes(l.Head) + runes(l.Tail) + 1
 		if covered > 0 && (size > maxDigestText || runes(strings.Join(union, " ")) > maxText) {
 			break
 		}
 		lines[n], seqs, fixed, covered = l, union, size, covered+1
 	}
-	ordered := notify.ByIncident(ns[:covered])
-	render := func(max int) []string {
-		out := make([]string, len(ordered))
-		for i, n := range ordered {
-			out[i] = lines[n].render(max)
-		}
-		return out
-	}
-	size := func(max int) int {
-		total := 0
-		for _, line := range render(max) {
-			total += runes(line) + 1
-		}
-		return total
-	}
-	// The longest common summary length that fits.
-	summary := sort.Search(maxDigestSummary+1, func(max int) bool { return size(max) > maxDigestText }) - 1
-	urgency := 0
-	for _, n := range ordered {
-		if l := lines[n]; runes(l.summary) > summary {
+	body := notify.FitDigest(ns[:covered], lines, escape, maxDigestSummary, maxDigestText)
+	for _, l := range body.Lines {
+		if runes(l.Summary) > body.Summary {
 			r.cuts = append(r.cuts, "summary")
 		}
-		urgency = max(urgency, lines[n].urgency)
 	}
-	headline := notify.DigestHeadline(ordered)
+	headline := notify.DigestHeadline(body.Ordered)
 	msg := &message{
 		Channel:   s.conf.Channel,
 		Username:  s.conf.Username,
 		IconEmoji: s.conf.IconEmoji,
 		Text:      strings.Join(seqs, " "),
 		Attachments: []attachment{{
-			Color:     digestColors[urgency],
+			Color:     digestColors[body.Urgency],
 			Fallback:  headline,
 			Title:     headline,
-			TitleLink: titleLink(ordered[0].Message),
-			Text:      strings.Join(render(max(summary, 0)), "\n"),
+			TitleLink: titleLink(body.Ordered[0].Message),
+			Text:      strings.Join(body.Render(max(body.Summary, 0)), "\n"),
 			Footer:    fmt.Sprintf("klaxon-receiver · %d notifications in one message, for Slack's rate limit", covered),
-			Ts:        unix(latest(ordered)),
+			Ts:        unix(body.Latest()),
 			MrkdwnIn:  []string{"text"},
 		}},
 	}
@@ -144,7 +108,7 @@ var digestColors = []string{colorResolved, colorOther, colorWarning, colorCritic
 
 // digestLine is n's line: status, name, tags, then the summary and the
 // runbook and acknowledge links.
-func (r *renderer) digestLine(n *notify.Notification) digestLine {
+func (r *renderer) digestLine(n *notify.Notification) notify.DigestLine {
 	it := notify.NewDigestItem(n)
 	status := it.Status()
 	if n.Kind == notify.KindAcknowledged {
@@ -167,11 +131,11 @@ func (r *renderer) digestLine(n *notify.Notification) digestLine {
 			tail += " · " + l
 		}
 	}
-	return digestLine{
-		head:    r.limit("digest line", head, maxDigestHead),
-		summary: oneLine(it.Summary),
-		tail:    tail,
-		urgency: it.Urgency(),
+	return notify.DigestLine{
+		Head:    r.limit("digest line", head, maxDigestHead),
+		Summary: oneLine(it.Summary),
+		Tail:    tail,
+		Urgency: it.Urgency(),
 	}
 }
 
@@ -187,16 +151,6 @@ func (r *renderer) digestLink(raw, label string) string {
 		return ""
 	}
 	return l
-}
-
-// latest is when the newest of ns was accepted.
-func latest(ns []*notify.Notification) (t time.Time) {
-	for _, n := range ns {
-		if n.CreatedAt.After(t) {
-			t = n.CreatedAt
-		}
-	}
-	return t
 }
 
 func runes(s string) int { return utf8.RuneCountInString(s) }
