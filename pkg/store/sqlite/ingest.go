@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/klaxonhq/klaxon/pkg/store"
 )
@@ -154,6 +155,10 @@ func (s *Store) commit(batch []*ingestReq) {
 			req.answer <- ingestAnswer{res: results[i]}
 		}
 	}
+	// The answered handlers are queued on this goroutine's P: let them
+	// write their responses now rather than after the next batch's
+	// statements, so that their senders can post again sooner.
+	runtime.Gosched()
 	if recorded > 0 {
 		s.wrote(live)
 		if s.opts.OnCommit != nil {
