@@ -21,8 +21,12 @@ import (
 )
 
 // TestMain lets the test binary stand in for an exporter: with
-// BENCHCMP_FAKE set it serves fakeBody instead of running tests.
+// BENCHCMP_FAKE set it serves fakeBody instead of running tests. With
+// LoadGenEnv set it is the receiver benchmark's load generator.
 func TestMain(m *testing.M) {
+	if code, ran := LoadGeneratorMain(context.Background(), os.Stdout, os.Stderr); ran {
+		os.Exit(code)
+	}
 	switch os.Getenv("BENCHCMP_FAKE") {
 	case "":
 		os.Exit(m.Run())

@@ -204,9 +204,15 @@ func (r *ReceiverRig) close() error {
 
 // Plan sizes one round of Measure.
 type Plan struct {
-	// Clients post at once in the throughput phase, Payloads each to the
-	// receiver and to the reference, after WarmUp posts to each.
-	Clients, Payloads, WarmUp int
+	// Clients are the numbers of senders of the throughput phase: at
+	// each, Payloads are posted to the receiver and to the reference,
+	// after WarmUp posts to each.
+	Clients          []int
+	Payloads, WarmUp int
+	// InProcess runs the senders of the first two phases in this process
+	// rather than in one of their own (RunLoad), as the benchmark did
+	// before: a stricter comparison than any deployment makes.
+	InProcess bool
 	// AckRate is the offered load, in payloads per second, of the
 	// acknowledgement-latency phase; AckPayloads are sent to each handler.
 	AckRate     float64
@@ -219,15 +225,22 @@ type Plan struct {
 	EndToEndWait time.Duration
 }
 
-// Measure runs one round: the throughput phase, the open-loop phase and the
-// end-to-end phase. Round numbers keep the rounds' alert groups apart and
-// alternate which handler goes first.
+// Measure runs one round: the throughput phase and the open-loop phase,
+// whose senders run in a process of their own (RunLoad) unless the plan
+// says InProcess, and the
+// end-to-end phase, from client. Round numbers keep the rounds' alert
+// groups apart and alternate which handler goes first.
 func (r *ReceiverRig) Measure(ctx context.Context, client *http.Client, p Plan, round int) (ReceiverResult, error) {
-	res := ReceiverResult{Clients: p.Clients, AckRate: p.AckRate, Teams: len(r.Teams)}
-	if err := r.throughput(ctx, client, p, round, &res); err != nil {
-		return res, err
+	res := ReceiverResult{AckRate: p.AckRate, Teams: len(r.Teams)}
+	for _, clients := range p.Clients {
+		load, err := r.throughput(ctx, p, clients, round)
+		if err != nil {
+			return res, err
+		}
+		res.Loads = append(res.Loads, load)
+		res.Accepted += p.WarmUp + p.Payloads
 	}
-	if err := r.ackLatency(ctx, client, p, round, &res); err != nil {
+	if err := r.ackLatency(ctx, p, round, &res); err != nil {
 		return res, err
 	}
 	if err := r.endToEnd(ctx, client, p, round, &res); err != nil {
@@ -254,59 +267,60 @@ func (r *ReceiverRig) targets(round int) []target {
 	return ts
 }
 
-func (r *ReceiverRig) throughput(ctx context.Context, client *http.Client, p Plan, round int, res *ReceiverResult) error {
+// load runs job as the plan says: in a process of its own or in this one.
+func (p Plan) load(ctx context.Context, job LoadJob) (LoadResult, error) {
+	if p.InProcess {
+		return job.Run(ctx)
+	}
+	return RunLoad(ctx, job)
+}
+
+// throughput posts as fast as clients senders can to each handler, and
+// reads from the store how many transactions the receiver's part took.
+func (r *ReceiverRig) throughput(ctx context.Context, p Plan, clients, round int) (Load, error) {
+	load := Load{Clients: clients}
 	for _, t := range r.targets(round) {
-		warm, err := bodies(fmt.Sprintf("r%d-%s-warm", round, t.name), p.WarmUp)
-		if err != nil {
-			return err
-		}
-		if _, err := MaxThroughput(ctx, client, t.url, warm, p.Clients); err != nil {
-			return fmt.Errorf("warming up the %s: %w", t.name, err)
-		}
-		measured, err := bodies(fmt.Sprintf("r%d-%s-max", round, t.name), p.Payloads)
-		if err != nil {
-			return err
+		prefix := fmt.Sprintf("r%d-c%d-%s", round, clients, t.name)
+		warm := LoadJob{URL: t.url, Prefix: prefix + "-warm", Payloads: p.WarmUp, Clients: clients}
+		if _, err := p.load(ctx, warm); err != nil {
+			return load, fmt.Errorf("warming up the %s: %w", t.name, err)
 		}
 		before, commitsBefore, err := r.Committed()
 		if err != nil {
-			return err
+			return load, err
 		}
 		runtime.GC()
-		got, err := MaxThroughput(ctx, client, t.url, measured, p.Clients)
+		got, err := p.load(ctx, LoadJob{URL: t.url, Prefix: prefix + "-max", Payloads: p.Payloads, Clients: clients})
 		if err != nil {
-			return fmt.Errorf("throughput of the %s: %w", t.name, err)
+			return load, fmt.Errorf("throughput of the %s, %d clients: %w", t.name, clients, err)
 		}
 		if !t.receiver {
-			res.Reference = got
+			load.Reference = got.Throughput
 			continue
 		}
 		after, commitsAfter, err := r.Committed()
 		if err != nil {
-			return err
+			return load, err
 		}
-		res.Receiver = got
-		res.Batched, res.Commits = after-before, commitsAfter-commitsBefore
-		res.Accepted += p.WarmUp + p.Payloads
+		load.Receiver = got.Throughput
+		load.Batched, load.Commits = after-before, commitsAfter-commitsBefore
 	}
-	return nil
+	return load, nil
 }
 
-func (r *ReceiverRig) ackLatency(ctx context.Context, client *http.Client, p Plan, round int, res *ReceiverResult) error {
+func (r *ReceiverRig) ackLatency(ctx context.Context, p Plan, round int, res *ReceiverResult) error {
 	for _, t := range r.targets(round) {
-		sent, err := bodies(fmt.Sprintf("r%d-%s-ack", round, t.name), p.AckPayloads)
-		if err != nil {
-			return err
-		}
 		runtime.GC()
-		got, err := OpenLoop(ctx, client, t.url, sent, p.AckRate)
+		job := LoadJob{URL: t.url, Prefix: fmt.Sprintf("r%d-%s-ack", round, t.name), Payloads: p.AckPayloads, Rate: p.AckRate}
+		got, err := p.load(ctx, job)
 		if err != nil {
 			return fmt.Errorf("acknowledgement latency of the %s: %w", t.name, err)
 		}
 		if t.receiver {
-			res.ReceiverAck = got
+			res.ReceiverAck = got.Latencies
 			res.Accepted += p.AckPayloads
 		} else {
-			res.ReferenceAck = got
+			res.ReferenceAck = got.Latencies
 		}
 	}
 	return nil
