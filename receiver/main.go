@@ -160,7 +160,7 @@ func runServer(ctx context.Context, configFile string, flags *web.FlagConfig, lo
 	go func() { escalated <- svc.RunEscalations(workCtx) }()
 	defer func() { stopWork(); <-delivered; <-escalated }()
 
-	srv := &http.Server{Handler: mux}
+	srv := receiver.NewServer(mux, receiver.DefaultTimeouts)
 	served := make(chan error, 1)
 	go func() { served <- web.ListenAndServe(srv, flags, logger) }()
 	select {
