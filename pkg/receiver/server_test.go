@@ -14,22 +14,29 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
 )
 
-// shortTimeouts make the server's cut-offs quick to observe.
-var shortTimeouts = Timeouts{ReadHeader: 100 * time.Millisecond, Read: 300 * time.Millisecond, Write: 5 * time.Second, Idle: 200 * time.Millisecond}
+// only makes one of the server's timeouts short and leaves the others at
+// a minute, longer than guard: net/http falls back on ReadTimeout when
+// ReadHeaderTimeout or IdleTimeout is zero, which must not pass a test
+// for either.
+func only(set func(*Timeouts)) Timeouts {
+	t := Timeouts{ReadHeader: time.Minute, Read: time.Minute, Write: time.Minute, Idle: time.Minute}
+	set(&t)
+	return t
+}
 
 // guard bounds a read that should end because the server closed the
 // connection or answered: past it, the server never did.
 const guard = 20 * time.Second
 
 // startServer serves the harness's webhook through NewServer with
-// shortTimeouts and returns a connection to it.
-func startServer(t *testing.T, h *harness) net.Conn {
+// timeouts and returns a connection to it.
+func startServer(t *testing.T, h *harness, timeouts Timeouts) net.Conn {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := NewServer(h.handler, shortTimeouts)
+	srv := NewServer(h.handler, timeouts)
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Close() })
 	conn, err := net.Dial("tcp", ln.Addr().String())
@@ -55,7 +62,7 @@ func awaitClose(t *testing.T, conn net.Conn, what string) {
 
 func TestServerCutsOffTrickledHeaders(t *testing.T) {
 	h := newHarness(t, testConfig(t, ""), sqlite.Options{})
-	conn := startServer(t, h)
+	conn := startServer(t, h, only(func(t *Timeouts) { t.ReadHeader = 100 * time.Millisecond }))
 	if _, err := io.WriteString(conn, "POST /webhook/critical HTTP/1.1\r\nHost: receiver\r\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +71,7 @@ func TestServerCutsOffTrickledHeaders(t *testing.T) {
 
 func TestServerRefusesStalledBody(t *testing.T) {
 	h := newHarness(t, testConfig(t, ""), sqlite.Options{})
-	conn := startServer(t, h)
+	conn := startServer(t, h, only(func(t *Timeouts) { t.Read = 300 * time.Millisecond }))
 	body := encode(t, message(`{}:{alertname="A"}`, "firing", "a=firing"))
 	head := fmt.Sprintf("POST /webhook/critical HTTP/1.1\r\nHost: receiver\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body))
 	if _, err := io.WriteString(conn, head+string(body[:len(body)/2])); err != nil {
@@ -86,7 +93,7 @@ func TestServerRefusesStalledBody(t *testing.T) {
 
 func TestServerClosesIdleConnections(t *testing.T) {
 	h := newHarness(t, testConfig(t, ""), sqlite.Options{})
-	conn := startServer(t, h)
+	conn := startServer(t, h, only(func(t *Timeouts) { t.Idle = 200 * time.Millisecond }))
 	body := encode(t, message(`{}:{alertname="A"}`, "firing", "a=firing"))
 	fmt.Fprintf(conn, "POST /webhook/critical HTTP/1.1\r\nHost: receiver\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 	r := bufio.NewReader(conn)
