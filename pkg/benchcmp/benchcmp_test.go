@@ -24,7 +24,7 @@ import (
 // BENCHCMP_FAKE set it serves fakeBody instead of running tests. With
 // LoadGenEnv set it is the receiver benchmark's load generator.
 func TestMain(m *testing.M) {
-	if code, ran := LoadGeneratorMain(context.Background(), os.Stdout, os.Stderr); ran {
+	if code, ran := LoadGeneratorMain(context.Background(), os.Stdin, os.Stdout, os.Stderr); ran {
 		os.Exit(code)
 	}
 	switch os.Getenv("BENCHCMP_FAKE") {

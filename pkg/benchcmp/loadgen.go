@@ -1,13 +1,17 @@
 package benchcmp
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"time"
 )
 
@@ -18,11 +22,13 @@ const LoadGenEnv = "KLAXON_LOADGEN"
 
 // LoadJob is one phase of load on a webhook: the bodies Payloads(Prefix,
 // Payloads) posted to URL, either as fast as Clients senders can (closed
-// loop) or at Rate per second (open loop).
+// loop) or at Rate per second (open loop), after WarmUp other posts from
+// the same senders, whose time is not measured.
 type LoadJob struct {
 	URL      string  `json:"url"`
 	Prefix   string  `json:"prefix"`
 	Payloads int     `json:"payloads"`
+	WarmUp   int     `json:"warm_up,omitempty"`
 	Clients  int     `json:"clients,omitempty"`
 	Rate     float64 `json:"rate,omitempty"`
 }
@@ -34,6 +40,10 @@ type LoadResult struct {
 	Latencies  []time.Duration `json:"latencies,omitempty"`
 }
 
+// warmedLine is what a load generator process writes once warmed up; it
+// measures when it reads goLine.
+const warmedLine, goLine = "warmed\n", "go\n"
+
 func (j LoadJob) check() error {
 	switch {
 	case j.URL == "" || j.Payloads <= 0:
@@ -44,79 +54,179 @@ func (j LoadJob) check() error {
 	return nil
 }
 
-// Run does the job from this process.
-func (j LoadJob) Run(ctx context.Context) (LoadResult, error) {
+// Run does the job from this process: the warm-up, then warmed (which may
+// be nil), then the measured posts, all from one HTTP client.
+func (j LoadJob) Run(ctx context.Context, warmed func() error) (LoadResult, error) {
 	if err := j.check(); err != nil {
 		return LoadResult{}, err
 	}
-	bodies, err := bodies(j.Prefix, j.Payloads)
+	warm, err := bodies(j.Prefix+"-warm", j.WarmUp)
+	if err != nil {
+		return LoadResult{}, err
+	}
+	measured, err := bodies(j.Prefix, j.Payloads)
 	if err != nil {
 		return LoadResult{}, err
 	}
 	client := NewClient(max(j.Clients, 16))
 	defer client.CloseIdleConnections()
-	if j.Clients > 0 {
-		t, err := MaxThroughput(ctx, client, j.URL, bodies, j.Clients)
-		return LoadResult{Throughput: t}, err
+	if err := j.post(ctx, client, warm, nil); err != nil {
+		return LoadResult{}, fmt.Errorf("warming up: %w", err)
 	}
-	lat, err := OpenLoop(ctx, client, j.URL, bodies, j.Rate)
-	return LoadResult{Latencies: lat}, err
+	if warmed != nil {
+		if err := warmed(); err != nil {
+			return LoadResult{}, err
+		}
+	}
+	var res LoadResult
+	err = j.post(ctx, client, measured, &res)
+	return res, err
+}
+
+// post sends bodies as the job says, into res unless it is nil.
+func (j LoadJob) post(ctx context.Context, client *http.Client, bodies [][]byte, res *LoadResult) error {
+	if len(bodies) == 0 {
+		return nil
+	}
+	if res == nil {
+		res = &LoadResult{}
+	}
+	var err error
+	if j.Clients > 0 {
+		res.Throughput, err = MaxThroughput(ctx, client, j.URL, bodies, j.Clients)
+	} else {
+		res.Latencies, err = OpenLoop(ctx, client, j.URL, bodies, j.Rate)
+	}
+	if err != nil {
+		return fmt.Errorf("posting to %s: %w", j.URL, err)
+	}
+	return nil
 }
 
 // RunLoad does the job in a process of its own: this binary again, with
-// LoadGenEnv set. Alertmanager never runs inside klaxon-receiver; a load
-// generator in the measured process would share its Go scheduler, and
-// hundreds of sender goroutines would queue ahead of the store's one
-// committer at every turn, which no real sender can do.
-func RunLoad(ctx context.Context, job LoadJob) (LoadResult, error) {
+// LoadGenEnv set, which must call LoadGeneratorMain before anything else.
+// Alertmanager never runs inside klaxon-receiver; a load generator in the
+// measured process would share its Go scheduler, and hundreds of sender
+// goroutines would queue ahead of the store's one committer at every turn,
+// which no real sender can do. warmed (which may be nil) runs once the
+// process has warmed up and before it measures. The process is killed if
+// ctx ends.
+func RunLoad(ctx context.Context, job LoadJob, warmed func() error) (LoadResult, error) {
 	if err := job.check(); err != nil {
 		return LoadResult{}, err
 	}
+	if _, ok := os.LookupEnv(LoadGenEnv); ok {
+		return LoadResult{}, fmt.Errorf("load generator: %s is set in this process: its binary does not call LoadGeneratorMain", LoadGenEnv)
+	}
 	spec, err := json.Marshal(job)
 	if err != nil {
-		return LoadResult{}, err
+		return LoadResult{}, fmt.Errorf("load job: %w", err)
 	}
 	exe, err := os.Executable()
 	if err != nil {
 		return LoadResult{}, fmt.Errorf("load generator: %w", err)
 	}
-	var stdout, stderr bytes.Buffer
+	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, exe)
 	cmd.Env = append(os.Environ(), LoadGenEnv+"="+string(spec))
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return LoadResult{}, fmt.Errorf("load generator: %w: %s", err, excerpt(stderr.Bytes()))
+	cmd.Stderr = &stderr
+	res, err := converse(cmd, warmed)
+	werr := cmd.Wait()
+	var failed *warmedError
+	switch {
+	case errors.As(err, &failed):
+		return LoadResult{}, failed.err
+	case werr != nil:
+		// The process's own account, on stderr, says more.
+		err = werr
 	}
-	var res LoadResult
-	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
-		return LoadResult{}, fmt.Errorf("load generator's result: %w: %s", err, excerpt(stdout.Bytes()))
+	if err != nil {
+		return LoadResult{}, fmt.Errorf("load generator: %w: %s", err, excerpt(stderr.Bytes()))
 	}
 	return res, nil
 }
 
-// LoadGeneratorMain runs the job LoadGenEnv holds, if any, writing its
-// LoadResult to stdout and the error to stderr, and returns the exit code
-// and true; without LoadGenEnv it returns false and does nothing.
-func LoadGeneratorMain(ctx context.Context, stdout, stderr io.Writer) (code int, ran bool) {
+// converse starts cmd, waits for its warmedLine, runs warmed, tells it to
+// go on and reads its result. The caller waits for cmd.
+func converse(cmd *exec.Cmd, warmed func() error) (LoadResult, error) {
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return LoadResult{}, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return LoadResult{}, err
+	}
+	if err := cmd.Start(); err != nil {
+		return LoadResult{}, err
+	}
+	defer stdin.Close()
+	out := bufio.NewReader(stdout)
+	line, err := out.ReadString('\n')
+	if err != nil || line != warmedLine {
+		_, _ = io.Copy(io.Discard, out)
+		return LoadResult{}, fmt.Errorf("no %q from the process (got %q): %w", strings.TrimSpace(warmedLine), line, err)
+	}
+	if warmed != nil {
+		if err := warmed(); err != nil {
+			_ = cmd.Process.Kill()
+			_, _ = io.Copy(io.Discard, out)
+			return LoadResult{}, &warmedError{err}
+		}
+	}
+	if _, err := io.WriteString(stdin, goLine); err != nil {
+		return LoadResult{}, err
+	}
+	rest, err := io.ReadAll(out)
+	if err != nil {
+		return LoadResult{}, err
+	}
+	var res LoadResult
+	if err := json.Unmarshal(rest, &res); err != nil {
+		return LoadResult{}, fmt.Errorf("its result: %w: %s", err, excerpt(rest))
+	}
+	return res, nil
+}
+
+// warmedError is the error of RunLoad's warmed function.
+type warmedError struct{ err error }
+
+func (e *warmedError) Error() string { return e.err.Error() }
+
+// LoadGeneratorMain runs the job LoadGenEnv holds, if any: it warms up,
+// writes warmedLine to stdout, waits for goLine on stdin, measures, and
+// writes its LoadResult to stdout as JSON and any error to stderr; it
+// returns the exit code and true. Without LoadGenEnv it returns false and
+// does nothing.
+func LoadGeneratorMain(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (code int, ran bool) {
 	spec, ok := os.LookupEnv(LoadGenEnv)
 	if !ok {
 		return 0, false
 	}
-	if err := runLoadJob(ctx, spec, stdout); err != nil {
+	if err := runLoadJob(ctx, spec, stdin, stdout); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1, true
 	}
 	return 0, true
 }
 
-func runLoadJob(ctx context.Context, spec string, stdout io.Writer) error {
-	dec := json.NewDecoder(bytes.NewReader([]byte(spec)))
+func runLoadJob(ctx context.Context, spec string, stdin io.Reader, stdout io.Writer) error {
+	dec := json.NewDecoder(strings.NewReader(spec))
 	dec.DisallowUnknownFields()
 	var job LoadJob
 	if err := dec.Decode(&job); err != nil {
 		return fmt.Errorf("%s: %w", LoadGenEnv, err)
 	}
-	res, err := job.Run(ctx)
+	res, err := job.Run(ctx, func() error {
+		if _, err := io.WriteString(stdout, warmedLine); err != nil {
+			return err
+		}
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil || line != goLine {
+			return fmt.Errorf("waiting for %q on stdin, got %q: %w", strings.TrimSpace(goLine), line, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}

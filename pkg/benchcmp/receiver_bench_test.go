@@ -43,7 +43,7 @@ const receiverTeams = 20
 
 // BenchmarkReceiverIngest measures klaxon-receiver's webhook, built from
 // pkg/receiver with a SQLite store in a temporary directory, against a
-// handler that only decodes the same JSON, in the same process and run:
+// handler that only decodes the same JSON, in the same run, posting from a load generator process:
 // throughput, acknowledgement latency at a fixed offered load, and the
 // latency from Alertmanager's POST to a fake PagerDuty's receipt. One
 // iteration is one round of all three; run it with -benchtime 1x.

@@ -38,7 +38,6 @@ func (l Load) Ratio() float64 { return Ratio(l.Receiver.Rate(), l.Reference.Rate
 func (l Load) PerCommit() float64 { return Ratio(float64(l.Batched), float64(l.Commits)) }
 
 func (l Load) add(o Load) Load {
-	l.Clients = o.Clients
 	l.Receiver, l.Reference = l.Receiver.Add(o.Receiver), l.Reference.Add(o.Reference)
 	l.Batched += o.Batched
 	l.Commits += o.Commits
@@ -61,17 +60,19 @@ type ReceiverResult struct {
 	Accepted int
 }
 
-// Add merges the figures of another round of the same plan into r.
+// Add merges the figures of another round into r, each load with r's at
+// the same number of clients.
 func (r ReceiverResult) Add(o ReceiverResult) ReceiverResult {
 	r.AckRate, r.Teams = o.AckRate, o.Teams
-	loads := make([]Load, len(o.Loads))
-	for i, l := range o.Loads {
-		if i < len(r.Loads) {
-			l = r.Loads[i].add(l)
+	r.Loads = slices.Clone(r.Loads)
+	for _, l := range o.Loads {
+		i := slices.IndexFunc(r.Loads, func(m Load) bool { return m.Clients == l.Clients })
+		if i < 0 {
+			r.Loads = append(r.Loads, l)
+			continue
 		}
-		loads[i] = l
+		r.Loads[i] = r.Loads[i].add(l)
 	}
-	r.Loads = loads
 	r.ReceiverAck = slices.Concat(r.ReceiverAck, o.ReceiverAck)
 	r.ReferenceAck = slices.Concat(r.ReferenceAck, o.ReferenceAck)
 	r.EndToEnd = slices.Concat(r.EndToEnd, o.EndToEnd)

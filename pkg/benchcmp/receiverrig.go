@@ -227,9 +227,9 @@ type Plan struct {
 
 // Measure runs one round: the throughput phase and the open-loop phase,
 // whose senders run in a process of their own (RunLoad) unless the plan
-// says InProcess, and the
-// end-to-end phase, from client. Round numbers keep the rounds' alert
-// groups apart and alternate which handler goes first.
+// says InProcess, and the end-to-end phase, from client. Round numbers
+// keep the rounds' alert groups apart and alternate which handler goes
+// first.
 func (r *ReceiverRig) Measure(ctx context.Context, client *http.Client, p Plan, round int) (ReceiverResult, error) {
 	res := ReceiverResult{AckRate: p.AckRate, Teams: len(r.Teams)}
 	for _, clients := range p.Clients {
@@ -268,11 +268,11 @@ func (r *ReceiverRig) targets(round int) []target {
 }
 
 // load runs job as the plan says: in a process of its own or in this one.
-func (p Plan) load(ctx context.Context, job LoadJob) (LoadResult, error) {
+func (p Plan) load(ctx context.Context, job LoadJob, warmed func() error) (LoadResult, error) {
 	if p.InProcess {
-		return job.Run(ctx)
+		return job.Run(ctx, warmed)
 	}
-	return RunLoad(ctx, job)
+	return RunLoad(ctx, job, warmed)
 }
 
 // throughput posts as fast as clients senders can to each handler, and
@@ -280,17 +280,14 @@ func (p Plan) load(ctx context.Context, job LoadJob) (LoadResult, error) {
 func (r *ReceiverRig) throughput(ctx context.Context, p Plan, clients, round int) (Load, error) {
 	load := Load{Clients: clients}
 	for _, t := range r.targets(round) {
-		prefix := fmt.Sprintf("r%d-c%d-%s", round, clients, t.name)
-		warm := LoadJob{URL: t.url, Prefix: prefix + "-warm", Payloads: p.WarmUp, Clients: clients}
-		if _, err := p.load(ctx, warm); err != nil {
-			return load, fmt.Errorf("warming up the %s: %w", t.name, err)
+		var before, commitsBefore int
+		warmed := func() (err error) {
+			before, commitsBefore, err = r.Committed()
+			runtime.GC()
+			return err
 		}
-		before, commitsBefore, err := r.Committed()
-		if err != nil {
-			return load, err
-		}
-		runtime.GC()
-		got, err := p.load(ctx, LoadJob{URL: t.url, Prefix: prefix + "-max", Payloads: p.Payloads, Clients: clients})
+		job := LoadJob{URL: t.url, Prefix: fmt.Sprintf("r%d-c%d-%s", round, clients, t.name), Payloads: p.Payloads, WarmUp: p.WarmUp, Clients: clients}
+		got, err := p.load(ctx, job, warmed)
 		if err != nil {
 			return load, fmt.Errorf("throughput of the %s, %d clients: %w", t.name, clients, err)
 		}
@@ -312,7 +309,7 @@ func (r *ReceiverRig) ackLatency(ctx context.Context, p Plan, round int, res *Re
 	for _, t := range r.targets(round) {
 		runtime.GC()
 		job := LoadJob{URL: t.url, Prefix: fmt.Sprintf("r%d-%s-ack", round, t.name), Payloads: p.AckPayloads, Rate: p.AckRate}
-		got, err := p.load(ctx, job)
+		got, err := p.load(ctx, job, nil)
 		if err != nil {
 			return fmt.Errorf("acknowledgement latency of the %s: %w", t.name, err)
 		}
