@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/pkg/acklink"
+	"github.com/klaxonhq/klaxon/pkg/testenv"
 )
 
 func TestStatusPageGolden(t *testing.T) {
@@ -59,7 +60,7 @@ func TestStatusPageAsksOnCallNow(t *testing.T) {
 func TestStatusPageShowsTimesInLocation(t *testing.T) {
 	loc, err := time.LoadLocation("Europe/Berlin")
 	if err != nil {
-		t.Skip("no time zone database:", err)
+		testenv.Missing(t, "no time zone database: %v", err)
 	}
 	f := newFixture(t, Options{Location: loc})
 	body := f.do(http.MethodGet, "/", nil).Body.String()
