@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -150,8 +151,34 @@ func routes(metricsPath string, metrics, reloadHandler http.Handler) (*http.Serv
 	return mux, nil
 }
 
+// timeouts bound how long one client can hold a connection of the
+// exporter's HTTP server.
+type timeouts struct {
+	// readHeader bounds reading a request's headers: a client that trickles
+	// them (or sends none) is cut off.
+	readHeader time.Duration
+	// idle bounds a kept-alive connection between requests.
+	idle time.Duration
+}
+
+// defaultTimeouts are the server's. Idle outlasts the usual scrape
+// intervals (up to a minute), so Prometheus keeps its connection between
+// scrapes. There is no server-wide write timeout: a scrape may take the
+// whole scrape_timeout Prometheus announces, which has no upper bound here,
+// so /metrics sets its own write deadline at that timeout instead
+// (collector.Handler); the other pages are small and answered at once.
+// Nor is there a read timeout: requests carry no bodies, and net/http
+// cancels a request's context when its read deadline passes while the
+// handler runs, which would cut a scrape longer than the timeout.
+var defaultTimeouts = timeouts{readHeader: 10 * time.Second, idle: 2 * time.Minute}
+
+// newServer is the HTTP server for h, with timeouts t.
+func newServer(h http.Handler, t timeouts) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: t.readHeader, IdleTimeout: t.idle}
+}
+
 func serve(ctx context.Context, mux http.Handler, flags *web.FlagConfig, logger *slog.Logger) int {
-	srv := &http.Server{Handler: mux}
+	srv := newServer(mux, defaultTimeouts)
 	errc := make(chan error, 1)
 	go func() { errc <- web.ListenAndServe(srv, flags, logger) }()
 	select {

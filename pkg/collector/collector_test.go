@@ -234,3 +234,37 @@ func TestHandlerFailingCollectorDoesNotFailScrape(t *testing.T) {
 		t.Errorf("scrape does not report the failure:\n%s", rec.Body.String())
 	}
 }
+
+// TestHandlerWriteDeadline checks that /metrics gets no longer to write its
+// answer than the scrape timeout Prometheus announced: with no offset the
+// collectors use all of it, so the answer comes too late and the
+// connection is cut instead.
+func TestHandlerWriteDeadline(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	for _, tc := range []struct {
+		offset time.Duration
+		ok     bool
+	}{
+		{200 * time.Millisecond, true},
+		{0, false},
+	} {
+		h := NewHandler(promslog.NewNopLogger(), HandlerOpts{TimeoutOffset: tc.offset}, func() map[string]Collector {
+			return map[string]Collector{"stuck": &fake{block: release}}
+		})
+		srv := httptest.NewServer(h)
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "0.5")
+		resp, err := srv.Client().Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		if got := err == nil && resp.StatusCode == http.StatusOK; got != tc.ok {
+			t.Errorf("offset %s: answered: %v (err %v), want %v", tc.offset, got, err, tc.ok)
+		}
+		srv.Close()
+	}
+}

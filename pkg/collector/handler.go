@@ -42,6 +42,10 @@ func NewHandler(logger *slog.Logger, opts HandlerOpts, sources ...func() map[str
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The answer must be written by the time the scraper gives up, which is
+	// the whole announced timeout: past it, nobody reads. This bounds a
+	// client that stops reading. (Recorders in tests cannot set deadlines.)
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(ScrapeTimeout(r.Header, 0)))
 	timeout := ScrapeTimeout(r.Header, h.opts.TimeoutOffset)
 	ctx, cancel := context.WithTimeoutCause(r.Context(), timeout,
 		fmt.Errorf("scrape deadline of %s reached", timeout))
