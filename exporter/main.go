@@ -90,16 +90,23 @@ func run() int {
 	defer stop()
 	probes.WatchSignals(ctx)
 
+	hostSource := func() map[string]collector.Collector { return host }
+	results := collector.NewResults()
 	handler := collector.NewHandler(logger,
-		collector.HandlerOpts{TimeoutOffset: *timeoutOffset, Self: self},
-		func() map[string]collector.Collector { return host }, probes.Get)
-	mux, err := routes(*metricsPath, handler, probes.Handler())
-	if err != nil {
-		logger.Error("cannot create landing page", "err", err)
-		return 1
-	}
-	return serve(ctx, mux, toolkitFlags, logger)
+		collector.HandlerOpts{TimeoutOffset: *timeoutOffset, Self: self, Results: results},
+		hostSource, probes.Get)
+	landing := collector.NewLandingPage(logger, collector.LandingOpts{
+		Name:        "Klaxon Exporter",
+		Description: "Host metrics and application probes for Prometheus",
+		Version:     version.Info(),
+		MetricsPath: *metricsPath,
+		DocsURL:     docsURL,
+	}, results, hostSource, probes.Get)
+	return serve(ctx, routes(*metricsPath, handler, landing, probes.Handler()), toolkitFlags, logger)
 }
+
+// docsURL is the exporter's documentation, linked from the landing page.
+const docsURL = "https://github.com/klaxonhq/klaxon/blob/main/docs/exporter.md"
 
 func loadProbes(configFile string, logger *slog.Logger) (map[string]collector.Collector, error) {
 	if configFile == "" {
@@ -126,29 +133,18 @@ func checkConfig(configFile string, load func() (map[string]collector.Collector,
 	return 0
 }
 
-func routes(metricsPath string, metrics, reloadHandler http.Handler) (*http.ServeMux, error) {
+// routes serves metrics at metricsPath and the landing page at / (unless
+// the metrics are there).
+func routes(metricsPath string, metrics, landing, reloadHandler http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle(metricsPath, metrics)
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
 	mux.Handle("/-/reload", reloadHandler)
-	if metricsPath == "/" {
-		return mux, nil
+	if metricsPath != "/" {
+		mux.Handle("/", landing)
 	}
-	landing, err := web.NewLandingPage(web.LandingConfig{
-		Name:        "Klaxon Exporter",
-		Description: "Host metrics and application probes for Prometheus",
-		Version:     version.Info(),
-		Links: []web.LandingLinks{
-			{Address: metricsPath, Text: "Metrics"},
-			{Address: "/-/healthy", Text: "Health"},
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	mux.Handle("/", landing)
-	return mux, nil
+	return mux
 }
 
 // timeouts bound how long one client can hold a connection of the

@@ -45,6 +45,47 @@ func TestExporter(t *testing.T) {
 	t.Run("reload", func(t *testing.T) { testReload(t, bin) })
 	t.Run("scrape timeout header", func(t *testing.T) { testScrapeTimeout(t, bin) })
 	t.Run("prometheus", func(t *testing.T) { testPrometheus(t, bin) })
+	t.Run("landing page", func(t *testing.T) { testLandingPage(t, bin) })
+}
+
+// testLandingPage checks that the landing page lists the collectors and
+// probes with how their last scrape went.
+func testLandingPage(t *testing.T, bin string) {
+	e := startExporter(t, bin, "--config.file=testdata/good.yml")
+	before := e.page(t, "/")
+	if !strings.Contains(before, "<tr><td>api</td><td class=\"none\">not scraped yet</td>") {
+		t.Errorf("before any scrape, the page does not show probe api as not scraped yet:\n%s", before)
+	}
+	e.scrapeText(t, nil)
+	after := e.page(t, "/")
+	for _, want := range []string{
+		`<tr><td>cpu</td><td class="ok">ok</td>`,
+		`<tr><td>api</td><td class="failed">failed</td>`,
+		"connection refused", // why api failed: nothing listens there
+		`<a href="/metrics">Metrics</a>`,
+	} {
+		if !strings.Contains(after, want) {
+			t.Errorf("after a scrape, the page lacks %q:\n%s", want, after)
+		}
+	}
+}
+
+// page gets path and returns the body, failing unless it is 200.
+func (e *exporter) page(t *testing.T, path string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + e.addr + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %s", path, resp.Status)
+	}
+	return string(b)
 }
 
 // hostCollectors are the host collectors on by default that every Linux

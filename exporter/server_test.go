@@ -26,10 +26,7 @@ const guard = 20 * time.Second
 // returns a connection to it.
 func dialServer(t *testing.T, to timeouts) net.Conn {
 	t.Helper()
-	mux, err := routes("/metrics", http.NotFoundHandler(), http.NotFoundHandler())
-	if err != nil {
-		t.Fatal(err)
-	}
+	mux := routes("/metrics", http.NotFoundHandler(), http.NotFoundHandler(), http.NotFoundHandler())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,9 @@ type HandlerOpts struct {
 	TimeoutOffset time.Duration
 	// Self gathers the exporter's own metrics (build info, process, reloads).
 	Self prometheus.Gatherer
+	// Results, if set, keeps every collector's last result for the
+	// landing page.
+	Results *Results
 }
 
 // Handler serves /metrics: for each request it runs the collectors that
@@ -33,12 +36,13 @@ type Handler struct {
 	sources []func() map[string]Collector
 	logger  *slog.Logger
 	opts    HandlerOpts
+	now     func() time.Time // the scrapes' clock, time.Now but in tests
 }
 
 // NewHandler returns a Handler. Each source is asked for its collectors at
 // every scrape, so a reloaded config takes effect at the next scrape.
 func NewHandler(logger *slog.Logger, opts HandlerOpts, sources ...func() map[string]Collector) *Handler {
-	return &Handler{sources: sources, logger: logger, opts: opts}
+	return &Handler{sources: sources, logger: logger, opts: opts, now: time.Now}
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -51,12 +55,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Errorf("scrape deadline of %s reached", timeout))
 	defer cancel()
 
-	collectors := map[string]Collector{}
-	for _, src := range h.sources {
-		maps.Copy(collectors, src())
+	collectors := collect(h.sources)
+	if h.opts.Results != nil {
+		h.opts.Results.retain(collectors)
 	}
+	scrape := NewScrape(ctx, collectors, h.logger)
+	scrape.results, scrape.now = h.opts.Results, h.now
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewScrape(ctx, collectors, h.logger))
+	reg.MustRegister(scrape)
 
 	gatherers := prometheus.Gatherers{reg}
 	if h.opts.Self != nil {
@@ -80,4 +86,13 @@ func ScrapeTimeout(header http.Header, offset time.Duration) time.Duration {
 	}
 	timeout -= offset
 	return max(timeout, 100*time.Millisecond)
+}
+
+// collect merges the collectors of every source.
+func collect(sources []func() map[string]Collector) map[string]Collector {
+	collectors := map[string]Collector{}
+	for _, src := range sources {
+		maps.Copy(collectors, src())
+	}
+	return collectors
 }

@@ -2,7 +2,6 @@ package collector
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -29,11 +28,13 @@ type Scrape struct {
 	ctx        context.Context
 	collectors map[string]Collector
 	logger     *slog.Logger
+	results    *Results         // where to keep each run's result, or nil
+	now        func() time.Time // the clock, time.Now but in tests
 }
 
 // NewScrape returns a Scrape of collectors bounded by ctx.
 func NewScrape(ctx context.Context, collectors map[string]Collector, logger *slog.Logger) *Scrape {
-	return &Scrape{ctx: ctx, collectors: collectors, logger: logger}
+	return &Scrape{ctx: ctx, collectors: collectors, logger: logger, now: time.Now}
 }
 
 // Describe sends nothing: a Scrape is an unchecked collector, because probes
@@ -50,19 +51,24 @@ func (s *Scrape) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (s *Scrape) execute(name string, c Collector, ch chan<- prometheus.Metric) {
-	begin := time.Now()
+	begin := s.now()
 	err := run(s.ctx, c, ch)
-	duration := time.Since(begin)
+	end := s.now()
+	duration := end.Sub(begin)
 	logger := s.logger.With("collector", name, "duration_seconds", duration.Seconds())
+	result := outcome(err)
 	success := 1.0
-	switch {
-	case err == nil:
+	switch result {
+	case Succeeded:
 		logger.Debug("collector succeeded")
-	case errors.Is(err, ErrNoData):
+	case NoData:
 		logger.Debug("collector returned no data", "err", err)
-	default:
+	case Failed:
 		success = 0
 		logger.Error("collector failed", "err", err)
+	}
+	if s.results != nil {
+		s.results.record(name, Result{Outcome: result, Err: err, End: end, Duration: duration})
 	}
 	ch <- prometheus.MustNewConstMetric(durationDesc, prometheus.GaugeValue, duration.Seconds(), name)
 	ch <- prometheus.MustNewConstMetric(successDesc, prometheus.GaugeValue, success, name)

@@ -1,0 +1,111 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/common/promslog"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// TestLandingPageGolden scrapes with a probe that fails the second time
+// with an error holding HTML, removes and restores another probe (as
+// reloads would), and compares the landing page with
+// testdata/landing.html.
+func TestLandingPageGolden(t *testing.T) {
+	start := time.Date(2026, 3, 14, 10, 30, 0, 0, time.UTC)
+	api := &fake{value: 1}
+	host := map[string]Collector{"cpu": &fake{value: 1}, "netdev": &fake{err: ErrNoData}}
+	probes := map[string]Collector{"probe:api": api, "probe:db": &fake{value: 1}}
+	hostSource := func() map[string]Collector { return host }
+	probeSource := func() map[string]Collector { return probes }
+
+	results := NewResults()
+	h := NewHandler(promslog.NewNopLogger(), HandlerOpts{Results: results}, hostSource, probeSource)
+	scrapeAt := func(at time.Time) {
+		h.now = func() time.Time { return at }
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("scrape: %d", rec.Code)
+		}
+	}
+	scrapeAt(start)
+	api.err = errors.New(`Get "http://127.0.0.1:1/health?a=1&b=2": <script>alert("x")</script> connection refused`)
+	scrapeAt(start.Add(30 * time.Second))
+	probes["probe:new"] = &fake{value: 1}
+	delete(probes, "probe:db")
+	scrapeAt(start.Add(60 * time.Second)) // forgets db, runs new
+	probes["probe:db"] = &fake{value: 1}  // back, not scraped since
+
+	page := NewLandingPage(promslog.NewNopLogger(), LandingOpts{
+		Name: "Klaxon Exporter", Description: "Host metrics & application probes",
+		Version: "(version=1.2.3)", MetricsPath: "/metrics", DocsURL: "https://example.com/docs/exporter.md?a=1&b=2",
+	}, results, hostSource, probeSource)
+	page.now = func() time.Time { return start.Add(90 * time.Second) }
+	rec := httptest.NewRecorder()
+	page.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("landing page: %d", rec.Code)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "text/html; charset=utf-8" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	golden(t, "landing.html", rec.Body.String())
+}
+
+func TestLandingPageOnlyAtRoot(t *testing.T) {
+	page := NewLandingPage(promslog.NewNopLogger(), LandingOpts{}, NewResults())
+	rec := httptest.NewRecorder()
+	page.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/nothing-here", nil))
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("/nothing-here: %d, want 404", rec.Code)
+	}
+}
+
+// TestResultsKeepDuration checks that a scrape records how long a
+// collector ran: one stuck until the deadline ran at least that long.
+func TestResultsKeepDuration(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	const deadline = 50 * time.Millisecond
+	ctx, cancel := context.WithTimeout(t.Context(), deadline)
+	defer cancel()
+	scrape := NewScrape(ctx, map[string]Collector{"stuck": &fake{block: release}}, promslog.NewNopLogger())
+	scrape.results = NewResults()
+	successOf(t, scrape, "stuck")
+	s, ok := scrape.results.Status("stuck")
+	if !ok {
+		t.Fatal("no result for the collector that ran")
+	}
+	if s.Last.Outcome != Failed || !errors.Is(s.Last.Err, context.DeadlineExceeded) || s.Last.Duration < deadline || !s.LastSuccess.IsZero() {
+		t.Errorf("got %+v, want a failure by the deadline, of at least %s, and no success", s, deadline)
+	}
+}
+
+// golden compares got with testdata/name, which -update rewrites.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", path, diff)
+	}
+}
