@@ -21,15 +21,15 @@ var (
 	ErrAmbiguousID = errors.New("incident ID matches several incidents")
 )
 
-// idError is a refused incident ID, ErrBadID or ErrAmbiguousID, in
-// words.
-type idError struct {
+// kindError is an error of a kind its caller tells apart (ErrBadID,
+// ErrUnreachable...), in words of its own.
+type kindError struct {
 	kind error
 	msg  string
 }
 
-func (e *idError) Error() string { return e.msg }
-func (e *idError) Unwrap() error { return e.kind }
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
 
 // maxMatches is how many of the incidents an ambiguous ID matches its
 // error lists.
@@ -45,9 +45,9 @@ func findIncident(ctx context.Context, st store.Escalations, id string) (string,
 	prefix := strings.ToLower(strings.TrimSpace(id))
 	switch {
 	case !hexRE.MatchString(prefix):
-		return "", &idError{ErrBadID, fmt.Sprintf("%q is not an incident ID: IDs are hexadecimal, as the incidents command lists them", id)}
+		return "", &kindError{ErrBadID, fmt.Sprintf("%q is not an incident ID: IDs are hexadecimal, as the incidents command lists them", id)}
 	case len(prefix) < alert.ShortIDLength:
-		return "", &idError{ErrBadID, fmt.Sprintf("incident ID %q is too short: give at least %d characters, as the incidents command lists them", id, alert.ShortIDLength)}
+		return "", &kindError{ErrBadID, fmt.Sprintf("incident ID %q is too short: give at least %d characters, as the incidents command lists them", id, alert.ShortIDLength)}
 	}
 	keys, err := st.EscalationKeys(ctx, prefix, maxMatches+1)
 	if err != nil {
@@ -63,6 +63,6 @@ func findIncident(ctx context.Context, st store.Escalations, id string) (string,
 	if len(keys) > maxMatches {
 		count, keys = fmt.Sprintf("more than %d", maxMatches), keys[:maxMatches]
 	}
-	return "", &idError{ErrAmbiguousID, fmt.Sprintf("incident ID %s matches %s incidents (%s): give more of the ID",
+	return "", &kindError{ErrAmbiguousID, fmt.Sprintf("incident ID %s matches %s incidents (%s): give more of the ID",
 		id, count, strings.Join(keys, ", "))}
 }
