@@ -153,3 +153,23 @@ func TestAckTwice(t *testing.T) {
 		t.Errorf("time to acknowledge counted %d times, want 1", n)
 	}
 }
+
+// TestStatusPageAckedBySomeoneElse: the status page tells a second
+// acknowledger who has the incident; the first acknowledger acking again
+// is told it is done.
+func TestStatusPageAckedBySomeoneElse(t *testing.T) {
+	fake := slacktest.NewServer()
+	defer fake.Close()
+	h := newEscHarness(t, t.TempDir(), fake, fake.NewWebhook(), escStart)
+	key := h.post(t, firing("a"))
+	src := &statusSource{runtime: h.svc.Runtime.Get, store: h.svc.Escalator.store, ack: h.svc, logger: h.svc.logger}
+	if err := src.Ack(t.Context(), key, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Ack(t.Context(), key, "alice"); err != nil {
+		t.Errorf("alice again: %v, want nil", err)
+	}
+	if err := src.Ack(t.Context(), key, "bob"); !errors.Is(err, web.ErrAcknowledged) || !strings.Contains(err.Error(), "acknowledged by alice") {
+		t.Errorf("bob: %v, want web.ErrAcknowledged naming alice", err)
+	}
+}

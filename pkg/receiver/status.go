@@ -218,7 +218,7 @@ func (s *statusSource) OnCall(_ context.Context, at time.Time) ([]web.OnCall, er
 
 // Ack acknowledges an open incident, named by its key or a prefix,
 // through the Acknowledger. An ID that names no single incident is not
-// found.
+// found; an incident someone else acknowledged is web.ErrAcknowledged.
 func (s *statusSource) Ack(ctx context.Context, incident, by string) error {
 	key, err := findIncident(ctx, s.store, incident)
 	if errors.Is(err, ErrBadID) || errors.Is(err, ErrAmbiguousID) {
@@ -234,7 +234,10 @@ func (s *statusSource) Ack(ctx context.Context, incident, by string) error {
 	if !openIncident(rows, key) {
 		return fmt.Errorf("incident %s: %w", incident, web.ErrNotFound)
 	}
-	_, err = s.ack.Acknowledge(ctx, key, by)
+	a, err := s.ack.Acknowledge(ctx, key, by)
+	if err == nil && a.Already && !samePerson(a.By, by) {
+		return fmt.Errorf("incident %s, acknowledged by %s: %w", key, a.By, web.ErrAcknowledged)
+	}
 	return err
 }
 
