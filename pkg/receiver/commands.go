@@ -312,7 +312,7 @@ func Simulate(path string, opts SimulateOptions, out io.Writer, logger *slog.Log
 	end := opts.Start.Add(opts.Until)
 	pages := escalation.Simulate(policy, rt.Roster, rt.Roster, opts.Start, events, end)
 
-	fmt.Fprintf(out, "route %s, escalation policy %s, incident %s\n", route.Name, policy.Name, alert.IncidentKey(route.Name, msg.GroupKey))
+	fmt.Fprintf(out, "route %s, escalation policy %s, incident %s\n", route.Name, policy.Name, alert.ShortID(alert.IncidentKey(route.Name, msg.GroupKey)))
 	fmt.Fprintf(out, "alerts: %d firing (%s)\n", len(fps), msg.CommonLabels["alertname"])
 	fmt.Fprintf(out, "channels: %s\n", describeChannels(rt, route))
 	fmt.Fprintf(out, "from %s until %s (%s), nobody acknowledging\n\n",
