@@ -2,6 +2,7 @@ package receiver
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -341,7 +342,9 @@ func (c *IncidentClient) Acknowledge(ctx context.Context, id, by string, w io.Wr
 	if err := c.call(ctx, http.MethodPost, "/api/v1/incidents/"+url.PathEscape(id)+"/ack", body, &resp); err != nil {
 		return err
 	}
-	short := alert.ShortID(resp.ID)
+	// A receiver from before the answer named the incident says less.
+	short := alert.ShortID(cmp.Or(resp.ID, id))
+	resp.AckedBy = cmp.Or(resp.AckedBy, by)
 	if resp.Status == statusAlreadyAcknowledged {
 		_, err = fmt.Fprintf(w, "incident %s was already acknowledged by %s at %s: nothing changed\n", short, resp.AckedBy, formatTime(resp.AckedAt))
 		return err
@@ -356,7 +359,7 @@ func (c *IncidentClient) Resolve(ctx context.Context, id string, w io.Writer) er
 	if err := c.call(ctx, http.MethodPost, "/api/v1/incidents/"+url.PathEscape(id)+"/resolve", nil, &resp); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "incident %s resolved: nobody is paged for it any more; Alertmanager's alerts are unchanged\n", alert.ShortID(resp.ID))
+	_, err := fmt.Fprintf(w, "incident %s resolved: nobody is paged for it any more; Alertmanager's alerts are unchanged\n", alert.ShortID(cmp.Or(resp.ID, id)))
 	return err
 }
 
