@@ -43,7 +43,7 @@ func run(args []string) int {
 	serve := app.Command("serve", "Run the receiver (the default).").Default()
 	toolkitFlags := kingpinflag.AddFlags(serve, ":9848")
 	app.Command("check-config", "Validate the config file, build every channel, and exit.")
-	sendTest := app.Command("send-test", "Send a test message through one channel now.")
+	sendTest := app.Command("send-test", "Send a test message through one channel now; exit 3 when its upstream cannot be reached, 4 when it refuses.")
 	testChannel := sendTest.Flag("channel", "The channel's name.").Required().String()
 	dead := app.Command("dead-letters", "List or retry deliveries that were given up.")
 	dead.Command("list", "List dead letters.").Default()
@@ -60,11 +60,11 @@ func run(args []string) int {
 	incidents := app.Command("incidents", "List the open incidents of a running receiver.")
 	incidentsClient := clientFlags(incidents)
 	ack := app.Command("ack", "Acknowledge an incident of a running receiver: its escalation stops.")
-	ackID := ack.Arg("id", "The incident's ID, as the incidents command lists it.").Required().String()
+	ackID := ack.Arg("id", "The incident's ID as the incidents command lists it: its first 8 characters or more.").Required().String()
 	ackBy := ack.Flag("by", "Who acknowledges.").Required().String()
 	ackClient := clientFlags(ack)
 	resolve := app.Command("resolve", "End an incident's escalation on a running receiver; Alertmanager's alerts are unchanged.")
-	resolveID := resolve.Arg("id", "The incident's ID, as the incidents command lists it.").Required().String()
+	resolveID := resolve.Arg("id", "The incident's ID as the incidents command lists it: its first 8 characters or more.").Required().String()
 	resolveClient := clientFlags(resolve)
 
 	cmd, err := app.Parse(args)
@@ -100,9 +100,27 @@ func run(args []string) int {
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
-		return 1
+		return exitCode(err)
 	}
 	return 0
+}
+
+// Exit statuses besides 0 (done), 1 (failed) and 2 (bad usage).
+const (
+	// exitUnreachable: send-test could not reach the channel's upstream.
+	exitUnreachable = 3
+	// exitRefused: the channel's upstream refused the test message.
+	exitRefused = 4
+)
+
+func exitCode(err error) int {
+	switch {
+	case errors.Is(err, receiver.ErrUnreachable):
+		return exitUnreachable
+	case errors.Is(err, receiver.ErrRefused):
+		return exitRefused
+	}
+	return 1
 }
 
 // clientFlags adds the flags that find a running receiver to cmd.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,6 +66,7 @@ func TestReceiver(t *testing.T) {
 			{"happy path", testHappyPath},
 			{"dead letters", testDeadLetters},
 			{"send-test", testSendTest},
+			{"incident commands", testIncidentCommands},
 			{"reload", testReload},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -506,10 +508,24 @@ func testSendTest(t *testing.T, bin string) {
 	// A refused test message says why, without the webhook's token.
 	f.slack.FailNext(1, http.StatusForbidden, "invalid_token", 0)
 	_, stderr, code = r.run(t, "send-test", "--channel", "slack")
-	if code != 1 || !strings.Contains(stderr, "invalid_token") {
-		t.Errorf("send-test refused: exit %d, stderr %q; want exit 1 and Slack's reason", code, stderr)
+	want = `klaxon-receiver: channel "slack" (slack): upstream refused: 403 Forbidden (authError, a delivery would not be retried): ` +
+		"posting to slack: upstream answered 403 Forbidden: invalid_token\n"
+	if code != 4 || stderr != want {
+		t.Errorf("send-test refused: exit %d, stderr %q; want exit 4 and %q", code, stderr, want)
 	}
 	assertNoSecrets(t, stderr, f.secrets())
+	// An upstream that is down is told apart from one that refuses.
+	f.discord.Close()
+	_, downErr, code := r.run(t, "send-test", "--channel", "discord")
+	u, err := url.Parse(f.discordURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = `klaxon-receiver: channel "discord" (discord): could not reach ` + u.Host + " (network): "
+	if code != 3 || !strings.HasPrefix(downErr, want) || !strings.Contains(downErr, "connection refused") {
+		t.Errorf("send-test to a closed port: exit %d, stderr %q; want exit 3 and %q... connection refused", code, downErr, want)
+	}
+	assertNoSecrets(t, downErr, f.secrets())
 }
 
 // testReload reloads a broken config (500, the old one stays in force)

@@ -204,3 +204,13 @@ func FuzzDecode(f *testing.F) {
 		_ = m.Severity()
 	})
 }
+
+func TestShortID(t *testing.T) {
+	key := IncidentKey("critical", "{}:{alertname=\"HighErrorRate\"}")
+	if got := ShortID(key); got != key[:8] || len(got) != ShortIDLength {
+		t.Errorf("ShortID(%s) = %q, want its first %d characters", key, got, ShortIDLength)
+	}
+	if got := ShortID("k1"); got != "k1" {
+		t.Errorf("ShortID(k1) = %q, want it unchanged", got)
+	}
+}

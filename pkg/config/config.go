@@ -31,7 +31,8 @@ func LoadFile(path string, v any) error {
 }
 
 // Decode parses data, named name in errors, into v. An empty document
-// leaves v as it is.
+// leaves v as it is. Every time.Duration in v, at any depth, is read by
+// ParseDuration, and a bad one is reported with its key.
 func Decode(name string, data []byte, v any) error {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
@@ -40,10 +41,25 @@ func Decode(name string, data []byte, v any) error {
 	if len(root.Content) == 0 {
 		return nil
 	}
-	if err := DecodeNode(root.Content[0], v); err != nil {
-		return located(name, err)
+	var problems []string
+	bad := readDurations(root.Content[0], reflect.TypeOf(v), "", &problems)
+	err := DecodeNode(root.Content[0], v)
+	if len(problems) == 0 {
+		if err != nil {
+			return located(name, err)
+		}
+		return nil
 	}
-	return nil
+	// Bad durations are reported once, with their keys, in line order
+	// with everything else.
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		problems = append(problems, withoutDurationErrors(te.Errors, bad)...)
+	} else if err != nil {
+		problems = append(problems, err.Error())
+	}
+	slices.SortStableFunc(problems, func(a, b string) int { return lineOf(a) - lineOf(b) })
+	return located(name, &yaml.TypeError{Errors: slices.Compact(problems)})
 }
 
 // DecodeNode decodes node into v, rejecting keys that v's struct types do not

@@ -65,7 +65,7 @@ func TestLoadFileErrors(t *testing.T) {
 		"unknown-nested.yml": `testdata/unknown-nested.yml:4: unknown key "limt" (known keys: key, limit)`,
 		"invalid.yml":        `testdata/invalid.yml:3: item "a": limit must not be negative`,
 		"syntax.yml":         `testdata/syntax.yml:2: did not find expected node content`,
-		"badtype.yml":        "testdata/badtype.yml:2: cannot unmarshal !!str `soon` into time.Duration",
+		"badtype.yml":        `testdata/badtype.yml:2: timeout: "soon" is not a duration (use ms, s, m, h, d, w, y e.g. 90s, 5m)`,
 		"missing.yml":        "reading config: open testdata/missing.yml: no such file or directory",
 	} {
 		t.Run(file, func(t *testing.T) {
@@ -138,5 +138,82 @@ func TestValueAndItemNode(t *testing.T) {
 		if got := ItemNode(doc, tc.key, tc.i); got != doc {
 			t.Errorf("ItemNode(%s, %d) must be the node itself", tc.key, tc.i)
 		}
+	}
+}
+
+// durationConfig has durations at the top, in a list of a type that
+// unmarshals itself, in a map and behind a pointer.
+type durationConfig struct {
+	Timeout time.Duration            `yaml:"timeout"`
+	Levels  []durationLevel          `yaml:"levels"`
+	Waits   map[string]time.Duration `yaml:"waits"`
+	Backoff *time.Duration           `yaml:"backoff"`
+}
+
+type durationLevel struct {
+	Delay time.Duration `yaml:"delay"`
+	Name  string        `yaml:"name"`
+}
+
+func (l *durationLevel) UnmarshalYAML(node *yaml.Node) error {
+	type plain durationLevel
+	if err := DecodeNode(node, (*plain)(l)); err != nil {
+		return err
+	}
+	if l.Name == "" {
+		return Errorf(node, "level needs a name")
+	}
+	return nil
+}
+
+func TestDecodeDurations(t *testing.T) {
+	data := "timeout: 90s\nlevels:\n  - {name: a, delay: 0}\n  - {name: b, delay: 1h30m}\n  - {name: c, delay: 2d}\n" +
+		"waits:\n  short: 1.5s\n  long: 1w\nbackoff: 1y\n"
+	var got durationConfig
+	if err := Decode("durations.yml", []byte(data), &got); err != nil {
+		t.Fatal(err)
+	}
+	backoff := 365 * 24 * time.Hour
+	want := durationConfig{
+		Timeout: 90 * time.Second,
+		Levels:  []durationLevel{{Name: "a"}, {Name: "b", Delay: 90 * time.Minute}, {Name: "c", Delay: 48 * time.Hour}},
+		Waits:   map[string]time.Duration{"short": 1500 * time.Millisecond, "long": 7 * 24 * time.Hour},
+		Backoff: &backoff,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+}
+
+// TestDecodeBadDurations: each bad duration is reported once, with its
+// line and its key from the top of the file, in line order with the other
+// problems.
+func TestDecodeBadDurations(t *testing.T) {
+	data := "timeout: 5mins\nlevels:\n  - name: a\n    delay: 5\n  - delay: 1m\n  - name: c\n    delay: \"10 minutes\"\n" +
+		"waits:\n  long: 3days\nbackoff: [1s]\n"
+	var got durationConfig
+	err := Decode("bad.yml", []byte(data), &got)
+	want := "bad.yml:1: timeout: \"5mins\" is not a duration (" + DurationUnits + ")\n" +
+		"bad.yml:4: levels[0].delay: \"5\" is not a duration (" + DurationUnits + ")\n" +
+		"bad.yml:5: level needs a name\n" +
+		"bad.yml:7: levels[2].delay: \"10 minutes\" is not a duration (" + DurationUnits + ")\n" +
+		"bad.yml:9: waits.long: \"3days\" is not a duration (" + DurationUnits + ")\n" +
+		"bad.yml:10: cannot unmarshal !!seq into time.Duration"
+	if err == nil {
+		t.Fatalf("no error, want:\n%s", want)
+	}
+	if diff := cmp.Diff(want, err.Error()); diff != "" {
+		t.Errorf("error (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"0": 0, "250ms": 250 * time.Millisecond, "1h30m": 90 * time.Minute, "7d": 7 * 24 * time.Hour, "2w": 14 * 24 * time.Hour} {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %s, %v; want %s", in, got, err, want)
+		}
+	}
+	if _, err := ParseDuration("5 min"); err == nil || err.Error() != `"5 min" is not a duration (`+DurationUnits+`)` {
+		t.Errorf("ParseDuration(\"5 min\"): %v", err)
 	}
 }

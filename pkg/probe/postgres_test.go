@@ -75,7 +75,7 @@ func TestPostgresConfigBad(t *testing.T) {
 		{"postgres-bad-missing-dsn.yml", "testdata/postgres-bad-missing-dsn.yml:4: postgres: one of dsn and dsn_file is required"},
 		{"postgres-bad-dsn-and-dsn-file.yml", "testdata/postgres-bad-dsn-and-dsn-file.yml:4: postgres: at most one of dsn and dsn_file may be set"},
 		{"postgres-bad-threshold.yml", "testdata/postgres-bad-threshold.yml:5: postgres: slow_query_threshold must be positive, not -5s"},
-		{"postgres-bad-threshold-syntax.yml", "testdata/postgres-bad-threshold-syntax.yml:5: cannot unmarshal !!str `soon` into time.Duration"},
+		{"postgres-bad-threshold-syntax.yml", `testdata/postgres-bad-threshold-syntax.yml:5: probes[0].postgres.slow_query_threshold: "soon" is not a duration (use ms, s, m, h, d, w, y e.g. 90s, 5m)`},
 		{"postgres-bad-dsn-url.yml", "testdata/postgres-bad-dsn-url.yml:4: postgres: dsn: invalid port"},
 		{"postgres-bad-dsn-escape.yml", "testdata/postgres-bad-dsn-escape.yml:4: postgres: dsn: failed to parse as URL: invalid percent-encoded token in password"},
 		{"postgres-bad-dsn-keyvalue.yml", "testdata/postgres-bad-dsn-keyvalue.yml:4: postgres: dsn: failed to parse as keyword/value"},

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -64,11 +66,63 @@ func SendTest(ctx context.Context, path, channel string, out io.Writer, logger *
 	n := testNotification(channel, time.Now())
 	rt.Runbooks.ResolveMessage(n.Message)
 	if err := ch.Notifier.Notify(ctx, n); err != nil {
-		retry, _, reason := notify.Classify(err)
-		return fmt.Errorf("channel %q (%s) refused the test message (%s, retryable: %t): %w", channel, ch.Kind, reason, retry, err)
+		return sendTestError(fmt.Sprintf("channel %q (%s)", channel, ch.Kind), err)
 	}
 	fmt.Fprintf(out, "test message delivered to channel %q (%s)\n", channel, ch.Kind)
 	return nil
+}
+
+// The failures of SendTest that its caller tells apart; any other is the
+// receiver's own (an unreadable secret file, a template that fails).
+var (
+	// ErrUnreachable: no answer from the upstream (connection refused,
+	// DNS, TLS, timeout).
+	ErrUnreachable = errors.New("could not reach the upstream")
+	// ErrRefused: the upstream answered, with an error.
+	ErrRefused = errors.New("upstream refused")
+)
+
+// sendTestError says why a test message to channel (its name and kind)
+// failed: the upstream could not be reached, it refused, or the message
+// was never sent. Notifiers' errors hide secrets (notify.RedactURL,
+// notify.Redact); this adds none, only the upstream's host.
+func sendTestError(channel string, err error) error {
+	retry, _, reason := notify.Classify(err)
+	var ne *notify.Error
+	var ue *url.Error
+	classified := errors.As(err, &ne)
+	switch {
+	case classified && ne.StatusCode != 0:
+		status := fmt.Sprintf("%d %s", ne.StatusCode, http.StatusText(ne.StatusCode))
+		return &kindError{ErrRefused, fmt.Sprintf("%s: upstream refused: %s (%s, %s): %v", channel, status, reason, retried(retry), err)}
+	case errors.As(err, &ue):
+		return &kindError{ErrUnreachable, fmt.Sprintf("%s: could not reach %s (%s): %v", channel, host(ue.URL), reason, err)}
+	case errors.Is(err, context.DeadlineExceeded) || classified && (ne.Reason == notify.ReasonNetwork || ne.Reason == notify.ReasonTimeout):
+		return &kindError{ErrUnreachable, fmt.Sprintf("%s: could not reach the upstream (%s): %v", channel, reason, err)}
+	case classified && ne.Reason != notify.ReasonInvalid:
+		// An upstream's answer that is an error without an error status,
+		// such as Slack's 200 that is not "ok".
+		return &kindError{ErrRefused, fmt.Sprintf("%s: upstream refused (%s, %s): %v", channel, reason, retried(retry), err)}
+	}
+	return fmt.Errorf("%s: the test message was not sent: %w", channel, err)
+}
+
+// retried says whether the receiver would try a delivery again.
+func retried(retry bool) string {
+	if retry {
+		return "a delivery would be retried"
+	}
+	return "a delivery would not be retried"
+}
+
+// host is the host of a notifier's redacted URL, which keeps scheme and
+// host only.
+func host(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "the upstream"
+	}
+	return u.Host
 }
 
 func testNotification(channel string, now time.Time) *notify.Notification {
@@ -258,7 +312,7 @@ func Simulate(path string, opts SimulateOptions, out io.Writer, logger *slog.Log
 	end := opts.Start.Add(opts.Until)
 	pages := escalation.Simulate(policy, rt.Roster, rt.Roster, opts.Start, events, end)
 
-	fmt.Fprintf(out, "route %s, escalation policy %s, incident %s\n", route.Name, policy.Name, alert.IncidentKey(route.Name, msg.GroupKey))
+	fmt.Fprintf(out, "route %s, escalation policy %s, incident %s\n", route.Name, policy.Name, alert.ShortID(alert.IncidentKey(route.Name, msg.GroupKey)))
 	fmt.Fprintf(out, "alerts: %d firing (%s)\n", len(fps), msg.CommonLabels["alertname"])
 	fmt.Fprintf(out, "channels: %s\n", describeChannels(rt, route))
 	fmt.Fprintf(out, "from %s until %s (%s), nobody acknowledging\n\n",

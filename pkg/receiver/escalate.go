@@ -113,40 +113,67 @@ func (e *Escalator) Tick(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Acknowledge stops the incident's escalation on behalf of by and tells
-// the route's chat channels. It returns an error wrapping web.ErrNotFound
-// for an unknown or resolved incident.
-func (e *Escalator) Acknowledge(ctx context.Context, incidentKey, by string) error {
+// Acknowledgement is what an acknowledgement did.
+type Acknowledgement struct {
+	// Incident is the incident's key.
+	Incident string
+	// By and At are who acknowledged the incident and when: this
+	// acknowledgement, or the earlier one.
+	By string
+	At time.Time
+	// Already is true when the incident was acknowledged before, by By
+	// at At: nothing changed.
+	Already bool
+}
+
+// Acknowledge stops the escalation of the incident id names (its key or
+// a prefix, see findIncident) on behalf of by and tells the route's chat
+// channels. An incident acknowledged before stays as it is, and the
+// result says by whom. It returns an error wrapping web.ErrNotFound for
+// an unknown or resolved incident, ErrBadID or ErrAmbiguousID.
+func (e *Escalator) Acknowledge(ctx context.Context, id, by string) (Acknowledgement, error) {
+	key, err := findIncident(ctx, e.store, id)
+	if err != nil {
+		return Acknowledgement{}, err
+	}
 	var started time.Time
 	var route string
 	now := e.runtime().Now()
-	n, err := e.updateWith(ctx, incidentKey, escalation.Ack{By: by}, now, func(cur *store.Escalation, s escalation.State, pages []escalation.Page) {
+	res := Acknowledgement{Incident: key, By: by, At: now}
+	n, err := e.updateWith(ctx, key, escalation.Ack{By: by}, now, func(cur *store.Escalation, s escalation.State, pages []escalation.Page) {
+		res.By, res.At, res.Already = s.AckedBy, s.AckedAt, len(pages) == 0
 		if len(pages) > 0 {
 			started, route = s.Started, cur.Route
 		}
 	})
 	if err != nil {
-		return err
+		return Acknowledgement{}, err
 	}
 	if !started.IsZero() {
 		e.timeToAck.WithLabelValues(route).Observe(now.Sub(started).Seconds())
-		e.logger.Info("incident acknowledged", "incident", incidentKey, "route", route, "by", by)
+		e.logger.Info("incident acknowledged", "incident", key, "route", route, "by", by)
 	}
 	if n > 0 {
 		e.wake()
 	}
-	return nil
+	return res, nil
 }
 
-// Resolve ends the incident's escalation by hand: nobody is paged for it
-// any more. The alerts stay as Alertmanager has them. It returns an error
-// wrapping web.ErrNotFound for an unknown or resolved incident.
-func (e *Escalator) Resolve(ctx context.Context, incidentKey, by string) error {
-	if _, err := e.update(ctx, incidentKey, escalation.Resolve{}, e.runtime().Now()); err != nil {
-		return err
+// Resolve ends the escalation of the incident id names (its key or a
+// prefix) by hand: nobody is paged for it any more. The alerts stay as
+// Alertmanager has them. It returns the incident's key, and an error
+// wrapping web.ErrNotFound for an unknown or resolved incident,
+// ErrBadID or ErrAmbiguousID.
+func (e *Escalator) Resolve(ctx context.Context, id, by string) (string, error) {
+	key, err := findIncident(ctx, e.store, id)
+	if err != nil {
+		return "", err
 	}
-	e.logger.Info("escalation resolved by hand", "incident", incidentKey, "by", by)
-	return nil
+	if _, err := e.update(ctx, key, escalation.Resolve{}, e.runtime().Now()); err != nil {
+		return "", err
+	}
+	e.logger.Info("escalation resolved by hand", "incident", key, "by", by)
+	return key, nil
 }
 
 // update applies event to the incident's escalation at now and returns

@@ -288,7 +288,7 @@ func TestEscalationToLevel2(t *testing.T) {
 	}
 
 	h.clock.Set(escStart.Add(40 * time.Minute))
-	if err := h.svc.Acknowledge(t.Context(), key, "alice"); err != nil {
+	if _, err := h.svc.Acknowledge(t.Context(), key, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	h.tick(t, escStart.Add(3*time.Hour))
@@ -303,7 +303,7 @@ func TestEscalationToLevel2(t *testing.T) {
 	if in.AckedBy != "alice" || !in.AckedAt.Equal(escStart.Add(40*time.Minute)) || !in.NextEscalation.IsZero() {
 		t.Errorf("incident after the acknowledgement: %+v", in)
 	}
-	if err := h.svc.Acknowledge(t.Context(), key, "bob"); err != nil {
+	if _, err := h.svc.Acknowledge(t.Context(), key, "bob"); err != nil {
 		t.Errorf("second acknowledgement: %v", err)
 	}
 	if n := h.added.Load(); n != 2 {
@@ -328,7 +328,7 @@ func TestEscalationRepeatPagesNobody(t *testing.T) {
 	if next := h.incident(t).NextEscalation; !next.Equal(escStart.Add(30 * time.Minute)) {
 		t.Errorf("next escalation after the repeat: %v, want %v", next, escStart.Add(30*time.Minute))
 	}
-	if err := h.svc.Acknowledge(t.Context(), key, "alice"); err != nil {
+	if _, err := h.svc.Acknowledge(t.Context(), key, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]string{"<@U01ALICE0> trigger", "acknowledged by alice"}, h.awaitSlack(t, 2)); diff != "" {
@@ -343,7 +343,7 @@ func TestEscalationNewAlertsRepage(t *testing.T) {
 	defer fake.Close()
 	h := newEscHarness(t, t.TempDir(), fake, fake.NewWebhook(), escStart)
 	key := h.post(t, firing("a"))
-	if err := h.svc.Acknowledge(t.Context(), key, "alice"); err != nil {
+	if _, err := h.svc.Acknowledge(t.Context(), key, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	h.clock.Set(escStart.Add(5 * time.Minute))
@@ -369,7 +369,7 @@ func TestEscalationResolve(t *testing.T) {
 			h.tick(t, escStart.Add(30*time.Minute))
 			h.clock.Set(escStart.Add(45 * time.Minute))
 			if by == "hand" {
-				if err := h.svc.Resolve(t.Context(), key, "alice"); err != nil {
+				if _, err := h.svc.Resolve(t.Context(), key, "alice"); err != nil {
 					t.Fatal(err)
 				}
 			} else {
@@ -382,7 +382,9 @@ func TestEscalationResolve(t *testing.T) {
 			if n := h.added.Load(); n != 1 {
 				t.Errorf("deliveries added %d times, want 1 (level 2)", n)
 			}
-			for _, err := range []error{h.svc.Acknowledge(t.Context(), key, "alice"), h.svc.Resolve(t.Context(), key, "alice")} {
+			_, ackErr := h.svc.Acknowledge(t.Context(), key, "alice")
+			_, resolveErr := h.svc.Resolve(t.Context(), key, "alice")
+			for _, err := range []error{ackErr, resolveErr} {
 				if !errors.Is(err, web.ErrNotFound) {
 					t.Errorf("change of a resolved incident: %v, want web.ErrNotFound", err)
 				}
@@ -427,6 +429,7 @@ func TestIncidentsAPI(t *testing.T) {
 	defer fake.Close()
 	h := newEscHarness(t, t.TempDir(), fake, fake.NewWebhook(), escStart)
 	key := h.post(t, firing("a"))
+	zeros := strings.Repeat("0", 8)
 	if a := serve(t, h.handler, http.MethodGet, "/api/v1/incidents", nil, nil); a.code != http.StatusUnauthorized {
 		t.Errorf("without the token: %d, want 401", a.code)
 	}
@@ -441,11 +444,15 @@ func TestIncidentsAPI(t *testing.T) {
 		code         int
 		answer       string
 	}{
-		{"/api/v1/incidents/nope/ack", `{"by":"alice"}`, http.StatusNotFound, `{"error":"updating escalation of incident nope: incident nope: no such open incident","deliveries":0}`},
-		{"/api/v1/incidents/" + key + "/ack", `by alice`, http.StatusBadRequest, `{"error":"body must be JSON {\"by\": \"name\"}: invalid character 'b' looking for beginning of value","deliveries":0}`},
-		{"/api/v1/incidents/" + key + "/ack", `{"by":"alice"}`, http.StatusOK, `{"status":"acknowledged","deliveries":0}`},
-		{"/api/v1/incidents/" + key + "/resolve", ``, http.StatusOK, `{"status":"resolved","deliveries":0}`},
-		{"/api/v1/incidents/" + key + "/resolve", ``, http.StatusNotFound, `{"error":"updating escalation of incident ` + key + `: incident ` + key + `: no such open incident","deliveries":0}`},
+		{"/api/v1/incidents/nope/ack", `{"by":"alice"}`, http.StatusBadRequest, `{"error":"\"nope\" is not an incident ID: IDs are hexadecimal, as the incidents command lists them"}`},
+		{"/api/v1/incidents/" + key[:7] + "/ack", `{"by":"alice"}`, http.StatusBadRequest, `{"error":"incident ID \"` + key[:7] + `\" is too short: give at least 8 characters, as the incidents command lists them"}`},
+		{"/api/v1/incidents/" + zeros + "/ack", `{"by":"alice"}`, http.StatusNotFound, `{"error":"incident ` + zeros + `: no such open incident"}`},
+		{"/api/v1/incidents/" + key + "/ack", `by alice`, http.StatusBadRequest, `{"error":"body must be JSON {\"by\": \"name\"}: invalid character 'b' looking for beginning of value"}`},
+		{"/api/v1/incidents/" + key[:8] + "/ack", `{"by":"alice"}`, http.StatusOK, `{"status":"acknowledged","id":"` + key + `","acked_by":"alice","acked_at":"2026-03-10T08:50:00Z"}`},
+		{"/api/v1/incidents/" + key + "/ack", `{"by":"Alice"}`, http.StatusOK, `{"status":"already acknowledged","id":"` + key + `","acked_by":"alice","acked_at":"2026-03-10T08:50:00Z"}`},
+		{"/api/v1/incidents/" + strings.ToUpper(key[:12]) + "/ack", `{"by":"bob"}`, http.StatusConflict, `{"error":"incident ` + key[:8] + ` was already acknowledged by alice at 2026-03-10T08:50:00Z","id":"` + key + `","acked_by":"alice","acked_at":"2026-03-10T08:50:00Z"}`},
+		{"/api/v1/incidents/" + key[:10] + "/resolve", ``, http.StatusOK, `{"status":"resolved","id":"` + key + `"}`},
+		{"/api/v1/incidents/" + key + "/resolve", ``, http.StatusNotFound, `{"error":"incident ` + key + `: no such open incident"}`},
 	} {
 		a := serve(t, h.handler, http.MethodPost, tc.target, []byte(tc.body), bearerHeader)
 		if a.code != tc.code || strings.TrimSpace(a.raw) != tc.answer {
@@ -469,7 +476,7 @@ func TestIncidentMetrics(t *testing.T) {
 	h.clock.Set(escStart.Add(10 * time.Minute))
 	second := h.post(t, other)
 	h.tick(t, escStart.Add(time.Hour))
-	if err := h.svc.Acknowledge(t.Context(), second, "alice"); err != nil {
+	if _, err := h.svc.Acknowledge(t.Context(), second, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	h.awaitSlack(t, 6)
@@ -567,9 +574,9 @@ func TestIncidentCommands(t *testing.T) {
 	if err := c.ShowIncidents(t.Context(), &out); err != nil {
 		t.Fatal(err)
 	}
-	checkGolden(t, "incident-commands.golden", strings.ReplaceAll(out.String(), key, "KEY"))
+	checkGolden(t, "incident-commands.golden", strings.ReplaceAll(out.String(), alert.ShortID(key), "SHORTID"))
 	err := c.Resolve(t.Context(), key, &out)
-	want := "receiver answered 404: updating escalation of incident " + key + ": incident " + key + ": no such open incident"
+	want := "receiver answered 404: incident " + key + ": no such open incident"
 	if err == nil || err.Error() != want {
 		t.Errorf("resolving again: %v, want %s", err, want)
 	}

@@ -2,6 +2,7 @@ package receiver
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/escalation"
 	"github.com/klaxonhq/klaxon/pkg/store"
 	"github.com/klaxonhq/klaxon/pkg/web"
@@ -124,31 +126,78 @@ func (h *IncidentsAPI) list(r *http.Request) (int, any) {
 	return http.StatusOK, incidentsResponse{Incidents: list}
 }
 
+// changeResponse is the answer to an acknowledgement or a resolve.
+type changeResponse struct {
+	Status string `json:"status,omitempty"`
+	Error  string `json:"error,omitempty"`
+	// ID is the incident's key, in full.
+	ID      string    `json:"id,omitempty"`
+	AckedBy string    `json:"acked_by,omitempty"`
+	AckedAt time.Time `json:"acked_at,omitzero"`
+}
+
+// Statuses of an acknowledgement's answer.
+const (
+	statusAcknowledged        = "acknowledged"
+	statusAlreadyAcknowledged = "already acknowledged"
+)
+
+// ack acknowledges an incident. Acknowledging again is answered 200
+// "already acknowledged" for the same person (names compared regardless
+// of case) and 409 with who has it for anyone else.
 func (h *IncidentsAPI) ack(r *http.Request) (int, any) {
 	var req ackRequest
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 4096))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return http.StatusBadRequest, response{Error: `body must be JSON {"by": "name"}: ` + err.Error()}
+		return http.StatusBadRequest, changeResponse{Error: `body must be JSON {"by": "name"}: ` + err.Error()}
 	}
-	err := h.escalator.Acknowledge(r.Context(), r.PathValue("id"), req.By)
-	return h.answer(err, "acknowledged")
+	a, err := h.escalator.Acknowledge(r.Context(), r.PathValue("id"), req.By)
+	if err != nil {
+		return h.refusal(err)
+	}
+	resp := changeResponse{Status: statusAcknowledged, ID: a.Incident, AckedBy: a.By, AckedAt: a.At}
+	switch {
+	case !a.Already:
+		return http.StatusOK, resp
+	case samePerson(a.By, req.By):
+		resp.Status = statusAlreadyAcknowledged
+		return http.StatusOK, resp
+	}
+	resp.Status, resp.Error = "", fmt.Sprintf("incident %s was already acknowledged by %s at %s",
+		alert.ShortID(a.Incident), a.By, formatTime(a.At))
+	return http.StatusConflict, resp
+}
+
+// samePerson reports whether two acknowledgers' names are the same, as
+// escalation.Ack names one without a name.
+func samePerson(a, b string) bool {
+	if b = strings.TrimSpace(b); b == "" {
+		b = "someone"
+	}
+	return strings.EqualFold(strings.TrimSpace(a), b)
 }
 
 func (h *IncidentsAPI) resolve(r *http.Request) (int, any) {
-	err := h.escalator.Resolve(r.Context(), r.PathValue("id"), "api")
-	return h.answer(err, "resolved")
+	key, err := h.escalator.Resolve(r.Context(), r.PathValue("id"), "api")
+	if err != nil {
+		return h.refusal(err)
+	}
+	return http.StatusOK, changeResponse{Status: "resolved", ID: key}
 }
 
-func (h *IncidentsAPI) answer(err error, status string) (int, any) {
+// refusal is the answer to a failed acknowledgement or resolve.
+func (h *IncidentsAPI) refusal(err error) (int, any) {
 	switch {
+	case errors.Is(err, ErrBadID):
+		return http.StatusBadRequest, changeResponse{Error: err.Error()}
+	case errors.Is(err, ErrAmbiguousID):
+		return http.StatusConflict, changeResponse{Error: err.Error()}
 	case errors.Is(err, web.ErrNotFound):
-		return http.StatusNotFound, response{Error: err.Error()}
-	case err != nil:
-		h.logger.Error("cannot change incident", "err", err)
-		return http.StatusServiceUnavailable, response{Error: err.Error()}
+		return http.StatusNotFound, changeResponse{Error: err.Error()}
 	}
-	return http.StatusOK, response{Status: status}
+	h.logger.Error("cannot change incident", "err", err)
+	return http.StatusServiceUnavailable, changeResponse{Error: err.Error()}
 }
 
 // Descriptions of the incident metrics.
@@ -264,7 +313,8 @@ type IncidentClient struct {
 	HTTP            *http.Client
 }
 
-// ShowIncidents prints the open incidents as a table.
+// ShowIncidents prints the open incidents as a table, each by its short
+// ID (alert.ShortID), which ack and resolve take.
 func (c *IncidentClient) ShowIncidents(ctx context.Context, w io.Writer) error {
 	var resp incidentsResponse
 	if err := c.call(ctx, http.MethodGet, "/api/v1/incidents", nil, &resp); err != nil {
@@ -273,31 +323,43 @@ func (c *IncidentClient) ShowIncidents(ctx context.Context, w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tROUTE\tPOLICY\tLEVEL\tSTARTED\tACKED BY\tNEXT ESCALATION")
 	for _, in := range resp.Incidents {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", in.ID, in.Route, in.Policy, in.Level,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", alert.ShortID(in.ID), in.Route, in.Policy, in.Level,
 			formatTime(in.Started), orDash(in.AckedBy), formatTime(in.NextEscalation))
 	}
 	return tw.Flush()
 }
 
-// Acknowledge acknowledges an incident on behalf of by.
+// Acknowledge acknowledges an incident, by its ID or a prefix of at
+// least alert.ShortIDLength characters, on behalf of by. Acknowledging
+// again as the same person says so and succeeds; as anyone else it
+// fails, naming who acknowledged and when.
 func (c *IncidentClient) Acknowledge(ctx context.Context, id, by string, w io.Writer) error {
 	body, err := json.Marshal(ackRequest{By: by})
 	if err != nil {
 		return err
 	}
-	if err := c.call(ctx, http.MethodPost, "/api/v1/incidents/"+url.PathEscape(id)+"/ack", body, nil); err != nil {
+	var resp changeResponse
+	if err := c.call(ctx, http.MethodPost, "/api/v1/incidents/"+url.PathEscape(id)+"/ack", body, &resp); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "incident %s acknowledged by %s\n", id, by)
+	// A receiver from before the answer named the incident says less.
+	short := alert.ShortID(cmp.Or(resp.ID, id))
+	resp.AckedBy = cmp.Or(resp.AckedBy, by)
+	if resp.Status == statusAlreadyAcknowledged {
+		_, err = fmt.Fprintf(w, "incident %s was already acknowledged by %s at %s: nothing changed\n", short, resp.AckedBy, formatTime(resp.AckedAt))
+		return err
+	}
+	_, err = fmt.Fprintf(w, "incident %s acknowledged by %s\n", short, resp.AckedBy)
 	return err
 }
 
 // Resolve ends an incident's escalation.
 func (c *IncidentClient) Resolve(ctx context.Context, id string, w io.Writer) error {
-	if err := c.call(ctx, http.MethodPost, "/api/v1/incidents/"+url.PathEscape(id)+"/resolve", nil, nil); err != nil {
+	var resp changeResponse
+	if err := c.call(ctx, http.MethodPost, "/api/v1/incidents/"+url.PathEscape(id)+"/resolve", nil, &resp); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "incident %s resolved: nobody is paged for it any more; Alertmanager's alerts are unchanged\n", id)
+	_, err := fmt.Fprintf(w, "incident %s resolved: nobody is paged for it any more; Alertmanager's alerts are unchanged\n", alert.ShortID(cmp.Or(resp.ID, id)))
 	return err
 }
 

@@ -189,16 +189,17 @@ func (s *Service) Handler(mux *http.ServeMux) error {
 // ctx is done; run it beside Deliverer.Run.
 func (s *Service) RunEscalations(ctx context.Context) error { return s.Escalator.Run(ctx) }
 
-// Acknowledge stops an incident's escalation on behalf of by. It returns
-// an error wrapping web.ErrNotFound for an unknown or resolved incident.
-func (s *Service) Acknowledge(ctx context.Context, incidentKey, by string) error {
-	return s.Escalator.Acknowledge(ctx, incidentKey, by)
+// Acknowledge stops an incident's escalation on behalf of by; see
+// Escalator.Acknowledge.
+func (s *Service) Acknowledge(ctx context.Context, id, by string) (Acknowledgement, error) {
+	return s.Escalator.Acknowledge(ctx, id, by)
 }
 
 // Resolve ends an incident's escalation by hand: nobody is paged for it
-// any more. It does not resolve the alerts in Alertmanager.
-func (s *Service) Resolve(ctx context.Context, incidentKey, by string) error {
-	return s.Escalator.Resolve(ctx, incidentKey, by)
+// any more. It does not resolve the alerts in Alertmanager. See
+// Escalator.Resolve.
+func (s *Service) Resolve(ctx context.Context, id, by string) (string, error) {
+	return s.Escalator.Resolve(ctx, id, by)
 }
 
 // Close closes the store.

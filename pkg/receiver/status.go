@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -23,7 +24,7 @@ import (
 // an error wrapping web.ErrNotFound for an incident that is unknown or
 // resolved.
 type Acknowledger interface {
-	Acknowledge(ctx context.Context, incident, by string) error
+	Acknowledge(ctx context.Context, incident, by string) (Acknowledgement, error)
 }
 
 // StatusOptions tune the status page. The zero value works.
@@ -215,16 +216,29 @@ func (s *statusSource) OnCall(_ context.Context, at time.Time) ([]web.OnCall, er
 	return out, nil
 }
 
-// Ack acknowledges an open incident through the Acknowledger.
+// Ack acknowledges an open incident, named by its key or a prefix,
+// through the Acknowledger. An ID that names no single incident is not
+// found; an incident someone else acknowledged is web.ErrAcknowledged.
 func (s *statusSource) Ack(ctx context.Context, incident, by string) error {
+	key, err := findIncident(ctx, s.store, incident)
+	if errors.Is(err, ErrBadID) || errors.Is(err, ErrAmbiguousID) {
+		return fmt.Errorf("%w: %w", web.ErrNotFound, err)
+	}
+	if err != nil {
+		return err
+	}
 	rows, err := s.store.OpenEscalations(ctx)
 	if err != nil {
 		return fmt.Errorf("listing escalations: %w", err)
 	}
-	if !openIncident(rows, incident) {
+	if !openIncident(rows, key) {
 		return fmt.Errorf("incident %s: %w", incident, web.ErrNotFound)
 	}
-	return s.ack.Acknowledge(ctx, incident, by)
+	a, err := s.ack.Acknowledge(ctx, key, by)
+	if err == nil && a.Already && !samePerson(a.By, by) {
+		return fmt.Errorf("incident %s, acknowledged by %s: %w", key, a.By, web.ErrAcknowledged)
+	}
+	return err
 }
 
 // openIncident reports whether rows hold the incident, not resolved.

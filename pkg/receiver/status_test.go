@@ -45,11 +45,11 @@ type fakeAck struct {
 	calls []string
 }
 
-func (f *fakeAck) Acknowledge(ctx context.Context, incident, by string) error {
+func (f *fakeAck) Acknowledge(ctx context.Context, incident, by string) (Acknowledgement, error) {
 	f.mu.Lock()
 	f.calls = append(f.calls, by)
 	f.mu.Unlock()
-	return f.st.UpdateEscalation(ctx, incident, func(cur *store.Escalation) (*store.EscalationChange, error) {
+	return Acknowledgement{Incident: incident, By: by}, f.st.UpdateEscalation(ctx, incident, func(cur *store.Escalation) (*store.EscalationChange, error) {
 		if cur == nil {
 			return nil, fmt.Errorf("incident %s: %w", incident, web.ErrNotFound)
 		}

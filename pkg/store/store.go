@@ -186,6 +186,10 @@ type Escalations interface {
 	ClaimDueEscalations(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Escalation, error)
 	// OpenEscalations lists every escalation, by incident key.
 	OpenEscalations(ctx context.Context) ([]Escalation, error)
+	// EscalationKeys lists, in order, up to limit incident keys of
+	// escalations that start with prefix, so that a short form of a key
+	// can be resolved (and told ambiguous) without listing them all.
+	EscalationKeys(ctx context.Context, prefix string, limit int) ([]string, error)
 	// UseNonce marks a signed link's nonce used until the given time,
 	// after which the link has expired anyway and the nonce is forgotten.
 	// firstUse is true only for the first call with a nonce.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"html"
 	"log/slog"
 	"net/http"
@@ -294,6 +295,15 @@ func TestFormAckFailures(t *testing.T) {
 		f.src.ackErr = errBroken
 		rec := f.do(http.MethodPost, "/incidents/"+diskID+"/ack", form(f), sessionCookie)
 		checkStatus(t, rec, http.StatusServiceUnavailable, "Not acknowledged")
+	})
+	t.Run("acknowledged by someone else", func(t *testing.T) {
+		f := newFixture(t, Options{})
+		f.src.ackErr = fmt.Errorf("incident %s: %w", latencyID, ErrAcknowledged)
+		rec := f.do(http.MethodPost, "/incidents/"+latencyID+"/ack", form(f), sessionCookie)
+		checkStatus(t, rec, http.StatusConflict, "Already acknowledged")
+		if want := "This incident was already acknowledged by carol (Sat 14 Mar 08:00 UTC). Nothing changed."; !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("page lacks %q:\n%s", want, rec.Body)
+		}
 	})
 	t.Run("form too big", func(t *testing.T) {
 		f := newFixture(t, Options{})

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/klaxonhq/klaxon/pkg/alert"
 )
 
 var (
@@ -56,6 +58,8 @@ type page struct {
 
 // incidentView is an Incident ready to show.
 type incidentView struct {
+	// ShortID is the ID's short form, which the commands take.
+	ShortID                          string
 	ID, Anchor, Title, Route, Status string
 	Severity, SeverityClass          string
 	Started, StartedISO, Age         string
@@ -111,6 +115,7 @@ func (h *handler) message(w http.ResponseWriter, r *http.Request, status int, ti
 // view prepares inc for a page at now.
 func (h *handler) view(inc Incident, now time.Time) incidentView {
 	v := incidentView{
+		ShortID:       alert.ShortID(inc.ID),
 		ID:            inc.ID,
 		Anchor:        anchor(inc.ID),
 		Title:         inc.Title,

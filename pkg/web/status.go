@@ -105,6 +105,11 @@ func (h *handler) ack(w http.ResponseWriter, r *http.Request, id, by, via string
 		h.message(w, r, http.StatusNotFound, "Incident not open",
 			"This incident is not open any more: it was resolved, or never existed.", nil)
 		return false
+	case errors.Is(err, ErrAcknowledged):
+		h.logger.Info("acknowledgement of an incident someone else acknowledged", "incident", id, "by", by, "via", via)
+		inc, _, _ := h.lookup(r.Context(), id)
+		h.message(w, r, http.StatusConflict, "Already acknowledged", acknowledgedBefore(inc), inc)
+		return false
 	case err != nil:
 		h.logger.Warn("acknowledging", "incident", id, "via", via, "err", err)
 		h.message(w, r, http.StatusServiceUnavailable, "Not acknowledged",
@@ -113,6 +118,18 @@ func (h *handler) ack(w http.ResponseWriter, r *http.Request, id, by, via string
 	}
 	h.logger.Info("incident acknowledged", "incident", id, "by", by, "via", via)
 	return true
+}
+
+// acknowledgedBefore says who acknowledged inc (nil if unknown) first.
+func acknowledgedBefore(inc *incidentView) string {
+	if inc == nil || inc.AckedBy == "" {
+		return "Someone else acknowledged this incident first. Nothing changed."
+	}
+	who := inc.AckedBy
+	if inc.AckedAt != "" {
+		who += " (" + inc.AckedAt + ")"
+	}
+	return "This incident was already acknowledged by " + who + ". Nothing changed."
 }
 
 // parseForm reads a small urlencoded form, or writes a 400 page.

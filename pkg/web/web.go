@@ -33,6 +33,10 @@ const (
 // unknown or already resolved.
 var ErrNotFound = errors.New("no such open incident")
 
+// ErrAcknowledged is what Source.Ack returns, wrapped, when someone else
+// acknowledged the incident first: nothing changed.
+var ErrAcknowledged = errors.New("already acknowledged by someone else")
+
 // Source is the state the pages show and change.
 type Source interface {
 	// Incidents returns the incidents to show; resolved ones are left out
@@ -41,7 +45,8 @@ type Source interface {
 	// OnCall returns who is on call at the given time, per schedule.
 	OnCall(ctx context.Context, at time.Time) ([]OnCall, error)
 	// Ack acknowledges an open incident on behalf of by. It returns
-	// ErrNotFound, wrapped, for an unknown or resolved incident.
+	// ErrNotFound, wrapped, for an unknown or resolved incident, and
+	// ErrAcknowledged, wrapped, for one someone else acknowledged.
 	Ack(ctx context.Context, incidentID, by string) error
 }
 

@@ -98,7 +98,7 @@ func TestConfigBad(t *testing.T) {
 		{"timeout zero", hook + "timeout: 0s\n",
 			"slack.yml:2: timeout must be more than 0, not 0s"},
 		{"timeout not a duration", hook + "timeout: fast\n",
-			"slack.yml:2: cannot unmarshal !!str `fast` into time.Duration"},
+			`slack.yml:2: timeout: "fast" is not a duration (use ms, s, m, h, d, w, y e.g. 90s, 5m)`},
 		{"mention with @", hook + "mentions:\n  critical: ['@alice']\n",
 			`slack.yml:3: mentions: "@alice" is not a Slack mention: want a user ID (U… or W…), a user group ID (S…), here or channel`},
 		{"mention lower-case id", hook + "mentions:\n  critical:\n    - U012AB3CD\n    - u012ab3cd\n",

@@ -290,6 +290,53 @@ func (s *Store) OpenEscalations(ctx context.Context) ([]store.Escalation, error)
 	return out, nil
 }
 
+// escalationKeysSQL finds the keys that start with a prefix as the range
+// [prefix, end of prefix), which the primary key's index answers without
+// a scan (LIKE would not: it ignores case, the index does not).
+const escalationKeysSQL = `SELECT incident_key FROM escalations
+WHERE incident_key >= :prefix AND (:end = '' OR incident_key < :end)
+ORDER BY incident_key LIMIT :limit`
+
+// EscalationKeys lists up to limit incident keys of escalations that start
+// with prefix, in order.
+func (s *Store) EscalationKeys(ctx context.Context, prefix string, limit int) ([]string, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.reader.QueryContext(ctx, escalationKeysSQL,
+		sql.Named("prefix", prefix), sql.Named("end", prefixEnd(prefix)), sql.Named("limit", limit))
+	if err != nil {
+		return nil, unavailable("finding escalations by key", err)
+	}
+	defer rows.Close()
+	var keys []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, unavailable("finding escalations by key", err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable("finding escalations by key", err)
+	}
+	return keys, nil
+}
+
+// prefixEnd is the least string greater than every string that starts
+// with prefix, in byte order; "" when there is none (no prefix, or only
+// 0xff bytes).
+func prefixEnd(prefix string) string {
+	b := []byte(prefix)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1])
+		}
+	}
+	return ""
+}
+
 func scanEscalations(rows *sql.Rows) ([]store.Escalation, error) {
 	defer rows.Close()
 	var out []store.Escalation

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
+	"strings"
 )
 
 // ExecWriter runs a statement, such as a PRAGMA, on the writer connection.
@@ -35,3 +37,24 @@ func (s *Store) WriterPragma(ctx context.Context, name string) (int64, error) {
 
 // PrunePasses is how many passes the pruner has finished.
 func (s *Store) PrunePasses() int64 { return s.prunePasses.Load() }
+
+// EscalationKeysPlan is SQLite's query plan of EscalationKeys, one step a
+// line.
+func (s *Store) EscalationKeysPlan(ctx context.Context) (string, error) {
+	rows, err := s.reader.QueryContext(ctx, "EXPLAIN QUERY PLAN "+escalationKeysSQL,
+		sql.Named("prefix", "abc"), sql.Named("end", "abd"), sql.Named("limit", 2))
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			return "", err
+		}
+		plan = append(plan, detail)
+	}
+	return strings.Join(plan, "\n"), rows.Err()
+}

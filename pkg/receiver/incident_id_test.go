@@ -1,0 +1,175 @@
+package receiver
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/klaxonhq/klaxon/pkg/alert"
+	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
+	"github.com/klaxonhq/klaxon/pkg/web"
+)
+
+// collidingGroups are two group keys whose incident keys on route
+// critical share their first 8 characters (7df915ff), found by trying
+// alertname=CollideN in turn.
+var collidingGroups = [2]string{`{}:{alertname="Collide16791"}`, `{}:{alertname="Collide82671"}`}
+
+// TestAmbiguousIncidentID: a short ID that two open incidents share is
+// refused with both keys, and a longer prefix names one.
+func TestAmbiguousIncidentID(t *testing.T) {
+	fake := slacktest.NewServer()
+	defer fake.Close()
+	h := newEscHarness(t, t.TempDir(), fake, fake.NewWebhook(), escStart)
+	var keys [2]string
+	for i, g := range collidingGroups {
+		keys[i] = h.post(t, message(g, alert.StatusFiring, "a="+alert.StatusFiring))
+	}
+	short := alert.ShortID(keys[0])
+	if alert.ShortID(keys[1]) != short {
+		t.Fatalf("incident keys %s and %s do not share a short ID", keys[0], keys[1])
+	}
+	first, second := keys[0], keys[1]
+	if second < first {
+		first, second = second, first
+	}
+	a := serve(t, h.handler, http.MethodPost, "/api/v1/incidents/"+short+"/ack", []byte(`{"by":"alice"}`), bearerHeader)
+	want := `{"error":"incident ID ` + short + ` matches 2 incidents (` + first + `, ` + second + `): give more of the ID"}`
+	if a.code != http.StatusConflict || strings.TrimSpace(a.raw) != want {
+		t.Errorf("ack %s: %d %s, want 409 %s", short, a.code, a.raw, want)
+	}
+	if _, err := h.svc.Resolve(t.Context(), short, "alice"); !errors.Is(err, ErrAmbiguousID) {
+		t.Errorf("resolve %s: %v, want ErrAmbiguousID", short, err)
+	}
+	// The shortest prefix that tells them apart names one.
+	n := 0
+	for first[n] == second[n] {
+		n++
+	}
+	a = serve(t, h.handler, http.MethodPost, "/api/v1/incidents/"+second[:n+1]+"/ack", []byte(`{"by":"alice"}`), bearerHeader)
+	if a.code != http.StatusOK || !strings.Contains(a.raw, `"id":"`+second+`"`) {
+		t.Errorf("ack %s: %d %s, want incident %s acknowledged", second[:n+1], a.code, a.raw, second)
+	}
+	// The status page takes a prefix too, but to it an ambiguous one is
+	// no open incident.
+	src := &statusSource{runtime: h.svc.Runtime.Get, store: h.svc.Escalator.store, ack: h.svc, logger: h.svc.logger}
+	if err := src.Ack(t.Context(), short, "alice"); !errors.Is(err, web.ErrNotFound) || !errors.Is(err, ErrAmbiguousID) {
+		t.Errorf("status page ack of %s: %v, want web.ErrNotFound and ErrAmbiguousID", short, err)
+	}
+	if err := src.Ack(t.Context(), first[:n+1], "carol"); err != nil {
+		t.Errorf("status page ack of %s: %v", first[:n+1], err)
+	}
+	list, err := h.svc.Escalator.Incidents(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range list {
+		if in.AckedBy != "alice" && in.AckedBy != "carol" {
+			t.Errorf("incident %s acknowledged by %q, want alice or carol", in.ID, in.AckedBy)
+		}
+	}
+}
+
+// TestStatusPageAckByPrefix: the status page's acknowledge action takes
+// the short ID, and refuses one too short as no open incident.
+func TestStatusPageAckByPrefix(t *testing.T) {
+	f := newStatusFixture(t, statusSecret)
+	key := f.openIncident(t)
+	res, body := f.do(t, httptest.NewRequest(http.MethodGet, "/", nil))
+	m := csrfRE.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no CSRF token on the page:\n%s", body)
+	}
+	post := func(id string) int {
+		form := url.Values{"csrf": {m[1]}, "name": {"Carol"}}
+		r := httptest.NewRequest(http.MethodPost, "/incidents/"+id+"/ack", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for _, c := range res.Cookies() {
+			r.AddCookie(c)
+		}
+		got, _ := f.do(t, r)
+		return got.StatusCode
+	}
+	if code := post(key[:7]); code != http.StatusNotFound {
+		t.Errorf("ack of %s = %d, want 404", key[:7], code)
+	}
+	if code := post(alert.ShortID(key)); code != http.StatusSeeOther {
+		t.Errorf("ack of %s = %d, want 303", alert.ShortID(key), code)
+	}
+	if s := f.state(t, key); s.AckedBy != "Carol" {
+		t.Errorf("stored state acked by %q, want Carol", s.AckedBy)
+	}
+}
+
+// TestAckTwice: the same person acknowledging again is told so and
+// succeeds; someone else is told who has the incident, and since when.
+func TestAckTwice(t *testing.T) {
+	fake := slacktest.NewServer()
+	defer fake.Close()
+	h := newEscHarness(t, t.TempDir(), fake, fake.NewWebhook(), escStart)
+	key := h.post(t, firing("a"))
+	srv := httptest.NewServer(h.handler)
+	defer srv.Close()
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	writeFile(t, tokenFile, escBearer+"\n")
+	c := &IncidentClient{URL: srv.URL, BearerTokenFile: tokenFile}
+
+	var out strings.Builder
+	if err := c.Acknowledge(t.Context(), key[:8], "alice", &out); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Set(escStart.Add(5 * time.Minute))
+	if err := c.Acknowledge(t.Context(), key[:8], "alice", &out); err != nil {
+		t.Fatalf("alice again: %v", err)
+	}
+	err := c.Acknowledge(t.Context(), key, "bob", &out)
+	wantErr := "receiver answered 409: incident " + key[:8] + " was already acknowledged by alice at 2026-03-10T08:50:00Z"
+	if err == nil || err.Error() != wantErr {
+		t.Errorf("bob: %v, want %s", err, wantErr)
+	}
+	want := "incident " + key[:8] + " acknowledged by alice\n" +
+		"incident " + key[:8] + " was already acknowledged by alice at 2026-03-10T08:50:00Z: nothing changed\n"
+	if out.String() != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
+	}
+	// One acknowledgement reached the channel, and one time to
+	// acknowledge was counted.
+	if got := h.awaitSlack(t, 2); len(got) != 2 || got[1] != "acknowledged by alice" {
+		t.Errorf("Slack messages: %q, want the trigger and one acknowledgement", got)
+	}
+	var m dto.Metric
+	if err := h.svc.Escalator.timeToAck.WithLabelValues("critical").(prometheus.Metric).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.GetHistogram().GetSampleCount(); n != 1 {
+		t.Errorf("time to acknowledge counted %d times, want 1", n)
+	}
+}
+
+// TestStatusPageAckedBySomeoneElse: the status page tells a second
+// acknowledger who has the incident; the first acknowledger acking again
+// is told it is done.
+func TestStatusPageAckedBySomeoneElse(t *testing.T) {
+	fake := slacktest.NewServer()
+	defer fake.Close()
+	h := newEscHarness(t, t.TempDir(), fake, fake.NewWebhook(), escStart)
+	key := h.post(t, firing("a"))
+	src := &statusSource{runtime: h.svc.Runtime.Get, store: h.svc.Escalator.store, ack: h.svc, logger: h.svc.logger}
+	if err := src.Ack(t.Context(), key, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Ack(t.Context(), key, "alice"); err != nil {
+		t.Errorf("alice again: %v, want nil", err)
+	}
+	if err := src.Ack(t.Context(), key, "bob"); !errors.Is(err, web.ErrAcknowledged) || !strings.Contains(err.Error(), "acknowledged by alice") {
+		t.Errorf("bob: %v, want web.ErrAcknowledged naming alice", err)
+	}
+}
