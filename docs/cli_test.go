@@ -126,9 +126,13 @@ func (c *cli) isBinary(tok string) bool {
 	return tok == c.name || strings.HasSuffix(tok, "/"+c.name) || strings.HasSuffix(tok, "="+c.name)
 }
 
+// commandWord matches what can be a command's name.
+var commandWord = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+
 // check checks the arguments that follow the binary on a command line
-// and returns what is wrong, with the line each is on.
-func (c *cli) check(args []token) []problem {
+// and returns what is wrong, with the line each is on. In a comment
+// (prose), a word that is not a command ends the check quietly.
+func (c *cli) check(args []token, comment bool) []problem {
 	var out []problem
 	at := []*command{c.root}
 	wild, inArgs := false, false
@@ -170,14 +174,15 @@ func (c *cli) check(args []token) []problem {
 			}
 		case wild || inArgs || len(cur.children) == 0:
 			inArgs = true
-		case strings.HasSuffix(word, ":"):
-			// Text about the binary, not a command: "[TEST]
-			// klaxon-receiver send-test: channel ...".
-			return out
 		case cur.children[word] != nil:
 			at = append(at, cur.children[word])
 		case placeholder(word):
 			wild = true
+		case comment || !commandWord.MatchString(word):
+			// Text about the binary, not a command: "# klaxon-receiver
+			// for the team", "[TEST] klaxon-receiver send-test: channel",
+			// "klaxon-receiver ─► Slack".
+			return out
 		default:
 			out = append(out, problem{line: args[i].line, msg: fmt.Sprintf("%s: unknown command %q (commands: %s)", c.describe(at), word, strings.Join(childNames(cur), ", "))})
 			return out
@@ -370,7 +375,8 @@ func checkCommands(d *doc, clis []*cli) []problem {
 				for end < len(toks) && !isAnyBinary(clis, toks[end].text) {
 					end++
 				}
-				for _, p := range c.check(toks[i+1 : end]) {
+				comment := slices.ContainsFunc(toks[:i], func(t token) bool { return strings.HasPrefix(t.text, "#") })
+				for _, p := range c.check(toks[i+1:end], comment) {
 					p.file = d.path
 					out = append(out, p)
 				}

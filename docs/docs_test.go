@@ -141,9 +141,10 @@ func TestDocs(t *testing.T) {
 			`fake.md:9: klaxon-receiver check-config: unknown flag --bogus`,
 			`fake.md:10: klaxon-receiver: unknown command "ackk" (commands: ack, check-config, dead-letters, help, incidents, oncall, resolve, send-test, serve, simulate)`,
 			`fake.md:12: klaxon-receiver: unknown flag --no-config.file`,
-			`fake.md:26: link nowhere.md: ` + filepath.Join(dir, "nowhere.md") + ` does not exist`,
-			`fake.md:26: link other.md#no-such-section: ` + filepath.Join(dir, "other.md") + ` has no heading #no-such-section`,
-			`fake.md:26: link #nope: ` + filepath.Join(dir, "fake.md") + ` has no heading #nope`,
+			`fake.md:20: klaxon-receiver: unknown flag --bogus-in-comment`,
+			`fake.md:28: link nowhere.md: ` + filepath.Join(dir, "nowhere.md") + ` does not exist`,
+			`fake.md:28: link other.md#no-such-section: ` + filepath.Join(dir, "other.md") + ` has no heading #no-such-section`,
+			`fake.md:28: link #nope: ` + filepath.Join(dir, "fake.md") + ` has no heading #nope`,
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("problems found in a doc with known mistakes (-want +got):\n%s", diff)
@@ -171,6 +172,8 @@ const fakeDoc = "# Fake\n" +
 	"./bin/klaxon-receiver --web.listen-address=:9848 --web.config.file=web.yml\n" +
 	"podman run --name klaxon-receiver --rm klaxon-receiver <command>\n" +
 	"[TEST] klaxon-receiver send-test: channel \"<name>\" reaches PagerDuty\n" +
+	"app ─► klaxon-receiver ─► Slack\n" +
+	"# klaxon-receiver for the team; klaxon-receiver --bogus-in-comment\n" +
 	"go build -o bin/klaxon-exporter ./exporter && bin/klaxon-exporter --version\n" +
 	"klaxon-receiver.yml:4: at most one of ack_secret and ack_secret_file may be set\n" +
 	"```\n" +

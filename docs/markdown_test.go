@@ -38,8 +38,9 @@ type codeLine struct {
 	fenced bool
 }
 
-// A block is a fenced code block: its info string, the line of its
-// opening fence, and its content.
+// A block is a fenced code block: its info string ("yaml
+// examples/checkout.rules.yml"), the line of its opening fence, and its
+// content.
 type block struct {
 	info    string
 	line    int
@@ -79,9 +80,9 @@ func readDoc(path string) (*doc, error) {
 		}
 		switch n := n.(type) {
 		case *ast.FencedCodeBlock:
-			b := block{info: string(n.Language(src))}
+			var b block
 			if n.Info != nil {
-				b.line = lineOf(n.Info.Segment.Start)
+				b.info, b.line = string(n.Info.Segment.Value(src)), lineOf(n.Info.Segment.Start)
 			}
 			var content bytes.Buffer
 			for i := 0; i < n.Lines().Len(); i++ {
