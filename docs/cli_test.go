@@ -120,19 +120,32 @@ func parseCommands(help string) []string {
 }
 
 // isBinary reports whether a token of a command line runs the binary:
-// "klaxon-receiver", "./bin/klaxon-receiver", "ExecStart=/usr/bin/klaxon-receiver".
+// "klaxon-receiver", "./klaxon-receiver", "bin/klaxon-receiver",
+// "/usr/local/bin/klaxon-receiver", "ExecStart=/usr/bin/klaxon-receiver";
+// not "statefulset/klaxon-receiver" or "app=klaxon-receiver", which name
+// other things.
 func (c *cli) isBinary(tok string) bool {
 	tok = strings.TrimLeft(tok, "[(")
-	return tok == c.name || strings.HasSuffix(tok, "/"+c.name) || strings.HasSuffix(tok, "="+c.name)
+	if tok == c.name {
+		return true
+	}
+	if _, v, ok := strings.Cut(tok, "="); ok {
+		tok = v
+		if !strings.Contains(tok, "/") {
+			return false
+		}
+	}
+	dir, ok := strings.CutSuffix(tok, "/"+c.name)
+	return ok && (dir == "." || dir == "" || strings.HasPrefix(dir, "/") || dir == "bin" || strings.HasSuffix(dir, "/bin"))
 }
 
 // commandWord matches what can be a command's name.
 var commandWord = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 
 // check checks the arguments that follow the binary on a command line
-// and returns what is wrong, with the line each is on. In a comment
-// (prose), a word that is not a command ends the check quietly.
-func (c *cli) check(args []token, comment bool) []problem {
+// and returns what is wrong, with the line each is on. In prose, a word
+// that is not a command ends the check quietly; flags are still checked.
+func (c *cli) check(args []token, prose bool) []problem {
 	var out []problem
 	at := []*command{c.root}
 	wild, inArgs := false, false
@@ -178,7 +191,7 @@ func (c *cli) check(args []token, comment bool) []problem {
 			at = append(at, cur.children[word])
 		case placeholder(word):
 			wild = true
-		case comment || !commandWord.MatchString(word):
+		case prose || !commandWord.MatchString(word):
 			// Text about the binary, not a command: "# klaxon-receiver
 			// for the team", "[TEST] klaxon-receiver send-test: channel",
 			// "klaxon-receiver ─► Slack".
@@ -339,11 +352,18 @@ func tokenize(line string, n int) []token {
 	return out
 }
 
+// A commandLine is a logical line of code: its words, and whether it is
+// shell (inline code, or a block of shell commands).
+type commandLine struct {
+	tokens []token
+	shell  bool
+}
+
 // commandLines joins the code of a doc into logical lines: a fenced line
 // ending in a backslash continues on the next one. Table cells escape
 // "|" as "\|".
-func commandLines(code []codeLine) [][]token {
-	var out [][]token
+func commandLines(code []codeLine) []commandLine {
+	var out []commandLine
 	var cur []token
 	for i, l := range code {
 		text := strings.ReplaceAll(l.text, `\|`, "|")
@@ -353,7 +373,7 @@ func commandLines(code []codeLine) [][]token {
 		}
 		cur = append(cur, tokenize(text, l.line)...)
 		if !cont {
-			out = append(out, cur)
+			out = append(out, commandLine{tokens: cur, shell: l.shell})
 			cur = nil
 		}
 	}
@@ -363,7 +383,8 @@ func commandLines(code []codeLine) [][]token {
 // checkCommands checks every command line of d that runs one of clis.
 func checkCommands(d *doc, clis []*cli) []problem {
 	var out []problem
-	for _, toks := range commandLines(d.code) {
+	for _, cl := range commandLines(d.code) {
+		toks := cl.tokens
 		for i := 0; i < len(toks); i++ {
 			for _, c := range clis {
 				if !c.isBinary(toks[i].text) || (i > 0 && strings.HasPrefix(toks[i-1].text, "-") && !strings.Contains(toks[i-1].text, "=")) {
@@ -375,8 +396,10 @@ func checkCommands(d *doc, clis []*cli) []problem {
 				for end < len(toks) && !isAnyBinary(clis, toks[end].text) {
 					end++
 				}
-				comment := slices.ContainsFunc(toks[:i], func(t token) bool { return strings.HasPrefix(t.text, "#") })
-				for _, p := range c.check(toks[i+1:end], comment) {
+				// Outside shell, and in a shell comment, the binary's name
+				// may begin prose or a listing rather than a command.
+				prose := !cl.shell || slices.ContainsFunc(toks[:i], func(t token) bool { return strings.HasPrefix(t.text, "#") })
+				for _, p := range c.check(toks[i+1:end], prose) {
 					p.file = d.path
 					out = append(out, p)
 				}

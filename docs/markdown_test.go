@@ -36,6 +36,9 @@ type codeLine struct {
 	// fenced is true for a line of a fenced block, which may continue on
 	// the next line with a trailing backslash.
 	fenced bool
+	// shell is true for inline code and for the lines of a block of
+	// shell commands (sh, bash, shell, console, zsh).
+	shell bool
 }
 
 // A block is a fenced code block: its info string ("yaml
@@ -85,10 +88,11 @@ func readDoc(path string) (*doc, error) {
 				b.info, b.line = string(n.Info.Segment.Value(src)), lineOf(n.Info.Segment.Start)
 			}
 			var content bytes.Buffer
+			shell := shellLanguages[string(n.Language(src))]
 			for i := 0; i < n.Lines().Len(); i++ {
 				seg := n.Lines().At(i)
 				content.Write(seg.Value(src))
-				d.code = append(d.code, codeLine{line: lineOf(seg.Start), text: strings.TrimRight(string(seg.Value(src)), "\n"), fenced: true})
+				d.code = append(d.code, codeLine{line: lineOf(seg.Start), text: strings.TrimRight(string(seg.Value(src)), "\n"), fenced: true, shell: shell})
 				if b.line == 0 {
 					b.line = lineOf(seg.Start) - 1
 				}
@@ -97,7 +101,7 @@ func readDoc(path string) (*doc, error) {
 			d.blocks = append(d.blocks, b)
 			return ast.WalkSkipChildren, nil
 		case *ast.CodeSpan:
-			d.code = append(d.code, codeLine{line: lineOf(firstOffset(n)), text: plainText(n, src)})
+			d.code = append(d.code, codeLine{line: lineOf(firstOffset(n)), text: plainText(n, src), shell: true})
 			return ast.WalkSkipChildren, nil
 		case *ast.Link:
 			d.links = append(d.links, link{line: lineOf(firstOffset(n)), dest: string(n.Destination)})
@@ -116,6 +120,9 @@ func readDoc(path string) (*doc, error) {
 	})
 	return d, err
 }
+
+// shellLanguages are the info strings of blocks of shell commands.
+var shellLanguages = map[string]bool{"sh": true, "bash": true, "shell": true, "console": true, "zsh": true}
 
 // lineStarts returns the offset at which each line of src starts.
 func lineStarts(src []byte) []int {

@@ -215,7 +215,7 @@ func docCommand(t *testing.T, d *doc, prefix string) []string {
 	t.Helper()
 	for _, l := range commandLines(d.code) {
 		var words []string
-		for _, tok := range l {
+		for _, tok := range l.tokens {
 			words = append(words, tok.text)
 		}
 		if strings.HasPrefix(strings.Join(words, " "), prefix) {
