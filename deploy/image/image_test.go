@@ -1,0 +1,523 @@
+// Package image_test builds the container images with `make image` and
+// checks them without running a container (podman run cannot set rlimits
+// in every sandbox): the image config from `podman image inspect`, the
+// filesystem from `podman export`, and the binaries of that filesystem,
+// run on the host, chrooted into it as user 65534 when the test runs as
+// root.
+package image_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/x509"
+	"debug/elf"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/klaxonhq/klaxon/pkg/testenv"
+)
+
+// What the test stamps into the images, as a release would.
+const (
+	version  = "v9.9.9-imagetest"
+	revision = "0123456789abcdef0123456789abcdef01234567"
+)
+
+// The user every image runs as: nobody, as in the Prometheus images.
+const uid = 65534
+
+var (
+	buildOnce sync.Once
+	built     *images
+	buildErr  error
+)
+
+// images are the images built for this test run, by binary name.
+type images struct {
+	podman string
+	tags   map[string]string
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built != nil {
+		for _, tag := range built.tags {
+			// make image tags latest too.
+			latest := strings.TrimSuffix(tag, ":test") + ":latest"
+			_ = exec.Command(built.podman, "rmi", "--force", tag, latest).Run()
+		}
+	}
+	os.Exit(code)
+}
+
+// build runs `make image` once per test run, with a prefix of its own so
+// that the images of `make image` are left alone.
+func build(t *testing.T) *images {
+	t.Helper()
+	podman := testenv.Program(t, "podman")
+	makeProg := testenv.Program(t, "make")
+	buildOnce.Do(func() {
+		prefix := fmt.Sprintf("localhost/klaxon-imagetest-%d/", os.Getpid())
+		dir, err := os.MkdirTemp("", "klaxon-image-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, makeProg, "-C", testenv.RepoRoot(t), "image",
+			"PODMAN="+podman, "IMAGE_PREFIX="+prefix, "IMAGE_TAG=test", "IMAGE_CONTEXT="+dir,
+			"VERSION="+version, "REVISION="+revision)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("make image: %w\n%s", err, out)
+			return
+		}
+		built = &images{podman: podman, tags: map[string]string{
+			"klaxon-exporter": prefix + "klaxon-exporter:test",
+			"klaxon-receiver": prefix + "klaxon-receiver:test",
+		}}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return built
+}
+
+// imageConfig is the part of `podman image inspect` the test checks.
+type imageConfig struct {
+	Config struct {
+		User         string
+		ExposedPorts map[string]struct{}
+		Volumes      map[string]struct{}
+		Entrypoint   []string
+		Cmd          []string
+		WorkingDir   string
+		Labels       map[string]string
+	}
+	Size int64
+}
+
+func inspect(t *testing.T, imgs *images, name string) imageConfig {
+	t.Helper()
+	out, err := exec.Command(imgs.podman, "image", "inspect", imgs.tags[name]).Output()
+	if err != nil {
+		t.Fatalf("podman image inspect %s: %v", name, stderrOf(err))
+	}
+	var cfgs []imageConfig
+	if err := json.Unmarshal(out, &cfgs); err != nil || len(cfgs) != 1 {
+		t.Fatalf("podman image inspect %s: %v\n%s", name, err, out)
+	}
+	return cfgs[0]
+}
+
+func TestImageConfig(t *testing.T) {
+	imgs := build(t)
+	for _, tc := range []struct {
+		name    string
+		port    string
+		volumes []string
+	}{
+		{"klaxon-exporter", "9847/tcp", nil},
+		{"klaxon-receiver", "9848/tcp", []string{"/data"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := inspect(t, imgs, tc.name).Config
+			if cfg.User != "65534:65534" {
+				t.Errorf("User = %q, want 65534:65534 (numeric, not root)", cfg.User)
+			}
+			if want := []string{"/bin/" + tc.name}; !slices.Equal(cfg.Entrypoint, want) || len(cfg.Cmd) != 0 {
+				t.Errorf("Entrypoint %q Cmd %q, want %q and no Cmd", cfg.Entrypoint, cfg.Cmd, want)
+			}
+			if ports := keys(cfg.ExposedPorts); !slices.Equal(ports, []string{tc.port}) {
+				t.Errorf("ExposedPorts = %q, want [%s]", ports, tc.port)
+			}
+			if vols := keys(cfg.Volumes); !slices.Equal(vols, tc.volumes) {
+				t.Errorf("Volumes = %q, want %q", vols, tc.volumes)
+			}
+			want := map[string]string{
+				"org.opencontainers.image.title":    tc.name,
+				"org.opencontainers.image.version":  version,
+				"org.opencontainers.image.revision": revision,
+				"org.opencontainers.image.source":   "https://github.com/klaxonhq/klaxon",
+				"org.opencontainers.image.licenses": "NOASSERTION",
+			}
+			for k, v := range want {
+				if cfg.Labels[k] != v {
+					t.Errorf("label %s = %q, want %q", k, cfg.Labels[k], v)
+				}
+			}
+			if _, err := time.Parse(time.RFC3339, cfg.Labels["org.opencontainers.image.created"]); err != nil {
+				t.Errorf("label org.opencontainers.image.created: %v", err)
+			}
+		})
+	}
+}
+
+// entry is one file of an image's filesystem.
+type entry struct {
+	dir      bool
+	mode     os.FileMode
+	uid, gid int
+}
+
+func TestImageLayout(t *testing.T) {
+	imgs := build(t)
+	common := map[string]entry{
+		"bin/":                              {dir: true, mode: 0o755},
+		"etc/":                              {dir: true, mode: 0o755},
+		"etc/ssl/":                          {dir: true, mode: 0o755},
+		"etc/ssl/certs/":                    {dir: true, mode: 0o755},
+		"etc/ssl/certs/ca-certificates.crt": {mode: 0o644},
+	}
+	for _, tc := range []struct {
+		name  string
+		extra map[string]entry
+	}{
+		{"klaxon-exporter", map[string]entry{"bin/klaxon-exporter": {mode: 0o755}}},
+		{"klaxon-receiver", map[string]entry{
+			"bin/klaxon-receiver": {mode: 0o755},
+			"data/":               {dir: true, mode: 0o755, uid: uid, gid: uid},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := maps(common, tc.extra)
+			root := export(t, imgs, tc.name)
+			got := layout(t, root)
+			for name, e := range got {
+				if w, ok := want[name]; !ok {
+					t.Errorf("unexpected file in the image: /%s", name)
+				} else if e != w {
+					t.Errorf("/%s: %+v, want %+v", name, e, w)
+				}
+			}
+			for name := range want {
+				if _, ok := got[name]; !ok {
+					t.Errorf("missing from the image: /%s", name)
+				}
+			}
+			checkStatic(t, filepath.Join(root, "bin", tc.name))
+			checkCABundle(t, filepath.Join(root, "etc/ssl/certs/ca-certificates.crt"))
+		})
+	}
+}
+
+func TestImageBinaries(t *testing.T) {
+	imgs := build(t)
+	for _, name := range []string{"klaxon-exporter", "klaxon-receiver"} {
+		t.Run(name+" --version", func(t *testing.T) {
+			root := export(t, imgs, name)
+			out := runIn(t, root, "/bin/"+name, "--version")
+			want := fmt.Sprintf("%s, version %s (branch: ", name, version)
+			if !strings.HasPrefix(out, want) || !strings.Contains(out, "revision: "+revision+")") {
+				t.Errorf("--version printed\n%s\nwant %q... and revision %s", out, want, revision)
+			}
+		})
+	}
+}
+
+// TestReceiverStore starts the receiver of the image with its built-in
+// config and checks that its store lands in /data.
+func TestReceiverStore(t *testing.T) {
+	imgs := build(t)
+	root := export(t, imgs, "klaxon-receiver")
+	out := runIn(t, root, "/bin/klaxon-receiver", "check-config")
+	if !strings.HasPrefix(out, "built-in config: OK") {
+		t.Errorf("check-config printed %q, want the built-in config to be OK", out)
+	}
+	addr := testenv.FreeAddr(t)
+	p := startIn(t, root, "/bin/klaxon-receiver", "--web.listen-address="+addr)
+	p.waitReady(t, "http://"+addr+"/-/ready")
+	fi, err := os.Stat(filepath.Join(root, "data", "klaxon-receiver.db"))
+	if err != nil {
+		t.Fatalf("the store is not in /data: %v", err)
+	}
+	if chrooted() {
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != uid {
+			t.Errorf("/data/klaxon-receiver.db is owned by %d, want %d", st.Uid, uid)
+		}
+	}
+}
+
+// TestReceiverTimeZones runs `oncall` on the example config, whose
+// schedules and users are in Europe/London and America/New_York, in an
+// image that has no zoneinfo files: the time zones come from the binary.
+func TestReceiverTimeZones(t *testing.T) {
+	imgs := build(t)
+	root := export(t, imgs, "klaxon-receiver")
+	example, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "deploy/receiver/klaxon-receiver.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "klaxon-receiver.yml"), example, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Monday 2026-12-07 10:00 London is 48 weeks after the rotation's
+	// start, 2026-01-05 09:00: alice, bob, carol in turn makes it alice's
+	// week (48 mod 3 = 0), handing off to bob at 09:00 London time, GMT.
+	out := runIn(t, root, "/bin/klaxon-receiver", "oncall", "--config.file=/klaxon-receiver.yml",
+		"--at=2026-12-07T10:00:00Z", "--schedule=primary")
+	var row []string
+	for line := range strings.Lines(out) {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "primary" {
+			row = f
+		}
+	}
+	if want := []string{"primary", "Europe/London", "alice", "2026-12-14", "09:00", "GMT", "alice", "->", "bob"}; !slices.Equal(row, want) {
+		t.Errorf("oncall printed\n%s\nwant the row %q", out, want)
+	}
+}
+
+// export extracts the filesystem of a container of the image into a new
+// directory. Only directories and regular files are expected.
+func export(t *testing.T, imgs *images, name string) string {
+	t.Helper()
+	id, err := exec.Command(imgs.podman, "create", imgs.tags[name]).Output()
+	if err != nil {
+		t.Fatalf("podman create: %v", stderrOf(err))
+	}
+	ctr := strings.TrimSpace(string(id))
+	defer func() { _ = exec.Command(imgs.podman, "rm", "--force", ctr).Run() }()
+	tarball, err := exec.Command(imgs.podman, "export", ctr).Output()
+	if err != nil {
+		t.Fatalf("podman export: %v", stderrOf(err))
+	}
+	root := t.TempDir()
+	if err := untar(bytes.NewReader(tarball), root); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func untar(r io.Reader, root string) error {
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(root, filepath.Clean("/"+h.Name))
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(path, h.FileInfo().Mode().Perm()); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := writeFile(path, tr, h.FileInfo().Mode().Perm()); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%s: unexpected file type %q in the image", h.Name, h.Typeflag)
+		}
+		if os.Geteuid() == 0 {
+			if err := os.Lchown(path, h.Uid, h.Gid); err != nil {
+				return err
+			}
+		}
+		if err := os.Chmod(path, h.FileInfo().Mode().Perm()); err != nil {
+			return err
+		}
+	}
+}
+
+func writeFile(path string, r io.Reader, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// layout lists the files under root by their path in the image, with a
+// trailing slash for directories.
+func layout(t *testing.T, root string) map[string]entry {
+	t.Helper()
+	got := map[string]entry{}
+	err := filepath.Walk(root, func(path string, fi os.FileInfo, err error) error {
+		if err != nil || path == root {
+			return err
+		}
+		name, _ := filepath.Rel(root, path)
+		e := entry{dir: fi.IsDir(), mode: fi.Mode().Perm()}
+		if os.Geteuid() == 0 {
+			st := fi.Sys().(*syscall.Stat_t)
+			e.uid, e.gid = int(st.Uid), int(st.Gid)
+		} else if name == "data" {
+			e.uid, e.gid = uid, uid // ownership is only kept as root
+		}
+		if e.dir {
+			name += "/"
+		}
+		got[name] = e
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// checkStatic fails t unless path is a statically linked ELF executable:
+// FROM scratch has no dynamic loader and no libc.
+func checkStatic(t *testing.T, path string) {
+	t.Helper()
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Errorf("%s asks for a dynamic loader; build it with CGO_ENABLED=0", filepath.Base(path))
+		}
+	}
+	if libs, err := f.ImportedLibraries(); err != nil || len(libs) > 0 {
+		t.Errorf("%s links %q (%v); want none", filepath.Base(path), libs, err)
+	}
+}
+
+func checkCABundle(t *testing.T, path string) {
+	t.Helper()
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+		t.Errorf("%s holds no certificates", path)
+	}
+}
+
+// chrooted reports whether the binaries run chrooted into the image as
+// user 65534, which needs root. Otherwise they run from the image's
+// directory as the test's user.
+func chrooted() bool { return os.Geteuid() == 0 }
+
+func command(root, path string, args ...string) *exec.Cmd {
+	if chrooted() {
+		cmd := exec.Command(path, args...)
+		cmd.Path = path // looked up inside the chroot, not on the host
+		cmd.Dir = "/"
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root, Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+		return cmd
+	}
+	cmd := exec.Command(filepath.Join(root, path), args...)
+	cmd.Dir = root
+	return cmd
+}
+
+// runIn runs a binary of the image to its end and returns its output.
+func runIn(t *testing.T, root, path string, args ...string) string {
+	t.Helper()
+	cmd := command(root, path, args...)
+	cmd.Env = []string{} // the image's environment holds nothing of the host's
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %q: %v\n%s", path, args, err, out)
+	}
+	return string(out)
+}
+
+// process is a binary of the image started by startIn.
+type process struct {
+	cmd    *exec.Cmd
+	out    testenv.Buffer
+	exited chan struct{}
+}
+
+// startIn starts a binary of the image, in a process group of its own that
+// is killed when the test ends.
+func startIn(t *testing.T, root, path string, args ...string) *process {
+	t.Helper()
+	p := &process{cmd: command(root, path, args...), exited: make(chan struct{})}
+	p.cmd.Env = []string{}
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
+	if p.cmd.SysProcAttr == nil {
+		p.cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	p.cmd.SysProcAttr.Setpgid = true
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.exited
+		if t.Failed() {
+			t.Logf("output of %s:\n%s", path, p.out.String())
+		}
+	})
+	return p
+}
+
+// waitReady waits until url answers 200, and fails t at once if the
+// process exits.
+func (p *process) waitReady(t *testing.T, url string) {
+	t.Helper()
+	testenv.Eventually(t, time.Minute, func() error {
+		select {
+		case <-p.exited:
+			t.Fatalf("exited: %v\n%s", p.cmd.ProcessState, p.out.String())
+		default:
+		}
+		resp, err := http.Get(url)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: %s", url, resp.Status)
+		}
+		return nil
+	})
+}
+
+func keys[V any](m map[string]V) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+func maps(a, b map[string]entry) map[string]entry {
+	m := map[string]entry{}
+	for k, v := range a {
+		m[k] = v
+	}
+	for k, v := range b {
+		m[k] = v
+	}
+	return m
+}
+
+func stderrOf(err error) error {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return fmt.Errorf("%w: %s", err, ee.Stderr)
+	}
+	return err
+}
