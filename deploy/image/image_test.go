@@ -195,8 +195,7 @@ func TestImageLayout(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := maps(common, tc.extra)
-			root := export(t, imgs, tc.name)
-			got := layout(t, root)
+			root, got := exportLayout(t, imgs, tc.name)
 			for name, e := range got {
 				if w, ok := want[name]; !ok {
 					t.Errorf("unexpected file in the image: /%s", name)
@@ -285,6 +284,14 @@ func TestReceiverTimeZones(t *testing.T) {
 // directory. Only directories and regular files are expected.
 func export(t *testing.T, imgs *images, name string) string {
 	t.Helper()
+	root, _ := exportLayout(t, imgs, name)
+	return root
+}
+
+// exportLayout is export, and lists the files as the image holds them, by
+// their path with a trailing slash for directories.
+func exportLayout(t *testing.T, imgs *images, name string) (string, map[string]entry) {
+	t.Helper()
 	id, err := exec.Command(imgs.podman, "create", imgs.tags[name]).Output()
 	if err != nil {
 		t.Fatalf("podman create: %v", stderrOf(err))
@@ -296,42 +303,50 @@ func export(t *testing.T, imgs *images, name string) string {
 		t.Fatalf("podman export: %v", stderrOf(err))
 	}
 	root := t.TempDir()
-	if err := untar(bytes.NewReader(tarball), root); err != nil {
+	files, err := untar(bytes.NewReader(tarball), root)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return root
+	return root, files
 }
 
-func untar(r io.Reader, root string) error {
+func untar(r io.Reader, root string) (map[string]entry, error) {
+	files := map[string]entry{}
 	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			return files, nil
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
+		name := strings.TrimPrefix(filepath.Clean("/"+h.Name), "/")
+		e := entry{dir: h.Typeflag == tar.TypeDir, mode: h.FileInfo().Mode().Perm(), uid: h.Uid, gid: h.Gid}
+		if e.dir {
+			name += "/"
+		}
+		files[name] = e
 		path := filepath.Join(root, filepath.Clean("/"+h.Name))
 		switch h.Typeflag {
 		case tar.TypeDir:
 			if err := os.MkdirAll(path, h.FileInfo().Mode().Perm()); err != nil {
-				return err
+				return nil, err
 			}
 		case tar.TypeReg:
 			if err := writeFile(path, tr, h.FileInfo().Mode().Perm()); err != nil {
-				return err
+				return nil, err
 			}
 		default:
-			return fmt.Errorf("%s: unexpected file type %q in the image", h.Name, h.Typeflag)
+			return nil, fmt.Errorf("%s: unexpected file type %q in the image", h.Name, h.Typeflag)
 		}
 		if os.Geteuid() == 0 {
 			if err := os.Lchown(path, h.Uid, h.Gid); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if err := os.Chmod(path, h.FileInfo().Mode().Perm()); err != nil {
-			return err
+			return nil, err
 		}
 	}
 }
@@ -346,35 +361,6 @@ func writeFile(path string, r io.Reader, mode os.FileMode) error {
 		return err
 	}
 	return f.Close()
-}
-
-// layout lists the files under root by their path in the image, with a
-// trailing slash for directories.
-func layout(t *testing.T, root string) map[string]entry {
-	t.Helper()
-	got := map[string]entry{}
-	err := filepath.Walk(root, func(path string, fi os.FileInfo, err error) error {
-		if err != nil || path == root {
-			return err
-		}
-		name, _ := filepath.Rel(root, path)
-		e := entry{dir: fi.IsDir(), mode: fi.Mode().Perm()}
-		if os.Geteuid() == 0 {
-			st := fi.Sys().(*syscall.Stat_t)
-			e.uid, e.gid = int(st.Uid), int(st.Gid)
-		} else if name == "data" {
-			e.uid, e.gid = uid, uid // ownership is only kept as root
-		}
-		if e.dir {
-			name += "/"
-		}
-		got[name] = e
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return got
 }
 
 // checkStatic fails t unless path is a statically linked ELF executable:
