@@ -10,13 +10,24 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"debug/elf"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +38,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
 	"github.com/klaxonhq/klaxon/pkg/testenv"
 )
 
@@ -43,6 +55,9 @@ var (
 	buildOnce sync.Once
 	built     *images
 	buildErr  error
+	// trusted is a certificate for 127.0.0.1 that the test adds to the
+	// images' CA bundle, as a CA of the host's would be.
+	trusted tls.Certificate
 )
 
 // images are the images built for this test run, by binary name.
@@ -77,10 +92,15 @@ func build(t *testing.T) *images {
 			return
 		}
 		defer os.RemoveAll(dir)
+		bundle, err := caBundle(dir)
+		if err != nil {
+			buildErr = err
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, makeProg, "-C", testenv.RepoRoot(t), "image",
-			"PODMAN="+podman, "IMAGE_PREFIX="+prefix, "IMAGE_TAG=test", "IMAGE_CONTEXT="+dir,
+			"PODMAN="+podman, "IMAGE_PREFIX="+prefix, "IMAGE_TAG=test", "IMAGE_CONTEXT="+filepath.Join(dir, "context"), "CA_BUNDLE="+bundle,
 			"VERSION="+version, "REVISION="+revision)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("make image: %w\n%s", err, out)
@@ -95,6 +115,53 @@ func build(t *testing.T) *images {
 		t.Fatal(buildErr)
 	}
 	return built
+}
+
+// caBundle writes the host's CA bundle with the trusted certificate added
+// into dir, and returns its path.
+func caBundle(dir string) (string, error) {
+	host, err := os.ReadFile("/etc/ssl/certs/ca-certificates.crt")
+	if err != nil {
+		return "", fmt.Errorf("the host's CA bundle: %w", err)
+	}
+	certPEM, keyPEM, err := selfSigned()
+	if err != nil {
+		return "", err
+	}
+	if trusted, err = tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "ca-certificates.crt")
+	return path, os.WriteFile(path, append(host, certPEM...), 0o644)
+}
+
+// selfSigned makes a certificate for 127.0.0.1 that signs itself.
+func selfSigned() (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "klaxon image test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
 }
 
 // imageConfig is the part of `podman image inspect` the test checks.
@@ -280,6 +347,59 @@ func TestReceiverTimeZones(t *testing.T) {
 	}
 }
 
+// TestReceiverHTTPS sends a test message from the image's receiver to a
+// fake Slack behind HTTPS: the receiver trusts what the image's CA bundle
+// holds, and nothing else.
+func TestReceiverHTTPS(t *testing.T) {
+	imgs := build(t)
+	root := export(t, imgs, "klaxon-receiver")
+	slack := slacktest.NewServer()
+	t.Cleanup(slack.Close)
+	target, err := url.Parse(slack.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+
+	trustedSrv := httptest.NewUnstartedServer(proxy)
+	trustedSrv.TLS = &tls.Config{Certificates: []tls.Certificate{trusted}}
+	trustedSrv.StartTLS()
+	t.Cleanup(trustedSrv.Close)
+	untrustedSrv := httptest.NewTLSServer(proxy) // net/http's own test certificate
+	t.Cleanup(untrustedSrv.Close)
+
+	webhook := strings.TrimPrefix(slack.NewWebhook(), slack.URL())
+	config := fmt.Sprintf(`channels:
+  - name: trusted
+    slack:
+      webhook_url: %s%s
+  - name: untrusted
+    slack:
+      webhook_url: %s%s
+routes:
+  - name: critical
+    channels: [trusted, untrusted]
+`, trustedSrv.URL, webhook, untrustedSrv.URL, webhook)
+	if err := os.WriteFile(filepath.Join(root, "https.yml"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	out := runIn(t, root, "/bin/klaxon-receiver", "send-test", "--config.file=/https.yml", "--channel=trusted")
+	if !strings.Contains(out, `test message delivered to channel "trusted"`) || len(slack.Received()) != 1 {
+		t.Errorf("send-test through HTTPS printed %q; Slack received %d messages, want 1", out, len(slack.Received()))
+	}
+
+	cmd := command(root, "/bin/klaxon-receiver", "send-test", "--config.file=/https.yml", "--channel=untrusted")
+	cmd.Env = imageEnv(root)
+	b, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(b), "certificate signed by unknown authority") {
+		t.Errorf("send-test to a server the bundle does not vouch for: %v\n%s\nwant the certificate refused", err, b)
+	}
+	if n := len(slack.Received()); n != 1 {
+		t.Errorf("Slack received %d messages, want 1", n)
+	}
+}
+
 // export extracts the filesystem of a container of the image into a new
 // directory. Only directories and regular files are expected.
 func export(t *testing.T, imgs *images, name string) string {
@@ -398,6 +518,16 @@ func checkCABundle(t *testing.T, path string) {
 // directory as the test's user.
 func chrooted() bool { return os.Geteuid() == 0 }
 
+// imageEnv is the environment of a binary of the image: nothing of the
+// host's. Run from the tree rather than chrooted, the binary is pointed at
+// the image's CA bundle.
+func imageEnv(root string) []string {
+	if chrooted() {
+		return []string{}
+	}
+	return []string{"SSL_CERT_FILE=" + filepath.Join(root, "etc/ssl/certs/ca-certificates.crt")}
+}
+
 func command(root, path string, args ...string) *exec.Cmd {
 	if chrooted() {
 		cmd := exec.Command(path, args...)
@@ -415,7 +545,7 @@ func command(root, path string, args ...string) *exec.Cmd {
 func runIn(t *testing.T, root, path string, args ...string) string {
 	t.Helper()
 	cmd := command(root, path, args...)
-	cmd.Env = []string{} // the image's environment holds nothing of the host's
+	cmd.Env = imageEnv(root)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s %q: %v\n%s", path, args, err, out)
@@ -435,7 +565,7 @@ type process struct {
 func startIn(t *testing.T, root, path string, args ...string) *process {
 	t.Helper()
 	p := &process{cmd: command(root, path, args...), exited: make(chan struct{})}
-	p.cmd.Env = []string{}
+	p.cmd.Env = imageEnv(root)
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	if p.cmd.SysProcAttr == nil {
 		p.cmd.SysProcAttr = &syscall.SysProcAttr{}
