@@ -83,13 +83,16 @@ IMAGE_TAG     ?= $(VERSION)
 IMAGE_CONTEXT ?= $(BIN)/image
 IMAGE_SOURCE  ?= https://github.com/klaxonhq/klaxon
 CA_BUNDLE     ?= /etc/ssl/certs/ca-certificates.crt
+# podman 4 reuses a cached stage with the labels of an earlier build; the
+# stages are a few COPYs. Docker: IMAGE_BUILD_FLAGS= (it has no --layers).
+IMAGE_BUILD_FLAGS ?= --layers=false
 image:
 	@rm -rf $(IMAGE_CONTEXT) && mkdir -p $(IMAGE_CONTEXT)/data
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(IMAGE_CONTEXT)/klaxon-exporter ./exporter
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(IMAGE_CONTEXT)/klaxon-receiver ./receiver
 	cp $(CA_BUNDLE) $(IMAGE_CONTEXT)/ca-certificates.crt
 	for b in exporter receiver; do \
-		$(PODMAN) build --quiet --layers=false --target $$b -f deploy/image/Containerfile \
+		$(PODMAN) build --quiet $(IMAGE_BUILD_FLAGS) --target $$b -f deploy/image/Containerfile \
 			--build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
 			--build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) --build-arg SOURCE=$(IMAGE_SOURCE) \
 			-t $(IMAGE_PREFIX)klaxon-$$b:$(IMAGE_TAG) -t $(IMAGE_PREFIX)klaxon-$$b:latest \
