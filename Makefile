@@ -24,7 +24,7 @@ DEB_PROGRAMS := promtool prometheus prometheus-alertmanager amtool prometheus-no
 
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build test run bench chaos lint tools clean
+.PHONY: all build test run bench chaos dashboards lint tools clean
 
 all: lint build test
 
@@ -71,6 +71,12 @@ bench: tools
 CHAOSMD ?=
 chaos: tools
 	KLAXON_CHAOS=full $(GO) test -count=1 -timeout 40m -v -run TestChaos ./pkg/chaos/ -chaosmd=$(if $(CHAOSMD),$(abspath $(CHAOSMD)))
+
+# dashboards regenerates the Grafana dashboards under
+# deploy/grafana/dashboards/ from their Go definitions in deploy/grafana;
+# deploy/grafana's test fails until the committed files match.
+dashboards:
+	$(GO) run ./deploy/grafana/cmd/gendashboards --out deploy/grafana/dashboards
 
 $(STATICCHECK):
 	GOFLAGS=-mod=mod $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
