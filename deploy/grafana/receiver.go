@@ -53,7 +53,7 @@ func receiver() *dashboard.DashboardBuilder {
 			"s", over(300, 900),
 			rangeQuery("max by (channel) (klaxon_receiver_outbox_oldest_pending_age_seconds"+receiverSelector+")", "{{channel}}"))).
 		WithPanel(single("Dead letters",
-			"Deliveries given up on, by channel, kept until replayed or purged (klaxon-receiver dead-letters). ReceiverDeadLetters warns from 1.",
+			"Deliveries given up on, by channel, kept until `klaxon-receiver dead-letters retry` queues them again. ReceiverDeadLetters warns from 1.",
 			"short", []limit{{1, colourCritical}},
 			instantQuery("sum by (channel) (klaxon_receiver_dead_letters"+receiverSelector+")", "{{channel}}")).
 			Span(graphWidth).Height(graphHeight)).
