@@ -104,7 +104,8 @@ func addTarget(t *testing.T, file, job, target string) {
 			t.Fatalf("%s: job %s has no static_configs", file, job)
 		}
 		first, _ := static[0].(map[string]any)
-		first["targets"] = append(first["targets"].([]any), target)
+		targets, _ := first["targets"].([]any)
+		first["targets"] = append(targets, target)
 		out, err := yaml.Marshal(conf)
 		if err != nil {
 			t.Fatal(err)
@@ -150,20 +151,34 @@ type (
 	}
 )
 
-// checkDashboards runs every query of the committed dashboards against
-// the stack's Prometheus as Grafana would, with every template variable
-// at All, over the whole test: each must return at least one series.
-func checkDashboards(t *testing.T, prom *testenv.Prometheus) {
-	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(t), "deploy", "grafana", "dashboards", "*.json"))
+// dashboardFiles returns the committed dashboards matching pattern, such
+// as "*.json".
+func dashboardFiles(t *testing.T, pattern string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(t), "deploy", "grafana", "dashboards", pattern))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(files) == 0 {
-		t.Fatal("no dashboards under deploy/grafana/dashboards")
+		t.Fatalf("no dashboards %s under deploy/grafana/dashboards", pattern)
 	}
+	return files
+}
+
+// What checkDashboards runs.
+const (
+	panelsOnly      = false
+	withAnnotations = true
+)
+
+// checkDashboards runs every query of the dashboard files against the
+// Prometheus at promURL as Grafana would, with every template variable at
+// All, over the whole test: each must return at least one series. The
+// annotations' queries run too when annotations is withAnnotations.
+func checkDashboards(t *testing.T, promURL string, files []string, annotations bool) {
 	end := time.Now()
 	start := end.Add(-dashboardRange)
-	api := &promAPI{url: prom.URL, start: start, end: end}
+	api := &promAPI{url: promURL, start: start, end: end}
 	queries := 0
 	for _, file := range files {
 		b, err := os.ReadFile(file)
@@ -180,7 +195,7 @@ func checkDashboards(t *testing.T, prom *testenv.Prometheus) {
 			continue // its queries cannot be run as Grafana would
 		}
 		for _, a := range d.Annotations.List {
-			if a.Expr != "" {
+			if annotations && a.Expr != "" {
 				queries++
 				checkQuery(t, api, fmt.Sprintf("%s: annotation %q", where, a.Name), a.Expr, false, vars)
 			}
@@ -363,6 +378,13 @@ func (a *promAPI) count(ctx context.Context, query string, instant bool) (int, e
 		return 0, err
 	}
 	return len(series), nil
+}
+
+// countNow runs query now and returns how many series it returned.
+func (a *promAPI) countNow(ctx context.Context, query string) (int, error) {
+	now := *a
+	now.end = time.Now()
+	return now.count(ctx, query, true)
 }
 
 // labelValues returns the values of label in the series that match

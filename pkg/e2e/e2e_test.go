@@ -104,7 +104,7 @@ func TestPipeline(t *testing.T) {
 	// acknowledged. Host metrics join only now (their alerts depend on
 	// the machine).
 	s.addHostExporter(t)
-	t.Run("dashboards", func(t *testing.T) { checkDashboards(t, s.prom) })
+	t.Run("dashboards", func(t *testing.T) { checkDashboards(t, s.prom.URL, dashboardFiles(t, "*.json"), withAnnotations) })
 
 	// The Watchdog kept arriving at the heartbeat route all along, and
 	// still does.
