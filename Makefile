@@ -24,7 +24,7 @@ DEB_PROGRAMS := promtool prometheus prometheus-alertmanager amtool prometheus-no
 
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build test run bench chaos lint tools clean image
+.PHONY: all build test run bench chaos dashboards image lint tools clean
 
 all: lint build test
 
@@ -98,6 +98,12 @@ image:
 			-t $(IMAGE_PREFIX)klaxon-$$b:$(IMAGE_TAG) -t $(IMAGE_PREFIX)klaxon-$$b:latest \
 			$(IMAGE_CONTEXT) || exit 1; \
 	done
+
+# dashboards regenerates the Grafana dashboards under
+# deploy/grafana/dashboards/ from their Go definitions in deploy/grafana;
+# deploy/grafana's test fails until the committed files match.
+dashboards:
+	$(GO) run ./deploy/grafana/cmd/gendashboards --out deploy/grafana/dashboards
 
 $(STATICCHECK):
 	GOFLAGS=-mod=mod $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

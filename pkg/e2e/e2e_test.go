@@ -99,6 +99,13 @@ func TestPipeline(t *testing.T) {
 		}
 	})
 
+	// Every panel of the dashboards has data now that every scenario has
+	// run: alerts fired, the receiver delivered, escalated and was
+	// acknowledged. Host metrics join only now (their alerts depend on
+	// the machine).
+	s.addHostExporter(t)
+	t.Run("dashboards", func(t *testing.T) { checkDashboards(t, s.prom.URL, dashboardFiles(t, "*.json"), withAnnotations) })
+
 	// The Watchdog kept arriving at the heartbeat route all along, and
 	// still does.
 	now := s.awaitHeartbeats(t, heartbeats+1)
