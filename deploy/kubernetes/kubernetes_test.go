@@ -1,0 +1,662 @@
+// Tests of the Kubernetes manifests: every kustomization renders, every
+// object decodes strictly into its Kubernetes or prometheus-operator type,
+// the workloads follow the security and probe policy, the receiver's
+// config loads, the exporter and the receiver start with the manifests'
+// arguments, the Alertmanager config matches deploy/alertmanager's, and
+// the PrometheusRules are those make kubernetes-rules writes.
+package kubernetes_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	"github.com/prometheus/common/promslog"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	kjson "sigs.k8s.io/json"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+
+	"github.com/klaxonhq/klaxon/deploy/kubernetes/internal/promrule"
+	"github.com/klaxonhq/klaxon/pkg/receiver"
+	"github.com/klaxonhq/klaxon/pkg/testenv"
+)
+
+const (
+	rulesDir    = "overlays/prometheus-operator/rules"
+	amSnippet   = "alertmanager/alertmanager.yaml"
+	startupWait = 2 * time.Minute
+)
+
+// rendered is one kustomization's output, decoded.
+type rendered struct {
+	dir     string
+	objects []any
+}
+
+// kustomizations is base and every overlay.
+func kustomizations(t *testing.T) []string {
+	t.Helper()
+	overlays, err := filepath.Glob("overlays/*/kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(overlays) == 0 {
+		t.Fatal("no overlays/*/kustomization.yaml")
+	}
+	dirs := []string{"base"}
+	for _, o := range overlays {
+		dirs = append(dirs, filepath.Dir(o))
+	}
+	return dirs
+}
+
+// render builds dir with the kustomize API and decodes each object.
+func render(t *testing.T, dir string) rendered {
+	t.Helper()
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	res, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	r := rendered{dir: dir}
+	for _, res := range res.Resources() {
+		data, err := res.AsYAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, err := decode(res.GetKind(), data)
+		if err != nil {
+			t.Errorf("%s: %s %s: %v", dir, res.GetKind(), res.GetName(), err)
+			continue
+		}
+		r.objects = append(r.objects, obj)
+	}
+	return r
+}
+
+// decode unmarshals one manifest into the type of its kind; a field the
+// type does not have, in any spelling but its own, or a key given twice is
+// an error.
+func decode(kind string, data []byte) (any, error) {
+	var obj any
+	switch kind {
+	case "Namespace":
+		obj = &corev1.Namespace{}
+	case "ServiceAccount":
+		obj = &corev1.ServiceAccount{}
+	case "ConfigMap":
+		obj = &corev1.ConfigMap{}
+	case "Service":
+		obj = &corev1.Service{}
+	case "DaemonSet":
+		obj = &appsv1.DaemonSet{}
+	case "StatefulSet":
+		obj = &appsv1.StatefulSet{}
+	case "NetworkPolicy":
+		obj = &networkingv1.NetworkPolicy{}
+	case monitoringv1.ServiceMonitorsKind:
+		obj = &monitoringv1.ServiceMonitor{}
+	case monitoringv1.PrometheusRuleKind:
+		obj = &monitoringv1.PrometheusRule{}
+	default:
+		return nil, fmt.Errorf("no type known for kind %q: add it to decode", kind)
+	}
+	j, err := yaml.YAMLToJSONStrict(data)
+	if err != nil {
+		return nil, err
+	}
+	// Case-sensitive, as the API server decodes: encoding/json would take
+	// hostPid for hostPID.
+	strict, err := kjson.UnmarshalStrict(j, obj)
+	if err != nil {
+		return nil, err
+	}
+	if len(strict) > 0 {
+		return nil, errors.Join(strict...)
+	}
+	return obj, nil
+}
+
+// only returns the one object of type T in r.
+func only[T any](t *testing.T, r rendered) T {
+	t.Helper()
+	all := each[T](r)
+	if len(all) != 1 {
+		t.Fatalf("%s: %d objects of type %T, want 1", r.dir, len(all), *new(T))
+	}
+	return all[0]
+}
+
+func each[T any](r rendered) []T {
+	var all []T
+	for _, o := range r.objects {
+		if v, ok := o.(T); ok {
+			all = append(all, v)
+		}
+	}
+	return all
+}
+
+func TestKustomizationsRender(t *testing.T) {
+	for _, dir := range kustomizations(t) {
+		t.Run(dir, func(t *testing.T) {
+			r := render(t, dir)
+			for _, ds := range each[*appsv1.DaemonSet](r) {
+				for _, p := range checkPod(ds.Spec.Template.Spec) {
+					t.Errorf("DaemonSet %s: %s", ds.Name, p)
+				}
+				checkExporter(t, ds)
+			}
+			for _, ss := range each[*appsv1.StatefulSet](r) {
+				for _, p := range checkPod(ss.Spec.Template.Spec) {
+					t.Errorf("StatefulSet %s: %s", ss.Name, p)
+				}
+				checkReceiver(t, ss)
+			}
+			if got := len(each[*appsv1.DaemonSet](r)) + len(each[*appsv1.StatefulSet](r)); got != 2 {
+				t.Errorf("%d workloads, want the exporter DaemonSet and the receiver StatefulSet", got)
+			}
+			checkRuleGroups(t, r)
+		})
+	}
+}
+
+// checkPod returns what a pod template breaks of the policy: non-root,
+// RuntimeDefault seccomp, and for every container a read-only root
+// filesystem, no privilege escalation, no capabilities, CPU and memory
+// requests and limits, and liveness and readiness probes on /-/healthy and
+// /-/ready.
+func checkPod(spec corev1.PodSpec) []string {
+	var problems []string
+	psc := spec.SecurityContext
+	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
+		problems = append(problems, "pod: runAsNonRoot is not true")
+	}
+	if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		problems = append(problems, "pod: seccompProfile is not RuntimeDefault")
+	}
+	if len(spec.Containers) == 0 {
+		problems = append(problems, "pod: no containers")
+	}
+	for _, c := range slices.Concat(spec.InitContainers, spec.Containers) {
+		for _, p := range checkContainer(c) {
+			problems = append(problems, "container "+c.Name+": "+p)
+		}
+	}
+	return problems
+}
+
+func checkContainer(c corev1.Container) []string {
+	var problems []string
+	sc := c.SecurityContext
+	if sc == nil {
+		sc = &corev1.SecurityContext{}
+	}
+	if sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+		problems = append(problems, "runAsNonRoot is not true")
+	}
+	if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		problems = append(problems, "readOnlyRootFilesystem is not true")
+	}
+	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		problems = append(problems, "allowPrivilegeEscalation is not false")
+	}
+	if sc.Privileged != nil && *sc.Privileged {
+		problems = append(problems, "privileged")
+	}
+	if sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
+		problems = append(problems, "capabilities are not drop [ALL], add none")
+	}
+	if sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		problems = append(problems, "seccompProfile is not RuntimeDefault")
+	}
+	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		if _, ok := c.Resources.Requests[name]; !ok {
+			problems = append(problems, "no "+string(name)+" request")
+		}
+		if _, ok := c.Resources.Limits[name]; !ok {
+			problems = append(problems, "no "+string(name)+" limit")
+		}
+	}
+	problems = append(problems, checkProbe("livenessProbe", c.LivenessProbe, "/-/healthy", c.Ports)...)
+	problems = append(problems, checkProbe("readinessProbe", c.ReadinessProbe, "/-/ready", c.Ports)...)
+	return problems
+}
+
+func checkProbe(what string, p *corev1.Probe, path string, ports []corev1.ContainerPort) []string {
+	if p == nil || p.HTTPGet == nil {
+		return []string{"no HTTP " + what}
+	}
+	if p.HTTPGet.Path != path {
+		return []string{fmt.Sprintf("%s on %s, want %s", what, p.HTTPGet.Path, path)}
+	}
+	for _, port := range ports {
+		if port.Name == p.HTTPGet.Port.String() || port.ContainerPort == p.HTTPGet.Port.IntVal {
+			return nil
+		}
+	}
+	return []string{fmt.Sprintf("%s on port %s, which the container does not declare", what, p.HTTPGet.Port.String())}
+}
+
+// TestCheckPodReportsEveryGap: the policy check is not vacuous.
+func TestCheckPodReportsEveryGap(t *testing.T) {
+	got := checkPod(corev1.PodSpec{Containers: []corev1.Container{{Name: "bare"}}})
+	want := []string{
+		"pod: runAsNonRoot is not true",
+		"pod: seccompProfile is not RuntimeDefault",
+		"container bare: runAsNonRoot is not true",
+		"container bare: readOnlyRootFilesystem is not true",
+		"container bare: allowPrivilegeEscalation is not false",
+		"container bare: capabilities are not drop [ALL], add none",
+		"container bare: seccompProfile is not RuntimeDefault",
+		"container bare: no cpu request",
+		"container bare: no cpu limit",
+		"container bare: no memory request",
+		"container bare: no memory limit",
+		"container bare: no HTTP livenessProbe",
+		"container bare: no HTTP readinessProbe",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("checkPod of a bare container (-want +got):\n%s", diff)
+	}
+}
+
+// checkExporter: the exporter runs on every node in the host's PID and
+// network namespaces, mounts the host read-only, and its path flags point
+// at those mounts.
+func checkExporter(t *testing.T, ds *appsv1.DaemonSet) {
+	t.Helper()
+	spec := ds.Spec.Template.Spec
+	if !spec.HostPID || !spec.HostNetwork {
+		t.Errorf("exporter: hostPID %v, hostNetwork %v, want both", spec.HostPID, spec.HostNetwork)
+	}
+	if !slices.ContainsFunc(spec.Tolerations, func(tol corev1.Toleration) bool {
+		return tol.Key == "" && tol.Operator == corev1.TolerationOpExists && tol.Effect == ""
+	}) {
+		t.Error("exporter: no toleration of every taint (operator: Exists, no key): it would miss tainted nodes")
+	}
+	c := spec.Containers[0]
+	if !strings.HasPrefix(c.Image, "ghcr.io/klaxonhq/klaxon-exporter:") {
+		t.Errorf("exporter image %q", c.Image)
+	}
+	hostPaths := hostPathMounts(t, spec, c)
+	for _, m := range c.VolumeMounts {
+		if !m.ReadOnly {
+			t.Errorf("exporter: volume %s at %s is not readOnly", m.Name, m.MountPath)
+		}
+	}
+	args := flagValues(c.Args)
+	for flag, hostPath := range map[string]string{"--path.rootfs": "/", "--path.sysfs": "/sys"} {
+		mount := args[flag]
+		if got, ok := hostPaths[mount]; !ok || got != hostPath {
+			t.Errorf("exporter: %s=%s is not a mount of the host's %s (mounts: %v)", flag, mount, hostPath, hostPaths)
+		}
+	}
+}
+
+// hostPathMounts maps each of c's mount paths to the host path mounted
+// there.
+func hostPathMounts(t *testing.T, spec corev1.PodSpec, c corev1.Container) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for _, vm := range c.VolumeMounts {
+		i := slices.IndexFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name == vm.Name })
+		if i < 0 || spec.Volumes[i].HostPath == nil {
+			t.Errorf("volume %s is not a hostPath", vm.Name)
+			continue
+		}
+		m[vm.MountPath] = spec.Volumes[i].HostPath.Path
+	}
+	return m
+}
+
+// flagValues maps --flag=value arguments to their values.
+func flagValues(args []string) map[string]string {
+	m := map[string]string{}
+	for _, a := range args {
+		if k, v, ok := strings.Cut(a, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+var secretEnv = []string{"PAGERDUTY_INTEGRATION_KEY", "OPSGENIE_API_KEY", "SLACK_WEBHOOK_URL", "DISCORD_WEBHOOK_URL"}
+
+// checkReceiver: one replica, the store on a claim, every channel secret
+// from the Secret.
+func checkReceiver(t *testing.T, ss *appsv1.StatefulSet) {
+	t.Helper()
+	if ss.Spec.Replicas == nil || *ss.Spec.Replicas != 1 {
+		t.Error("receiver: replicas is not 1; its SQLite store is single-node")
+	}
+	c := ss.Spec.Template.Spec.Containers[0]
+	if !strings.HasPrefix(c.Image, "ghcr.io/klaxonhq/klaxon-receiver:") {
+		t.Errorf("receiver image %q", c.Image)
+	}
+	if len(ss.Spec.VolumeClaimTemplates) != 1 || !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool {
+		return m.Name == ss.Spec.VolumeClaimTemplates[0].Name && m.MountPath == "/data"
+	}) {
+		t.Error("receiver: /data is not the mount of its volumeClaimTemplate")
+	}
+	var names []string
+	for _, e := range c.Env {
+		if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Key != e.Name {
+			t.Errorf("receiver: env %s is not the Secret's key %s", e.Name, e.Name)
+		}
+		names = append(names, e.Name)
+	}
+	if !slices.Equal(names, secretEnv) {
+		t.Errorf("receiver env %v, want %v", names, secretEnv)
+	}
+}
+
+// checkRuleGroups: no rule group is loaded twice, as both source layers
+// would be.
+func checkRuleGroups(t *testing.T, r rendered) {
+	t.Helper()
+	seen := map[string]string{}
+	for _, pr := range each[*monitoringv1.PrometheusRule](r) {
+		for _, g := range pr.Spec.Groups {
+			if other, ok := seen[g.Name]; ok {
+				t.Errorf("rule group %s is in PrometheusRules %s and %s: load one source layer only", g.Name, other, pr.Name)
+			}
+			seen[g.Name] = pr.Name
+		}
+	}
+}
+
+// TestOperatorOverlay: the prometheus-operator overlay scrapes both
+// Services and carries the alerts.
+func TestOperatorOverlay(t *testing.T) {
+	r := render(t, "overlays/prometheus-operator")
+	services := map[string]*corev1.Service{}
+	for _, s := range each[*corev1.Service](r) {
+		services[s.Name] = s
+	}
+	var monitored []string
+	for _, sm := range each[*monitoringv1.ServiceMonitor](r) {
+		s, ok := services[sm.Name]
+		if !ok {
+			t.Errorf("ServiceMonitor %s: no Service of that name", sm.Name)
+			continue
+		}
+		for k, v := range sm.Spec.Selector.MatchLabels {
+			if s.Labels[k] != v {
+				t.Errorf("ServiceMonitor %s selects %s=%s, which Service %s does not carry", sm.Name, k, v, s.Name)
+			}
+		}
+		for _, ep := range sm.Spec.Endpoints {
+			if !slices.ContainsFunc(s.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == ep.Port }) {
+				t.Errorf("ServiceMonitor %s scrapes port %q, which Service %s does not have", sm.Name, ep.Port, s.Name)
+			}
+		}
+		monitored = append(monitored, sm.Name)
+	}
+	sort.Strings(monitored)
+	if want := []string{"klaxon-exporter", "klaxon-receiver"}; !slices.Equal(monitored, want) {
+		t.Errorf("ServiceMonitors for %v, want %v", monitored, want)
+	}
+	var alerts int
+	for _, pr := range each[*monitoringv1.PrometheusRule](r) {
+		for _, g := range pr.Spec.Groups {
+			for _, rule := range g.Rules {
+				if rule.Alert != "" {
+					alerts++
+				}
+			}
+		}
+	}
+	if alerts == 0 {
+		t.Error("the overlay's PrometheusRules hold no alerts")
+	}
+}
+
+// TestStrictDecodeRefusesUnknownFields is the negative control: a
+// misspelt field in a rendered manifest fails the decode.
+func TestStrictDecodeRefusesUnknownFields(t *testing.T) {
+	ds := only[*appsv1.DaemonSet](t, render(t, "base"))
+	data, err := yaml.Marshal(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decode("DaemonSet", data); err != nil {
+		t.Fatalf("the rendered DaemonSet does not decode again: %v", err)
+	}
+	bad := strings.Replace(string(data), "hostPID: true", "hostPid: true", 1)
+	if bad == string(data) {
+		t.Fatal("no hostPID: true in the rendered DaemonSet")
+	}
+	_, err = decode("DaemonSet", []byte(bad))
+	if err == nil || !strings.Contains(err.Error(), `unknown field "spec.template.spec.hostPid"`) {
+		t.Errorf("decoding a DaemonSet with hostPid: %v, want an unknown field error", err)
+	}
+	extra := strings.Replace(string(data), "hostPID: true", "hostPID: true\n      hostIPC: false\n      hostUsers2: true", 1)
+	_, err = decode("DaemonSet", []byte(extra))
+	if err == nil || !strings.Contains(err.Error(), `unknown field "spec.template.spec.hostUsers2"`) {
+		t.Errorf("decoding a DaemonSet with hostUsers2: %v, want an unknown field error", err)
+	}
+	dup := strings.Replace(string(data), "hostPID: true", "hostPID: true\n      hostPID: false", 1)
+	if _, err := decode("DaemonSet", []byte(dup)); err == nil {
+		t.Error("decoding a DaemonSet with hostPID twice: no error")
+	}
+	if _, err := decode("Deployment", data); err == nil || !strings.Contains(err.Error(), `no type known for kind "Deployment"`) {
+		t.Errorf("decoding an unknown kind: %v", err)
+	}
+}
+
+// TestRulesInSync: the committed PrometheusRules are what make
+// kubernetes-rules writes from rules/ now.
+func TestRulesInSync(t *testing.T) {
+	want, err := promrule.Generate(filepath.Join(testenv.RepoRoot(t), "rules"), "rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed, err := filepath.Glob(filepath.Join(rulesDir, "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range committed {
+		name := filepath.Base(path)
+		if _, ok := want[name]; !ok {
+			t.Errorf("%s has no rule file in rules/ any more: run %s", path, promrule.Command)
+		}
+	}
+	for name, data := range want {
+		got, err := os.ReadFile(filepath.Join(rulesDir, name))
+		if err != nil {
+			t.Errorf("%v: run %s", err, promrule.Command)
+			continue
+		}
+		if diff := cmp.Diff(string(data), string(got)); diff != "" {
+			t.Errorf("%s/%s is out of date with rules/: run %s (-generated +committed):\n%s", rulesDir, name, promrule.Command, diff)
+		}
+		if _, err := decode(monitoringv1.PrometheusRuleKind, data); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestObjectName(t *testing.T) {
+	for file, want := range map[string]string{
+		"klaxon.rules.yml":        "klaxon-rules",
+		"node-exporter.rules.yml": "klaxon-node-exporter-rules",
+		"alerts.yml":              "klaxon-alerts",
+		"klaxon-extra.yml":        "klaxon-extra",
+	} {
+		if got := promrule.ObjectName(file); got != want {
+			t.Errorf("ObjectName(%q) = %q, want %q", file, got, want)
+		}
+	}
+}
+
+func TestGenerateRefusesUnknownRuleFields(t *testing.T) {
+	dir := t.TempDir()
+	bad := "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n        fro: 5m\n"
+	if err := os.WriteFile(filepath.Join(dir, "bad.yml"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := promrule.Generate(dir, "rules")
+	if err == nil || !strings.Contains(err.Error(), "bad.yml") || !strings.Contains(err.Error(), `unknown field "fro"`) {
+		t.Errorf("Generate of a rule with fro: %v, want the file and the unknown field", err)
+	}
+}
+
+// podDirs maps each mount path of c to a fresh directory standing in for
+// it, and writes a fake value for every key of the receiver's Secret.
+func podDirs(t *testing.T, c corev1.Container) map[string]string {
+	t.Helper()
+	root := t.TempDir()
+	dirs := map[string]string{}
+	for _, m := range c.VolumeMounts {
+		dirs[m.MountPath] = filepath.Join(root, m.Name)
+		if err := os.MkdirAll(dirs[m.MountPath], 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dirs
+}
+
+// localPaths rewrites the pod's paths in s to the test's directories, in
+// one pass: a directory may well lie under /tmp, which is also a mount.
+func localPaths(s string, dirs map[string]string) string {
+	mounts := make([]string, 0, len(dirs))
+	for m := range dirs {
+		mounts = append(mounts, m)
+	}
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i]) > len(mounts[j]) })
+	var pairs []string
+	for _, m := range mounts {
+		pairs = append(pairs, m+"/", dirs[m]+"/")
+	}
+	return strings.NewReplacer(pairs...).Replace(s)
+}
+
+// receiverPod lays out the receiver's pod in temporary directories: the
+// ConfigMap's files under the config mount, the Secret's keys (fake
+// values) under the secrets mount. It returns the container and its
+// arguments with the paths rewritten.
+func receiverPod(t *testing.T) (corev1.Container, []string) {
+	t.Helper()
+	r := render(t, "base")
+	ss := only[*appsv1.StatefulSet](t, r)
+	cm := only[*corev1.ConfigMap](t, r)
+	spec := ss.Spec.Template.Spec
+	c := spec.Containers[0]
+	dirs := podDirs(t, c)
+	for _, v := range spec.Volumes {
+		mount := c.VolumeMounts[slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == v.Name })].MountPath
+		switch {
+		case v.ConfigMap != nil:
+			if v.ConfigMap.Name != cm.Name {
+				t.Fatalf("receiver mounts ConfigMap %s, the base makes %s", v.ConfigMap.Name, cm.Name)
+			}
+			for name, data := range cm.Data {
+				writeFile(t, filepath.Join(dirs[mount], name), localPaths(data, dirs))
+			}
+		case v.Secret != nil:
+			for _, key := range append(slices.Clone(secretEnv), "ACK_SECRET") {
+				writeFile(t, filepath.Join(dirs[mount], key), "https://test.invalid/"+strings.Repeat("k", 48))
+			}
+		}
+	}
+	var args []string
+	for _, a := range c.Args {
+		args = append(args, localPaths(a, dirs))
+	}
+	return c, args
+}
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReceiverConfig: the ConfigMap's config passes the receiver's own
+// validation, its routes are the ones the Alertmanager config posts to,
+// and the receiver serves with the StatefulSet's arguments.
+func TestReceiverConfig(t *testing.T) {
+	_, args := receiverPod(t)
+	configFile := flagValues(args)["--config.file"]
+	if configFile == "" {
+		t.Fatalf("receiver args %v: no --config.file", args)
+	}
+	var out strings.Builder
+	if err := receiver.CheckConfig(configFile, &out, promslog.NewNopLogger()); err != nil {
+		t.Fatalf("the ConfigMap's config: %v", err)
+	}
+	rt, err := receiver.Load(configFile, promslog.NewNopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var routes []string
+	for _, r := range rt.Config.Routes {
+		routes = append(routes, r.Name)
+	}
+	sort.Strings(routes)
+	if got := webhookRoutes(t); !slices.Equal(got, routes) {
+		t.Errorf("Alertmanager posts to routes %v, the receiver's config has %v", got, routes)
+	}
+
+	bin := testenv.Binary(t, "klaxon-receiver")
+	addr := testenv.FreeAddr(t)
+	args = append(slices.DeleteFunc(args, func(a string) bool { return strings.HasPrefix(a, "--web.listen-address=") }), "--web.listen-address="+addr)
+	p := testenv.StartProcess(t, "", bin, args...)
+	p.WaitReady(t, "http://"+addr+"/-/ready", startupWait)
+	p.WaitReady(t, "http://"+addr+"/-/healthy", startupWait)
+}
+
+// TestExporterArgs: the exporter starts with the DaemonSet's arguments,
+// its mounts replaced by the host paths they mount, and serves host
+// metrics.
+func TestExporterArgs(t *testing.T) {
+	ds := only[*appsv1.DaemonSet](t, render(t, "base"))
+	c := ds.Spec.Template.Spec.Containers[0]
+	hostPaths := hostPathMounts(t, ds.Spec.Template.Spec, c)
+	addr := testenv.FreeAddr(t)
+	var args []string
+	for _, a := range c.Args {
+		if strings.HasPrefix(a, "--web.listen-address=") {
+			a = "--web.listen-address=" + addr
+		}
+		if k, v, ok := strings.Cut(a, "="); ok {
+			if host, ok := hostPaths[v]; ok {
+				a = k + "=" + host
+			}
+		}
+		args = append(args, a)
+	}
+	bin := testenv.Binary(t, "klaxon-exporter")
+	p := testenv.StartProcess(t, "", bin, args...)
+	p.WaitReady(t, "http://"+addr+"/-/ready", startupWait)
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, metric := range []string{"klaxon_host_load1 ", "klaxon_host_filesystem_"} {
+		if !strings.Contains(string(body), metric) {
+			t.Errorf("/metrics with the DaemonSet's args has no %s", metric)
+		}
+	}
+}
