@@ -25,6 +25,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -108,6 +109,10 @@ func decode(kind string, data []byte) (any, error) {
 		obj = &appsv1.StatefulSet{}
 	case "NetworkPolicy":
 		obj = &networkingv1.NetworkPolicy{}
+	case "Role":
+		obj = &rbacv1.Role{}
+	case "RoleBinding":
+		obj = &rbacv1.RoleBinding{}
 	case monitoringv1.ServiceMonitorsKind:
 		obj = &monitoringv1.ServiceMonitor{}
 	case monitoringv1.PrometheusRuleKind:
