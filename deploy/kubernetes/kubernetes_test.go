@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -68,25 +69,66 @@ func kustomizations(t *testing.T) []string {
 // render builds dir with the kustomize API and decodes each object.
 func render(t *testing.T, dir string) rendered {
 	t.Helper()
-	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	res, err := k.Run(filesys.MakeFsOnDisk(), dir)
-	if err != nil {
-		t.Fatalf("kustomize build %s: %v", dir, err)
-	}
 	r := rendered{dir: dir}
-	for _, res := range res.Resources() {
-		data, err := res.AsYAML()
+	for _, doc := range build(t, dir) {
+		obj, err := decode(doc.kind, doc.data)
 		if err != nil {
-			t.Fatal(err)
-		}
-		obj, err := decode(res.GetKind(), data)
-		if err != nil {
-			t.Errorf("%s: %s %s: %v", dir, res.GetKind(), res.GetName(), err)
+			t.Errorf("%s: %s %s: %v", dir, doc.kind, doc.name, err)
 			continue
 		}
 		r.objects = append(r.objects, obj)
 	}
 	return r
+}
+
+// document is one object of a kustomize build, as YAML.
+type document struct {
+	kind, name string
+	data       []byte
+}
+
+func build(t *testing.T, dir string) []document {
+	t.Helper()
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	res, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	var docs []document
+	for _, res := range res.Resources() {
+		data, err := res.AsYAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, document{kind: res.GetKind(), name: res.GetName(), data: data})
+	}
+	return docs
+}
+
+// TestKubectlKustomize: kubectl's own kustomize, which kubectl apply -k
+// runs, builds the same objects as the kustomize API the tests use (in
+// another order: kubectl sorts them by kind).
+func TestKubectlKustomize(t *testing.T) {
+	kubectl := testenv.Program(t, "kubectl")
+	for _, dir := range kustomizations(t) {
+		out, err := exec.CommandContext(t.Context(), kubectl, "kustomize", dir).Output()
+		if err != nil {
+			t.Fatalf("kubectl kustomize %s: %v", dir, err)
+		}
+		var want []string
+		for _, doc := range build(t, dir) {
+			want = append(want, string(doc.data))
+		}
+		got := strings.Split(strings.TrimSpace(string(out)), "\n---\n")
+		for i := range got {
+			got[i] = strings.TrimSpace(got[i]) + "\n"
+		}
+		sort.Strings(want)
+		sort.Strings(got)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("kubectl kustomize %s differs from the kustomize API's build (-API +kubectl):\n%s", dir, diff)
+		}
+	}
 }
 
 // decode unmarshals one manifest into the type of its kind; a field the
@@ -181,7 +223,7 @@ func TestKustomizationsRender(t *testing.T) {
 }
 
 // checkPod returns what a pod template breaks of the policy: non-root,
-// RuntimeDefault seccomp, and for every container a read-only root
+// RuntimeDefault seccomp, no service account token, and for every container a read-only root
 // filesystem, no privilege escalation, no capabilities, CPU and memory
 // requests and limits, and liveness and readiness probes on /-/healthy and
 // /-/ready.
@@ -193,6 +235,9 @@ func checkPod(spec corev1.PodSpec) []string {
 	}
 	if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 		problems = append(problems, "pod: seccompProfile is not RuntimeDefault")
+	}
+	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+		problems = append(problems, "pod: automountServiceAccountToken is not false")
 	}
 	if len(spec.Containers) == 0 {
 		problems = append(problems, "pod: no containers")
@@ -263,6 +308,7 @@ func TestCheckPodReportsEveryGap(t *testing.T) {
 	want := []string{
 		"pod: runAsNonRoot is not true",
 		"pod: seccompProfile is not RuntimeDefault",
+		"pod: automountServiceAccountToken is not false",
 		"container bare: runAsNonRoot is not true",
 		"container bare: readOnlyRootFilesystem is not true",
 		"container bare: allowPrivilegeEscalation is not false",
