@@ -711,3 +711,58 @@ func TestExporterArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestUserOverlay builds the overlay README.md tells users to write: it
+// replaces the receiver's config, the StatefulSet mounts the new one
+// (whose name changes with its content, rolling the pod), and the image
+// tags are pinned.
+func TestUserOverlay(t *testing.T) {
+	operator, err := filepath.Abs("overlays/prometheus-operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	// Kustomize takes relative paths only.
+	operator, err = filepath.Rel(dir, operator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := "routes:\n  - name: critical\n  - name: warning\n  - name: heartbeat\n"
+	writeFile(t, filepath.Join(dir, "klaxon-receiver.yml"), config)
+	writeFile(t, filepath.Join(dir, "kustomization.yaml"), `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - `+operator+`
+configMapGenerator:
+  - name: klaxon-receiver-config
+    behavior: replace
+    files:
+      - klaxon-receiver.yml
+images:
+  - name: ghcr.io/klaxonhq/klaxon-exporter
+    newTag: v0.1.0
+  - name: ghcr.io/klaxonhq/klaxon-receiver
+    newTag: v0.1.0
+`)
+	base := only[*corev1.ConfigMap](t, render(t, "base"))
+	r := render(t, dir)
+	cm := only[*corev1.ConfigMap](t, r)
+	if cm.Data["klaxon-receiver.yml"] != config {
+		t.Errorf("the user's overlay did not replace the config: %q", cm.Data["klaxon-receiver.yml"])
+	}
+	if cm.Name == base.Name {
+		t.Errorf("the replaced ConfigMap keeps the base's name %s: the pod would not roll", cm.Name)
+	}
+	ss := only[*appsv1.StatefulSet](t, r)
+	if !slices.ContainsFunc(ss.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool {
+		return v.ConfigMap != nil && v.ConfigMap.Name == cm.Name
+	}) {
+		t.Errorf("the StatefulSet does not mount ConfigMap %s", cm.Name)
+	}
+	ds := only[*appsv1.DaemonSet](t, r)
+	for _, image := range []string{ss.Spec.Template.Spec.Containers[0].Image, ds.Spec.Template.Spec.Containers[0].Image} {
+		if !strings.HasSuffix(image, ":v0.1.0") {
+			t.Errorf("image %s is not pinned to v0.1.0", image)
+		}
+	}
+}
