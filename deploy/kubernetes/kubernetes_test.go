@@ -218,6 +218,7 @@ func TestKustomizationsRender(t *testing.T) {
 				t.Errorf("%d workloads, want the exporter DaemonSet and the receiver StatefulSet", got)
 			}
 			checkRuleGroups(t, r)
+			checkNetworkPolicy(t, r)
 		})
 	}
 }
@@ -416,6 +417,64 @@ func checkReceiver(t *testing.T, ss *appsv1.StatefulSet) {
 	}
 }
 
+// checkNetworkPolicy: the receiver takes connections from Alertmanager and
+// Prometheus only, on its port, and opens them to DNS and HTTPS only.
+func checkNetworkPolicy(t *testing.T, r rendered) {
+	t.Helper()
+	ss := only[*appsv1.StatefulSet](t, r)
+	np := only[*networkingv1.NetworkPolicy](t, r)
+	for k, v := range np.Spec.PodSelector.MatchLabels {
+		if ss.Spec.Template.Labels[k] != v {
+			t.Errorf("NetworkPolicy %s selects %s=%s, which the receiver's pods do not carry", np.Name, k, v)
+		}
+	}
+	if len(np.Spec.PodSelector.MatchLabels) == 0 {
+		t.Errorf("NetworkPolicy %s selects every pod", np.Name)
+	}
+	if types := np.Spec.PolicyTypes; !slices.Contains(types, networkingv1.PolicyTypeIngress) || !slices.Contains(types, networkingv1.PolicyTypeEgress) {
+		t.Errorf("NetworkPolicy %s: policyTypes %v, want Ingress and Egress", np.Name, types)
+	}
+	var from []string
+	for _, rule := range np.Spec.Ingress {
+		if len(rule.From) == 0 || len(rule.Ports) == 0 {
+			t.Errorf("NetworkPolicy %s: an ingress rule without peers or ports lets in too much", np.Name)
+		}
+		for _, peer := range rule.From {
+			if peer.PodSelector == nil || peer.IPBlock != nil {
+				t.Errorf("NetworkPolicy %s: an ingress peer that is not a pod selector: %+v", np.Name, peer)
+				continue
+			}
+			from = append(from, peer.PodSelector.MatchLabels["app.kubernetes.io/name"])
+		}
+		for _, port := range rule.Ports {
+			if port.Port == nil || port.Port.String() != ss.Spec.Template.Spec.Containers[0].Ports[0].Name {
+				t.Errorf("NetworkPolicy %s: ingress on port %v, want the receiver's port only", np.Name, port.Port)
+			}
+		}
+	}
+	sort.Strings(from)
+	if want := []string{"alertmanager", "prometheus"}; !slices.Equal(from, want) {
+		t.Errorf("NetworkPolicy %s lets in %v, want %v", np.Name, from, want)
+	}
+	var to []string
+	for _, rule := range np.Spec.Egress {
+		if len(rule.Ports) == 0 {
+			t.Errorf("NetworkPolicy %s: an egress rule without ports opens every port", np.Name)
+		}
+		for _, port := range rule.Ports {
+			protocol := corev1.ProtocolTCP
+			if port.Protocol != nil {
+				protocol = *port.Protocol
+			}
+			to = append(to, fmt.Sprintf("%s/%s", port.Port, protocol))
+		}
+	}
+	sort.Strings(to)
+	if want := []string{"443/TCP", "53/TCP", "53/UDP"}; !slices.Equal(to, want) {
+		t.Errorf("NetworkPolicy %s lets out to %v, want %v", np.Name, to, want)
+	}
+}
+
 // checkRuleGroups: no rule group is loaded twice, as both source layers
 // would be.
 func checkRuleGroups(t *testing.T, r rendered) {
@@ -568,7 +627,7 @@ func TestGenerateRefusesUnknownRuleFields(t *testing.T) {
 }
 
 // podDirs maps each mount path of c to a fresh directory standing in for
-// it, and writes a fake value for every key of the receiver's Secret.
+// it.
 func podDirs(t *testing.T, c corev1.Container) map[string]string {
 	t.Helper()
 	root := t.TempDir()
@@ -597,39 +656,57 @@ func localPaths(s string, dirs map[string]string) string {
 	return strings.NewReplacer(pairs...).Replace(s)
 }
 
-// receiverPod lays out the receiver's pod in temporary directories: the
-// ConfigMap's files under the config mount, the Secret's keys (fake
-// values) under the secrets mount. It returns the container and its
-// arguments with the paths rewritten.
-func receiverPod(t *testing.T) (corev1.Container, []string) {
+// receiverPod is the receiver's pod laid out in temporary directories.
+type receiverPod struct {
+	// args are the container's, with the pod's paths rewritten.
+	args []string
+	// dirs maps each mount path to its directory.
+	dirs map[string]string
+	// claim is the mount path of the volumeClaimTemplate.
+	claim string
+}
+
+// layOutReceiver puts the ConfigMap's files under the config mount's
+// directory and the Secret's keys (fake values) under the secrets mount's.
+func layOutReceiver(t *testing.T) receiverPod {
 	t.Helper()
 	r := render(t, "base")
 	ss := only[*appsv1.StatefulSet](t, r)
 	cm := only[*corev1.ConfigMap](t, r)
 	spec := ss.Spec.Template.Spec
 	c := spec.Containers[0]
-	dirs := podDirs(t, c)
+	pod := receiverPod{dirs: podDirs(t, c)}
+	mountOf := func(volume string) string {
+		i := slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == volume })
+		if i < 0 {
+			t.Fatalf("receiver: volume %s is not mounted", volume)
+		}
+		return c.VolumeMounts[i].MountPath
+	}
 	for _, v := range spec.Volumes {
-		mount := c.VolumeMounts[slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == v.Name })].MountPath
+		dir := pod.dirs[mountOf(v.Name)]
 		switch {
 		case v.ConfigMap != nil:
 			if v.ConfigMap.Name != cm.Name {
 				t.Fatalf("receiver mounts ConfigMap %s, the base makes %s", v.ConfigMap.Name, cm.Name)
 			}
 			for name, data := range cm.Data {
-				writeFile(t, filepath.Join(dirs[mount], name), localPaths(data, dirs))
+				writeFile(t, filepath.Join(dir, name), localPaths(data, pod.dirs))
 			}
 		case v.Secret != nil:
 			for _, key := range append(slices.Clone(secretEnv), "ACK_SECRET") {
-				writeFile(t, filepath.Join(dirs[mount], key), "https://test.invalid/"+strings.Repeat("k", 48))
+				writeFile(t, filepath.Join(dir, key), "https://test.invalid/"+strings.Repeat("k", 48))
 			}
 		}
 	}
-	var args []string
-	for _, a := range c.Args {
-		args = append(args, localPaths(a, dirs))
+	if len(ss.Spec.VolumeClaimTemplates) != 1 {
+		t.Fatalf("receiver: %d volumeClaimTemplates, want 1", len(ss.Spec.VolumeClaimTemplates))
 	}
-	return c, args
+	pod.claim = mountOf(ss.Spec.VolumeClaimTemplates[0].Name)
+	for _, a := range c.Args {
+		pod.args = append(pod.args, localPaths(a, pod.dirs))
+	}
+	return pod
 }
 
 func writeFile(t *testing.T, path, data string) {
@@ -643,7 +720,8 @@ func writeFile(t *testing.T, path, data string) {
 // validation, its routes are the ones the Alertmanager config posts to,
 // and the receiver serves with the StatefulSet's arguments.
 func TestReceiverConfig(t *testing.T) {
-	_, args := receiverPod(t)
+	pod := layOutReceiver(t)
+	args := pod.args
 	configFile := flagValues(args)["--config.file"]
 	if configFile == "" {
 		t.Fatalf("receiver args %v: no --config.file", args)
@@ -655,6 +733,9 @@ func TestReceiverConfig(t *testing.T) {
 	rt, err := receiver.Load(configFile, promslog.NewNopLogger())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if store := rt.Config.Storage.Path; !strings.HasPrefix(store, pod.dirs[pod.claim]+"/") {
+		t.Fatalf("the store %s is not on the volume claim (%s): it would be lost with the pod", store, pod.claim)
 	}
 	var routes []string
 	for _, r := range rt.Config.Routes {
