@@ -1,0 +1,45 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// TestRunReplacesTheManifests: run writes one manifest per rule file and
+// removes the manifests whose rule file is gone, leaving other files; a
+// run that fails removes nothing.
+func TestRunReplacesTheManifests(t *testing.T) {
+	rules, out := t.TempDir(), t.TempDir()
+	rule := "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n        for: 5m\n"
+	for path, data := range map[string]string{
+		filepath.Join(rules, "alerts.yml"):          rule,
+		filepath.Join(out, "klaxon-old-rules.yaml"): "stale",
+		filepath.Join(out, "notes.txt"):             "kept",
+	} {
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := run(rules, out); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := []string{"klaxon-alerts.yaml", "notes.txt"}; !slices.Equal(names, want) {
+		t.Errorf("after run: %v, want %v", names, want)
+	}
+	if err := run(filepath.Join(rules, "missing"), out); err == nil {
+		t.Error("run with no rule files: no error")
+	}
+	if _, err := os.Stat(filepath.Join(out, "klaxon-alerts.yaml")); err != nil {
+		t.Errorf("a failed run removed a manifest: %v", err)
+	}
+}
