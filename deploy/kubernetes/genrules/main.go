@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"os"
@@ -21,8 +22,8 @@ func main() {
 	}
 }
 
-// run writes every manifest and removes the generated ones whose rule file
-// is gone.
+// run writes every manifest and removes the generated ones (by their
+// header) whose rule file is gone.
 func run(rulesDir, outDir string) error {
 	files, err := promrule.Generate(rulesDir, filepath.Base(rulesDir))
 	if err != nil {
@@ -33,10 +34,18 @@ func run(rulesDir, outDir string) error {
 		return err
 	}
 	for _, path := range old {
-		if _, ok := files[filepath.Base(path)]; !ok {
-			if err := os.Remove(path); err != nil {
-				return err
-			}
+		if _, ok := files[filepath.Base(path)]; ok {
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if !bytes.HasPrefix(data, []byte(promrule.Header)) {
+			continue
+		}
+		if err := os.Remove(path); err != nil {
+			return err
 		}
 	}
 	for name, data := range files {
