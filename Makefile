@@ -88,4 +88,4 @@ clean:
 # the committed ones match.
 .PHONY: kubernetes-rules
 kubernetes-rules:
-	$(GO) run ./deploy/kubernetes/genrules -rules rules -out deploy/kubernetes/overlays/prometheus-operator/rules
+	$(GO) run ./deploy/kubernetes/genrules -rules rules -out deploy/kubernetes/rules

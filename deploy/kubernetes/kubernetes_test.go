@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -23,6 +24,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -33,7 +35,7 @@ import (
 )
 
 const (
-	rulesDir  = "overlays/prometheus-operator/rules"
+	rulesDir  = "rules"
 	amSnippet = "alertmanager/alertmanager.yaml"
 )
 
@@ -213,6 +215,7 @@ func TestKustomizationsRender(t *testing.T) {
 			}
 			checkRuleGroups(t, r)
 			checkNetworkPolicy(t, r)
+			checkNamespace(t, r)
 		})
 	}
 }
@@ -469,6 +472,21 @@ func checkNetworkPolicy(t *testing.T, r rendered) {
 	}
 }
 
+// checkNamespace: every object but the Namespace is in klaxon, so that
+// nothing lands in kubectl's current namespace.
+func checkNamespace(t *testing.T, r rendered) {
+	t.Helper()
+	for _, o := range r.objects {
+		obj := o.(metav1.Object)
+		if _, ok := o.(*corev1.Namespace); ok {
+			continue
+		}
+		if obj.GetNamespace() != "klaxon" {
+			t.Errorf("%T %s is in namespace %q, want klaxon", o, obj.GetName(), obj.GetNamespace())
+		}
+	}
+}
+
 // checkRuleGroups: no rule group is loaded twice, as both source layers
 // would be.
 func checkRuleGroups(t *testing.T, r rendered) {
@@ -484,10 +502,29 @@ func checkRuleGroups(t *testing.T, r rendered) {
 	}
 }
 
-// TestOperatorOverlay: the prometheus-operator overlay scrapes both
-// Services and carries the alerts.
-func TestOperatorOverlay(t *testing.T) {
-	r := render(t, "overlays/prometheus-operator")
+// TestOperatorOverlays: the prometheus-operator overlays scrape both
+// Services and carry the alerts and their source layer, and the
+// node_exporter one turns the exporter's host collectors off.
+func TestOperatorOverlays(t *testing.T) {
+	for dir, source := range map[string]string{
+		"overlays/prometheus-operator":               "klaxon-rules",
+		"overlays/prometheus-operator-node-exporter": "klaxon-node-exporter-rules",
+	} {
+		t.Run(dir, func(t *testing.T) {
+			r := render(t, dir)
+			checkMonitors(t, r)
+			checkRules(t, r, source)
+			args := only[*appsv1.DaemonSet](t, r).Spec.Template.Spec.Containers[0].Args
+			if node := source == "klaxon-node-exporter-rules"; slices.Contains(args, "--collector.disable-defaults") != node {
+				t.Errorf("exporter args %v: --collector.disable-defaults should be there exactly with node_exporter's source layer", args)
+			}
+		})
+	}
+}
+
+// checkMonitors: a ServiceMonitor for each Service, on its port.
+func checkMonitors(t *testing.T, r rendered) {
+	t.Helper()
 	services := map[string]*corev1.Service{}
 	for _, s := range each[*corev1.Service](r) {
 		services[s.Name] = s
@@ -515,8 +552,15 @@ func TestOperatorOverlay(t *testing.T) {
 	if want := []string{"klaxon-exporter", "klaxon-receiver"}; !slices.Equal(monitored, want) {
 		t.Errorf("ServiceMonitors for %v, want %v", monitored, want)
 	}
+}
+
+// checkRules: alerts, the SLO rules, and the one source layer named.
+func checkRules(t *testing.T, r rendered, source string) {
+	t.Helper()
+	var names []string
 	var alerts int
 	for _, pr := range each[*monitoringv1.PrometheusRule](r) {
+		names = append(names, pr.Name)
 		for _, g := range pr.Spec.Groups {
 			for _, rule := range g.Rules {
 				if rule.Alert != "" {
@@ -527,6 +571,12 @@ func TestOperatorOverlay(t *testing.T) {
 	}
 	if alerts == 0 {
 		t.Error("the overlay's PrometheusRules hold no alerts")
+	}
+	sort.Strings(names)
+	want := []string{"klaxon-alerts", source, "klaxon-slo-rules"}
+	sort.Strings(want)
+	if !slices.Equal(names, want) {
+		t.Errorf("PrometheusRules %v, want %v", names, want)
 	}
 }
 
@@ -570,24 +620,26 @@ func TestRulesInSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	committed, err := filepath.Glob(filepath.Join(rulesDir, "*.yaml"))
+	committed, err := filepath.Glob(filepath.Join(rulesDir, "*", "*"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, path := range committed {
-		name := filepath.Base(path)
-		if _, ok := want[name]; !ok {
-			t.Errorf("%s has no rule file in rules/ any more: run %s", path, promrule.Command)
+		if _, ok := want[filepath.ToSlash(strings.TrimPrefix(path, rulesDir+string(filepath.Separator)))]; !ok {
+			t.Errorf("%s is not generated from rules/ (any more): run %s", path, promrule.Command)
 		}
 	}
 	for name, data := range want {
-		got, err := os.ReadFile(filepath.Join(rulesDir, name))
+		got, err := os.ReadFile(filepath.Join(rulesDir, filepath.FromSlash(name)))
 		if err != nil {
 			t.Errorf("%v: run %s", err, promrule.Command)
 			continue
 		}
 		if diff := cmp.Diff(string(data), string(got)); diff != "" {
 			t.Errorf("%s/%s is out of date with rules/: run %s (-generated +committed):\n%s", rulesDir, name, promrule.Command, diff)
+		}
+		if path.Base(name) != promrule.Manifest {
+			continue
 		}
 		if _, err := decode(monitoringv1.PrometheusRuleKind, data); err != nil {
 			t.Errorf("%s: %v", name, err)
@@ -646,6 +698,30 @@ images:
 	for _, image := range []string{ss.Spec.Template.Spec.Containers[0].Image, ds.Spec.Template.Spec.Containers[0].Image} {
 		if !strings.HasSuffix(image, ":v0.1.0") {
 			t.Errorf("image %s is not pinned to v0.1.0", image)
+		}
+	}
+}
+
+// TestEveryRuleFileDeployed: each generated PrometheusRule is in some
+// overlay, so that a rule file added to rules/ is not left out of
+// Kubernetes unnoticed.
+func TestEveryRuleFileDeployed(t *testing.T) {
+	deployed := map[string]bool{}
+	for _, dir := range kustomizations(t) {
+		for _, pr := range each[*monitoringv1.PrometheusRule](render(t, dir)) {
+			deployed[pr.Name] = true
+		}
+	}
+	dirs, err := filepath.Glob(filepath.Join(rulesDir, "*", promrule.Kustomization))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dirs) == 0 {
+		t.Fatalf("no %s/*/%s", rulesDir, promrule.Kustomization)
+	}
+	for _, k := range dirs {
+		if name := filepath.Base(filepath.Dir(k)); !deployed[name] {
+			t.Errorf("PrometheusRule %s (%s) is in no overlay: list it in overlays/prometheus-operator", name, filepath.Dir(k))
 		}
 	}
 }

@@ -28,10 +28,19 @@ type ruleFile struct {
 	Groups []monitoringv1.RuleGroup `json:"groups"`
 }
 
+// Manifest and Kustomization are the files of each generated directory.
+const (
+	Manifest      = "prometheusrule.yaml"
+	Kustomization = "kustomization.yaml"
+)
+
 // Generate reads every *.yml rule file directly under rulesDir and returns
-// the manifests to write, keyed by file name: rules/alerts.yml becomes
-// klaxon-alerts.yaml holding the PrometheusRule klaxon-alerts. source is
-// rulesDir as the headers name it (rules).
+// the files to write, keyed by slash-separated path: rules/alerts.yml
+// becomes the directory klaxon-alerts, a kustomization of one resource,
+// prometheusrule.yaml, the PrometheusRule klaxon-alerts. A directory can
+// be a resource of any kustomization, wherever it is, where a file can
+// only be one of the kustomization it is under. source is rulesDir as the
+// headers name it (rules).
 func Generate(rulesDir, source string) (map[string][]byte, error) {
 	paths, err := filepath.Glob(filepath.Join(rulesDir, "*.yml"))
 	if err != nil {
@@ -44,13 +53,19 @@ func Generate(rulesDir, source string) (map[string][]byte, error) {
 	out := make(map[string][]byte, len(paths))
 	for _, path := range paths {
 		name := ObjectName(filepath.Base(path))
-		data, err := manifest(path, filepath.ToSlash(filepath.Join(source, filepath.Base(path))), name)
+		from := filepath.ToSlash(filepath.Join(source, filepath.Base(path)))
+		data, err := manifest(path, from, name)
 		if err != nil {
 			return nil, err
 		}
-		out[name+".yaml"] = data
+		out[name+"/"+Manifest] = data
+		out[name+"/"+Kustomization] = kustomization(from)
 	}
 	return out, nil
+}
+
+func kustomization(source string) []byte {
+	return fmt.Appendf(nil, "%s%s; DO NOT EDIT.\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - %s\n", Header, source, Manifest)
 }
 
 // ObjectName is the PrometheusRule's name for a rule file:
