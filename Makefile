@@ -115,3 +115,10 @@ lint: $(STATICCHECK)
 
 clean:
 	rm -rf $(BIN)
+
+# kubernetes-rules regenerates the PrometheusRule manifests of
+# deploy/kubernetes from rules/*.yml; deploy/kubernetes's test fails until
+# the committed ones match.
+.PHONY: kubernetes-rules
+kubernetes-rules:
+	$(GO) run ./deploy/kubernetes/genrules -rules rules -out deploy/kubernetes/rules
