@@ -172,8 +172,18 @@ func TestShippedConfigs(t *testing.T) {
 	want := &Config{
 		Global:  Global{ExternalURL: DefaultExternalURL, MaxBodySize: DefaultMaxBodySize, DeadLetterAfter: DefaultDeadLetterAfter},
 		Storage: Storage{Path: DefaultStoragePath},
-		Routes:  []Route{{Name: "critical"}, {Name: "warning"}, {Name: "heartbeat"}},
+		Routes: []Route{{Name: "critical", EscalationPolicy: "default"}, {Name: "warning", EscalationPolicy: "default"},
+			{Name: "heartbeat"}},
 	}
+	// The built-in policy records incidents and names one user without
+	// Slack or Discord IDs, so that its level 1 mentions nobody.
+	if len(def.Users) != 1 || def.Users[0].Name != "on-call" || def.Users[0].SlackID != "" || def.Users[0].DiscordID != "" {
+		t.Errorf("built-in users = %+v, want one, on-call, without IDs", def.Users)
+	}
+	if p, ok := def.EscalationPolicies.Get("default"); !ok || len(p.Levels) != 1 || p.Repeat != 0 {
+		t.Errorf("built-in escalation policy default = %+v, want one level and no repeat", p)
+	}
+	def.Users, def.EscalationPolicies = nil, nil
 	if diff := cmp.Diff(want, def); diff != "" {
 		t.Errorf("built-in config (-want +got):\n%s", diff)
 	}

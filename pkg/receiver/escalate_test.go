@@ -441,11 +441,11 @@ func TestIncidentsAPI(t *testing.T) {
 		code         int
 		answer       string
 	}{
-		{"/api/v1/incidents/nope/ack", `{"by":"alice"}`, http.StatusNotFound, `{"error":"updating escalation of incident nope: incident nope: no such open incident","deliveries":0}`},
+		{"/api/v1/incidents/nope/ack", `{"by":"alice"}`, http.StatusNotFound, `{"error":"incident nope: no such open incident","deliveries":0}`},
 		{"/api/v1/incidents/" + key + "/ack", `by alice`, http.StatusBadRequest, `{"error":"body must be JSON {\"by\": \"name\"}: invalid character 'b' looking for beginning of value","deliveries":0}`},
 		{"/api/v1/incidents/" + key + "/ack", `{"by":"alice"}`, http.StatusOK, `{"status":"acknowledged","deliveries":0}`},
 		{"/api/v1/incidents/" + key + "/resolve", ``, http.StatusOK, `{"status":"resolved","deliveries":0}`},
-		{"/api/v1/incidents/" + key + "/resolve", ``, http.StatusNotFound, `{"error":"updating escalation of incident ` + key + `: incident ` + key + `: no such open incident","deliveries":0}`},
+		{"/api/v1/incidents/" + key + "/resolve", ``, http.StatusNotFound, `{"error":"incident ` + key + `: no such open incident","deliveries":0}`},
 	} {
 		a := serve(t, h.handler, http.MethodPost, tc.target, []byte(tc.body), bearerHeader)
 		if a.code != tc.code || strings.TrimSpace(a.raw) != tc.answer {
@@ -569,7 +569,7 @@ func TestIncidentCommands(t *testing.T) {
 	}
 	checkGolden(t, "incident-commands.golden", strings.ReplaceAll(out.String(), key, "KEY"))
 	err := c.Resolve(t.Context(), key, &out)
-	want := "receiver answered 404: updating escalation of incident " + key + ": incident " + key + ": no such open incident"
+	want := "receiver answered 404: incident " + key + ": no such open incident"
 	if err == nil || err.Error() != want {
 		t.Errorf("resolving again: %v, want %s", err, want)
 	}

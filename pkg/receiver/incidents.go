@@ -132,18 +132,21 @@ func (h *IncidentsAPI) ack(r *http.Request) (int, any) {
 		return http.StatusBadRequest, response{Error: `body must be JSON {"by": "name"}: ` + err.Error()}
 	}
 	err := h.escalator.Acknowledge(r.Context(), r.PathValue("id"), req.By)
-	return h.answer(err, "acknowledged")
+	return h.answer(r.PathValue("id"), err, "acknowledged")
 }
 
 func (h *IncidentsAPI) resolve(r *http.Request) (int, any) {
 	err := h.escalator.Resolve(r.Context(), r.PathValue("id"), "api")
-	return h.answer(err, "resolved")
+	return h.answer(r.PathValue("id"), err, "resolved")
 }
 
-func (h *IncidentsAPI) answer(err error, status string) (int, any) {
+// answer words the outcome of a change to incident id. A 404 says only
+// which incident is not open: the error's own chain names it more than
+// once.
+func (h *IncidentsAPI) answer(id string, err error, status string) (int, any) {
 	switch {
 	case errors.Is(err, web.ErrNotFound):
-		return http.StatusNotFound, response{Error: err.Error()}
+		return http.StatusNotFound, response{Error: fmt.Sprintf("incident %s: %v", id, web.ErrNotFound)}
 	case err != nil:
 		h.logger.Error("cannot change incident", "err", err)
 		return http.StatusServiceUnavailable, response{Error: err.Error()}
