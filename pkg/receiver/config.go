@@ -58,13 +58,16 @@ type Global struct {
 	RunbookBaseURL string `yaml:"runbook_base_url"`
 	// BearerToken, when set, is required on the webhook:
 	// Authorization: Bearer <token>, as Alertmanager's http_config sends.
+	// BearerTokenEnv names an environment variable holding it, read into
+	// BearerToken when the config is loaded.
 	BearerToken     commoncfg.Secret `yaml:"bearer_token"`
 	BearerTokenFile string           `yaml:"bearer_token_file"`
+	BearerTokenEnv  string           `yaml:"bearer_token_env"`
 	// MaxBodySize limits a webhook's body; larger ones get 413.
 	MaxBodySize units.Base2Bytes `yaml:"max_body_size"`
 	// DeadLetterAfter is how long a delivery keeps being retried.
 	DeadLetterAfter time.Duration `yaml:"dead_letter_after"`
-	// KeyConfig is ack_secret or ack_secret_file: the key that signs
+	// KeyConfig is ack_secret, ack_secret_file or ack_secret_env: the key that signs
 	// acknowledgement links and keys the status page's CSRF tokens.
 	acklink.KeyConfig `yaml:",inline"`
 }
@@ -138,7 +141,7 @@ func Parse(name string, data []byte) (*Config, error) {
 
 // AckKey returns the key that signs acknowledgement links, reading
 // ack_secret_file afresh, so that a rotated key needs no reload; nil when
-// neither ack_secret nor ack_secret_file is set. The error never quotes
+// none of ack_secret, ack_secret_file and ack_secret_env is set. The error never quotes
 // the key.
 func (c *Config) AckKey() ([]byte, error) {
 	if !c.Global.Configured() {
@@ -192,6 +195,9 @@ func (g *Global) UnmarshalYAML(node *yaml.Node) error {
 		if err := c.checkGlobal(key); err != nil {
 			return config.Errorf(config.ValueNode(node, key), "%v", err)
 		}
+	}
+	if err := config.ResolveSecret(node, "bearer_token", &g.BearerToken, g.BearerTokenFile, g.BearerTokenEnv); err != nil {
+		return err
 	}
 	return g.Check(node)
 }
@@ -378,8 +384,8 @@ func (c *Config) checkGlobal(key string) error {
 		_, err := c.RunbookBase()
 		return err
 	case "bearer_token_file":
-		if c.Global.BearerToken != "" && c.Global.BearerTokenFile != "" {
-			return fmt.Errorf("global: at most one of bearer_token and bearer_token_file may be set")
+		if countSet(string(c.Global.BearerToken), c.Global.BearerTokenFile, c.Global.BearerTokenEnv) > 1 {
+			return fmt.Errorf("global: at most one of bearer_token, bearer_token_file and bearer_token_env may be set")
 		}
 	case "max_body_size":
 		if c.Global.MaxBodySize <= 0 {
@@ -391,6 +397,16 @@ func (c *Config) checkGlobal(key string) error {
 		}
 	}
 	return nil
+}
+
+func countSet(values ...string) int {
+	n := 0
+	for _, v := range values {
+		if v != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // ExternalURL is global.external_url parsed.

@@ -199,7 +199,7 @@ func TestShippedConfigs(t *testing.T) {
 
 func TestLoadFileBad(t *testing.T) {
 	for _, tc := range []struct{ file, err string }{
-		{"bad-unknown-key.yml", `:3: unknown key "extrnal_url" (known keys: ack_secret, ack_secret_file, bearer_token, bearer_token_file, dead_letter_after, external_url, max_body_size, runbook_base_url)`},
+		{"bad-unknown-key.yml", `:3: unknown key "extrnal_url" (known keys: ack_secret, ack_secret_env, ack_secret_file, bearer_token, bearer_token_env, bearer_token_file, dead_letter_after, external_url, max_body_size, runbook_base_url)`},
 		{"bad-channel-two-types.yml", `:2: channel "ops" must have exactly one of pagerduty, opsgenie, slack or discord (it has 2)`},
 		{"bad-channel-no-type.yml", `:2: channel "ops" must have exactly one of pagerduty, opsgenie, slack or discord (it has 0)`},
 		{"bad-channel-duplicate.yml", `:5: channel name "ops" is used twice`},
@@ -209,9 +209,9 @@ func TestLoadFileBad(t *testing.T) {
 		{"bad-route-undefined-channel.yml", `:9: route "critical" names channel "opsgenie", which is not defined (channels: pagerduty, slack)`},
 		{"bad-external-url.yml", `:2: global: external_url "localhost:9848" must be an absolute http or https URL`},
 		{"bad-runbook-base-url.yml", `:2: global: runbook_base_url: runbook base URL "wiki/runbooks" must be an absolute http or https URL`},
-		{"bad-bearer-token-both.yml", `:3: global: at most one of bearer_token and bearer_token_file may be set`},
+		{"bad-bearer-token-both.yml", `:3: global: at most one of bearer_token, bearer_token_file and bearer_token_env may be set`},
 		{"bad-max-body-size.yml", `:2: global: max_body_size must be positive`},
-		{"bad-slack-no-webhook-url.yml", `:7: one of webhook_url and webhook_url_file is required`},
+		{"bad-slack-no-webhook-url.yml", `:7: one of webhook_url, webhook_url_file and webhook_url_env is required`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			path := filepath.Join("testdata", tc.file)

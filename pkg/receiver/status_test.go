@@ -438,7 +438,7 @@ func TestAckSecretConfig(t *testing.T) {
 		name, yml, err string
 	}{
 		{"both", "global:\n  ack_secret: " + statusSecret + "\n  ack_secret_file: key\n",
-			"x.yml:3: at most one of ack_secret and ack_secret_file may be set"},
+			"x.yml:3: at most one of ack_secret, ack_secret_file and ack_secret_env may be set"},
 		{"short", "global:\n  external_url: http://localhost/\n  ack_secret: 12345\n",
 			"x.yml:3: ack_secret must be at least 32 bytes, it has 5"},
 	} {
