@@ -28,11 +28,75 @@ import (
 )
 
 // DefaultConfig is the config klaxon-receiver runs with when no
-// --config.file is given: routes critical, warning and heartbeat that
-// record incidents and page nobody, as no channel can work without a key.
+// --config.file is given: routes critical, warning and heartbeat, the
+// first two recording incidents under a policy that pages nobody, and no
+// channels, as none can work without a key. BuiltIn adds channels from
+// the environment.
 //
 //go:embed default.yml
 var DefaultConfig []byte
+
+// BuiltInChannels are the channels BuiltIn adds, each when its environment
+// variable is set and not empty, named after its type. Critical pages them
+// all, warning the chat ones.
+var BuiltInChannels = []struct {
+	Env, Name, YAML string
+	Chat            bool
+}{
+	{"PAGERDUTY_INTEGRATION_KEY", "pagerduty", "pagerduty:\n  routing_key_env: PAGERDUTY_INTEGRATION_KEY\n", false},
+	{"OPSGENIE_API_KEY", "opsgenie", "opsgenie:\n  api_key_env: OPSGENIE_API_KEY\n", false},
+	{"SLACK_WEBHOOK_URL", "slack", "slack:\n  webhook_url_env: SLACK_WEBHOOK_URL\n", true},
+	{"DISCORD_WEBHOOK_URL", "discord", "discord:\n  webhook_url_env: DISCORD_WEBHOOK_URL\n", true},
+}
+
+// BuiltIn is the config klaxon-receiver runs with when no --config.file
+// is given: DefaultConfig, plus a channel for each of BuiltInChannels
+// whose environment variable is set, on route critical, and on route
+// warning for Slack and Discord. A variable that does not make a working
+// channel, such as a SLACK_WEBHOOK_URL that is not a URL, is an error
+// naming it; its value is never quoted.
+func BuiltIn() (*Config, error) {
+	c, err := Parse("built-in config", DefaultConfig)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range BuiltInChannels {
+		if strings.TrimSpace(os.Getenv(b.Env)) == "" {
+			continue
+		}
+		ch := Channel{Name: b.Name}
+		var node yaml.Node
+		if err := yaml.Unmarshal([]byte(b.YAML), &node); err != nil {
+			return nil, fmt.Errorf("built-in config: %s: %w", b.Env, err)
+		}
+		if err := config.DecodeNode(node.Content[0], &ch); err != nil {
+			return nil, fmt.Errorf("built-in config: %s: %s", b.Env, unlocated(err))
+		}
+		c.Channels = append(c.Channels, ch)
+		for i := range c.Routes {
+			if r := &c.Routes[i]; r.Name == "critical" || (b.Chat && r.Name == "warning") {
+				r.Channels = append(r.Channels, b.Name)
+			}
+		}
+	}
+	return c, nil
+}
+
+// unlocated is a decoding error without its "line N: " prefixes, for
+// YAML that is no file of the user's.
+func unlocated(err error) string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err.Error()
+	}
+	msgs := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		msgs[i] = lineRE.ReplaceAllString(m, "")
+	}
+	return strings.Join(msgs, "; ")
+}
+
+var lineRE = regexp.MustCompile(`^line \d+: `)
 
 // Config is klaxon-receiver's config file.
 type Config struct {
@@ -191,7 +255,7 @@ func (g *Global) UnmarshalYAML(node *yaml.Node) error {
 		return err
 	}
 	c := &Config{Global: *g}
-	for _, key := range []string{"external_url", "runbook_base_url", "bearer_token_file", "max_body_size", "dead_letter_after"} {
+	for _, key := range []string{"external_url", "runbook_base_url", "max_body_size", "dead_letter_after"} {
 		if err := c.checkGlobal(key); err != nil {
 			return config.Errorf(config.ValueNode(node, key), "%v", err)
 		}
@@ -384,7 +448,9 @@ func (c *Config) checkGlobal(key string) error {
 		_, err := c.RunbookBase()
 		return err
 	case "bearer_token_file":
-		if countSet(string(c.Global.BearerToken), c.Global.BearerTokenFile, c.Global.BearerTokenEnv) > 1 {
+		// In YAML, config.ResolveSecret checks this and reads
+		// bearer_token_env into bearer_token.
+		if c.Global.BearerTokenEnv == "" && c.Global.BearerToken != "" && c.Global.BearerTokenFile != "" {
 			return fmt.Errorf("global: at most one of bearer_token, bearer_token_file and bearer_token_env may be set")
 		}
 	case "max_body_size":
@@ -397,16 +463,6 @@ func (c *Config) checkGlobal(key string) error {
 		}
 	}
 	return nil
-}
-
-func countSet(values ...string) int {
-	n := 0
-	for _, v := range values {
-		if v != "" {
-			n++
-		}
-	}
-	return n
 }
 
 // ExternalURL is global.external_url parsed.
