@@ -184,9 +184,68 @@ func LoadFile(path string) (*Config, error) {
 	}
 	c.resolvePaths(path)
 	if _, err := c.AckKey(); err != nil {
+		for _, f := range secretFiles(path, data) {
+			if f.key == "ack_secret_file" {
+				return nil, fmt.Errorf("%s:%d: %w", path, f.line, err)
+			}
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
+}
+
+// secretFile is a *_file setting of a config file, such as
+// routing_key_file, with its line and its path made relative to the
+// config file's directory.
+type secretFile struct {
+	key, path string
+	line      int
+}
+
+// secretFiles lists the *_file settings of the config file at path, whose
+// content is data, in file order; none when data is not YAML.
+func secretFiles(path string, data []byte) []secretFile {
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil {
+		return nil
+	}
+	var out []secretFile
+	var walk func(*yaml.Node)
+	walk = func(n *yaml.Node) {
+		for i := 0; i < len(n.Content); i++ {
+			k := n.Content[i]
+			if n.Kind == yaml.MappingNode && i+1 < len(n.Content) && strings.HasSuffix(k.Value, config.FileSuffix) &&
+				n.Content[i+1].Kind == yaml.ScalarNode && n.Content[i+1].Value != "" {
+				out = append(out, secretFile{key: k.Value, path: config.ResolvePath(path, n.Content[i+1].Value), line: k.Line})
+			}
+			walk(k)
+		}
+	}
+	walk(&root)
+	return out
+}
+
+// CheckSecretFiles reports every *_file setting of the config file at
+// path whose file cannot be read, as "file:line: key: reason". Serving
+// tolerates a missing one, which may be mounted late and is retried at
+// every send; check-config says so before a page needs it.
+func CheckSecretFiles(path string) error {
+	if path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("reading config: %w", err)
+	}
+	var errs []error
+	for _, f := range secretFiles(path, data) {
+		if file, err := os.Open(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: %s: %w", path, f.line, f.key, err))
+		} else {
+			file.Close()
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Parse decodes and validates a config; name is used in errors.

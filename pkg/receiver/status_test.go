@@ -481,7 +481,7 @@ func TestAckSecretFile(t *testing.T) {
 				if err == nil {
 					t.Fatal("config accepted")
 				}
-				if diff := cmp.Diff(conf+": "+tc.err, err.Error()); diff != "" {
+				if diff := cmp.Diff(conf+":2: "+tc.err, err.Error()); diff != "" {
 					t.Errorf("error (-want +got):\n%s", diff)
 				}
 				return
