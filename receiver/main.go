@@ -33,7 +33,7 @@ func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
 	app := kingpin.New(name, "Takes Alertmanager webhooks and pages people through PagerDuty, Opsgenie, Slack and Discord.")
-	configFile := app.Flag("config.file", "Receiver config file; without it, a built-in config with routes critical, warning and heartbeat and no channels.").String()
+	configFile := app.Flag("config.file", "Receiver config file; without it, a built-in config: routes critical and warning record incidents, heartbeat does not, and PAGERDUTY_INTEGRATION_KEY, OPSGENIE_API_KEY, SLACK_WEBHOOK_URL and DISCORD_WEBHOOK_URL, when set, add their channels.").String()
 	logConfig := &promslog.Config{}
 	promslogflag.AddFlags(app, logConfig)
 	app.Version(version.Print(name))

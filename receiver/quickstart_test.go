@@ -16,9 +16,10 @@ import (
 var builtInSecrets = []string{"PAGERDUTY_INTEGRATION_KEY", "OPSGENIE_API_KEY", "SLACK_WEBHOOK_URL", "DISCORD_WEBHOOK_URL"}
 
 // TestQuickStart does what README.md's quick start says, against the
-// built binary on its built-in config: the sample webhook makes an
-// incident that the incidents command and the status page list and that
-// ack acknowledges; the store is under data/ of the working directory.
+// built binary on its built-in config: the sample webhook on critical
+// makes an incident that the incidents command and the status page list
+// and that ack acknowledges, heartbeat makes none, and the store is under
+// data/ of the working directory.
 func TestQuickStart(t *testing.T) {
 	for _, name := range builtInSecrets {
 		t.Setenv(name, "") // no channels: the defaults page nobody
@@ -43,6 +44,10 @@ func TestQuickStart(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(body), &accepted); err != nil || accepted.Incident == "" || accepted.Deliveries != 0 {
 		t.Errorf("webhook answered %s, want an incident and no deliveries (no channels)", body)
+	}
+	// Heartbeat opens no incident: Watchdog always fires.
+	if code, body, err := httpDo(t.Context(), http.MethodPost, "http://"+addr+"/webhook/heartbeat", sample); err != nil || code != http.StatusOK {
+		t.Fatalf("POST /webhook/heartbeat: %d %s %v, want 200", code, body, err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data", "klaxon-receiver.db")); err != nil {
 		t.Errorf("the store is not under data/: %v", err)
