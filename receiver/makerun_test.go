@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -36,6 +37,45 @@ func TestMakeRun(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) { testMakeRun(t, tc.group, tc.sig) })
 	}
+	t.Run("receiver fails", testMakeRunFails)
+}
+
+// startMakeRun starts `make run` with the binaries built into dir/bin and
+// the given variables. A make that runs this test passes its jobserver in
+// MAKEFLAGS; the make under test must not take it.
+func startMakeRun(t *testing.T, dir string, vars ...string) *testenv.Process {
+	t.Helper()
+	args := append([]string{"-u", "MAKEFLAGS", "-u", "MFLAGS", "-u", "MAKELEVEL", "make", "run", "BIN=" + filepath.Join(dir, "bin")}, vars...)
+	return testenv.StartProcess(t, testenv.RepoRoot(t), "env", args...)
+}
+
+// testMakeRunFails: a receiver that cannot listen ends make run, which
+// stops the exporter and fails.
+func testMakeRunFails(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := t.TempDir()
+	receiverConfig := filepath.Join(dir, "receiver.yml")
+	writeFile(t, receiverConfig, "storage:\n  path: "+filepath.Join(dir, "data", "receiver.db")+"\n")
+	p := startMakeRun(t, dir, "RECEIVER_CONFIG="+receiverConfig, "EXPORTER_ADDR="+testenv.FreeAddr(t), "RECEIVER_ADDR="+taken.Addr().String())
+	select {
+	case <-p.Exited():
+	case <-time.After(5 * time.Minute): // make builds first
+		t.Fatal("make run still running with the receiver's port taken")
+	}
+	out := p.Output()
+	if code := p.Cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(out, "address already in use") || !strings.Contains(out, "make: *** [Makefile") {
+		t.Errorf("make exited %d, want 2 with the receiver's listen error and make's report:\n%s", code, out)
+	}
+	if !strings.Contains(out, `msg="shutting down"`) {
+		t.Errorf("the exporter did not shut down:\n%s", out)
+	}
+	if left := processesUnder(t, filepath.Join(dir, "bin")); len(left) > 0 {
+		t.Errorf("left running: %v", left)
+	}
 }
 
 func testMakeRun(t *testing.T, group bool, sig syscall.Signal) {
@@ -49,10 +89,7 @@ func testMakeRun(t *testing.T, group bool, sig syscall.Signal) {
 	writeFile(t, receiverConfig, "storage:\n  path: "+store+"\nroutes:\n  - name: critical\n")
 	exporterAddr, receiverAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 
-	// A make that runs this test passes its jobserver in MAKEFLAGS; the
-	// make under test must not take it.
-	p := testenv.StartProcess(t, testenv.RepoRoot(t), "env", "-u", "MAKEFLAGS", "-u", "MFLAGS", "-u", "MAKELEVEL",
-		"make", "run", "BIN="+bin, "EXPORTER_CONFIG="+exporterConfig, "RECEIVER_CONFIG="+receiverConfig,
+	p := startMakeRun(t, dir, "EXPORTER_CONFIG="+exporterConfig, "RECEIVER_CONFIG="+receiverConfig,
 		"EXPORTER_ADDR="+exporterAddr, "RECEIVER_ADDR="+receiverAddr)
 	p.WaitReady(t, "http://"+receiverAddr+"/-/ready", 5*time.Minute) // make builds first
 	testenv.Eventually(t, startTimeout, func() error {
