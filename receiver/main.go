@@ -42,7 +42,7 @@ func run(args []string) int {
 
 	serve := app.Command("serve", "Run the receiver (the default).").Default()
 	toolkitFlags := kingpinflag.AddFlags(serve, ":9848")
-	app.Command("check-config", "Validate the config file, build every channel, and exit.")
+	app.Command("check-config", "Validate the config file, build every channel, check that every *_file can be read, and exit.")
 	sendTest := app.Command("send-test", "Send a test message through one channel now.")
 	testChannel := sendTest.Flag("channel", "The channel's name.").Required().String()
 	dead := app.Command("dead-letters", "List or retry deliveries that were given up.")
