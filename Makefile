@@ -50,8 +50,9 @@ test: tools
 # EXPORTER_CONFIG or RECEIVER_CONFIG names a config file: the exporter's
 # host metrics on EXPORTER_ADDR (:9847), the receiver on RECEIVER_ADDR
 # (:9848), its store where its config says (built in: data/). Ctrl-C, or
-# a SIGTERM to make, stops both and waits for them; if either exits, the
-# other is stopped and make fails with its status.
+# a SIGTERM to make, stops both and waits for them (GNU make passes SIGTERM
+# on, not a SIGINT sent to make alone); if either exits, the other is
+# stopped and make fails with its status.
 #   make run EXPORTER_CONFIG=deploy/exporter/klaxon-exporter.yml RECEIVER_CONFIG=deploy/receiver/klaxon-receiver.yml
 EXPORTER_CONFIG ?=
 RECEIVER_CONFIG ?=
