@@ -1,4 +1,5 @@
-# Klaxon. `make run` starts the exporter and receiver on their defaults;
+# Klaxon. `make run` starts the exporter and receiver (on their defaults,
+# or EXPORTER_CONFIG= and RECEIVER_CONFIG=);
 # `make test` runs every test. See README.md.
 
 GO          ?= go
@@ -45,15 +46,24 @@ tools:
 test: tools
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
-# run starts both binaries on their built-in defaults (no config, no
-# secrets): the exporter's host metrics on :9847, the receiver on :9848 with
-# routes critical, warning and heartbeat, its store under data/. Ctrl-C
-# stops both. deploy/ holds the configs to go further.
+# run builds and starts both binaries, on their built-in defaults unless
+# EXPORTER_CONFIG or RECEIVER_CONFIG names a config file: the exporter's
+# host metrics on EXPORTER_ADDR (:9847), the receiver on RECEIVER_ADDR
+# (:9848), its store where its config says (built in: data/). Ctrl-C, or
+# a SIGTERM to make, stops both and waits for them (GNU make passes SIGTERM
+# on, not a SIGINT sent to make alone); if either exits, the other is
+# stopped and make fails with its status.
+#   make run EXPORTER_CONFIG=deploy/exporter/klaxon-exporter.yml RECEIVER_CONFIG=deploy/receiver/klaxon-receiver.yml
+EXPORTER_CONFIG ?=
+RECEIVER_CONFIG ?=
+EXPORTER_ADDR   ?= :9847
+RECEIVER_ADDR   ?= :9848
+run: SHELL := /bin/bash
 run: build
-	@trap 'kill 0' INT TERM EXIT; \
-	./$(BIN)/klaxon-exporter & \
-	./$(BIN)/klaxon-receiver & \
-	wait
+	@$(BIN)/klaxon-exporter $(if $(EXPORTER_CONFIG),--config.file=$(EXPORTER_CONFIG)) --web.listen-address=$(EXPORTER_ADDR) & exporter=$$!; \
+	$(BIN)/klaxon-receiver $(if $(RECEIVER_CONFIG),--config.file=$(RECEIVER_CONFIG)) --web.listen-address=$(RECEIVER_ADDR) & receiver=$$!; \
+	trap 'kill $$exporter $$receiver 2>/dev/null; wait; exit 0' INT TERM; \
+	wait -n; status=$$?; kill $$exporter $$receiver 2>/dev/null; wait; exit $$status
 
 # bench compares klaxon-exporter with node_exporter, and the receiver's
 # webhook with a decode-only handler, each in the same run; the figures and

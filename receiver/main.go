@@ -33,7 +33,7 @@ func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
 	app := kingpin.New(name, "Takes Alertmanager webhooks and pages people through PagerDuty, Opsgenie, Slack and Discord.")
-	configFile := app.Flag("config.file", "Receiver config file; without it, a built-in config with routes critical, warning and heartbeat and no channels.").String()
+	configFile := app.Flag("config.file", "Receiver config file; without it, a built-in config: routes critical and warning record incidents, heartbeat does not, and PAGERDUTY_INTEGRATION_KEY, OPSGENIE_API_KEY, SLACK_WEBHOOK_URL and DISCORD_WEBHOOK_URL, when set, add their channels.").String()
 	logConfig := &promslog.Config{}
 	promslogflag.AddFlags(app, logConfig)
 	app.Version(version.Print(name))
@@ -42,7 +42,7 @@ func run(args []string) int {
 
 	serve := app.Command("serve", "Run the receiver (the default).").Default()
 	toolkitFlags := kingpinflag.AddFlags(serve, ":9848")
-	app.Command("check-config", "Validate the config file, build every channel, and exit.")
+	app.Command("check-config", "Validate the config file, build every channel, check that every *_file can be read, and exit.")
 	sendTest := app.Command("send-test", "Send a test message through one channel now; exit 3 when its upstream cannot be reached, 4 when it refuses.")
 	testChannel := sendTest.Flag("channel", "The channel's name.").Required().String()
 	dead := app.Command("dead-letters", "List or retry deliveries that were given up.")

@@ -574,6 +574,9 @@ func testReload(t *testing.T, bin string) {
 // its output, stdout for a good file and stderr for a bad one, with a
 // golden file.
 func testCheckConfig(t *testing.T, bin string) {
+	for _, name := range builtInSecrets {
+		t.Setenv(name, "") // the built-in config has no channels
+	}
 	for _, tc := range []struct {
 		file string
 		code int
@@ -583,6 +586,7 @@ func testCheckConfig(t *testing.T, bin string) {
 		{"testdata/bad-unknown-key.yml", 1},
 		{"testdata/bad-slack.yml", 1},
 		{"testdata/bad-template.yml", 1},
+		{"testdata/bad-secret-file.yml", 1},
 		{"testdata/missing.yml", 1},
 	} {
 		name := strings.TrimSuffix(filepath.Base(tc.file), ".yml")

@@ -13,22 +13,30 @@ import (
 
 // KeyConfig is the signing key in the receiver's config, meant to be
 // inlined into its global section. At most one of the keys is set; with
-// neither, the receiver generates a key at start (see GenerateKey).
+// none, the receiver generates a key at start (see GenerateKey).
 type KeyConfig struct {
 	// Secret is the key itself, at least MinKeySize bytes.
 	Secret commoncfg.Secret `yaml:"ack_secret,omitempty"`
 	// SecretFile holds the key, trimmed of surrounding white space. It
 	// is read by Key, that is when the config is loaded or reloaded.
 	SecretFile string `yaml:"ack_secret_file,omitempty"`
+	// SecretEnv names an environment variable holding the key, read into
+	// Secret by Check.
+	SecretEnv string `yaml:"ack_secret_env,omitempty"`
 }
 
 // Check validates c, reporting errors at node, the mapping that holds the
-// keys. A key file is checked later, by Key.
+// keys, and reads ack_secret_env's variable into Secret. A key file is
+// checked later, by Key.
 func (c *KeyConfig) Check(node *yaml.Node) error {
-	if c.Secret != "" && c.SecretFile != "" {
-		return config.Errorf(keyNode(node, "ack_secret_file"), "at most one of ack_secret and ack_secret_file may be set")
+	if err := config.ResolveSecret(node, "ack_secret", &c.Secret, c.SecretFile, c.SecretEnv); err != nil {
+		return err
 	}
-	if c.Secret != "" && len(c.Secret) < MinKeySize {
+	switch {
+	case c.SecretEnv != "" && len(c.Secret) < MinKeySize:
+		return config.Errorf(keyNode(node, "ack_secret_env"), "ack_secret_env: environment variable %s must hold at least %d bytes, it has %d",
+			c.SecretEnv, MinKeySize, len(c.Secret))
+	case c.Secret != "" && len(c.Secret) < MinKeySize:
 		return config.Errorf(keyNode(node, "ack_secret"), "ack_secret must be at least %d bytes, it has %d", MinKeySize, len(c.Secret))
 	}
 	return nil
@@ -58,7 +66,7 @@ func (c *KeyConfig) Configured() bool { return c.Secret != "" || c.SecretFile !=
 // the error never quotes the key.
 func (c *KeyConfig) Key() ([]byte, error) {
 	if !c.Configured() {
-		return nil, fmt.Errorf("neither ack_secret nor ack_secret_file is set")
+		return nil, fmt.Errorf("none of ack_secret, ack_secret_file and ack_secret_env is set")
 	}
 	key := string(c.Secret)
 	if c.SecretFile != "" {

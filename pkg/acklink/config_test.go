@@ -40,7 +40,7 @@ func TestKeyConfigErrors(t *testing.T) {
 global:
   ack_secret: ` + longSecret + `
   ack_secret_file: key
-`, "receiver.yml:4: at most one of ack_secret and ack_secret_file may be set"},
+`, "receiver.yml:4: at most one of ack_secret, ack_secret_file and ack_secret_env may be set"},
 		{"short", `
 global:
   external_url: https://klaxon.example.com/
@@ -49,7 +49,7 @@ global:
 		{"unknown key", `
 global:
   ack_key: x
-`, `receiver.yml:3: unknown key "ack_key" (known keys: ack_secret, ack_secret_file, external_url)`},
+`, `receiver.yml:3: unknown key "ack_key" (known keys: ack_secret, ack_secret_env, ack_secret_file, external_url)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,7 +87,7 @@ func TestKeyConfigKey(t *testing.T) {
 	}{
 		{"inline", KeyConfig{Secret: longSecret}, longSecret, ""},
 		{"file, trimmed", KeyConfig{SecretFile: "good"}, longSecret, ""},
-		{"none", KeyConfig{}, "", "neither ack_secret nor ack_secret_file is set"},
+		{"none", KeyConfig{}, "", "none of ack_secret, ack_secret_file and ack_secret_env is set"},
 		{"short file", KeyConfig{SecretFile: "short"}, "", "ack_secret_file " + filepath.Join(dir, "short") + " must hold at least 32 bytes, it has 12"},
 		{"missing file", KeyConfig{SecretFile: "missing"}, "", "reading ack_secret_file: open " + filepath.Join(dir, "missing") + ": no such file or directory"},
 	}

@@ -11,16 +11,15 @@ import (
 )
 
 // CheckSecret enforces the rule every integration's secret follows: key
-// (such as "routing_key") or its key_file sibling, exactly one of them.
-// Its errors point at node and never quote the secret.
-func CheckSecret(node *yaml.Node, key string, inline commoncfg.Secret, file string) error {
-	switch {
-	case inline == "" && file == "":
-		return config.Errorf(node, "one of %s and %s_file is required", key, key)
-	case inline != "" && file != "":
-		return config.Errorf(node, "at most one of %s and %s_file may be set", key, key)
+// (such as "routing_key"), its key_file or its key_env sibling, exactly
+// one of them. It reads key_env's variable into *inline and refuses a
+// ${...} reference inline (see config.ResolveSecret). Its errors point at
+// node and never quote the secret.
+func CheckSecret(node *yaml.Node, key string, inline *commoncfg.Secret, file, env string) error {
+	if *inline == "" && file == "" && env == "" {
+		return config.Errorf(node, "one of %s, %s%s and %s%s is required", key, key, config.FileSuffix, key, config.EnvSuffix)
 	}
-	return nil
+	return config.ResolveSecret(node, key, inline, file, env)
 }
 
 // ReadSecret is the secret to send: inline when file is empty, else the

@@ -11,24 +11,30 @@ import (
 )
 
 func TestCheckSecret(t *testing.T) {
+	t.Setenv("KLAXON_TEST_KEY", " from-env\n")
 	node := &yaml.Node{Kind: yaml.MappingNode, Line: 3}
 	cases := []struct {
-		inline commoncfg.Secret
-		file   string
-		want   string
+		inline    commoncfg.Secret
+		file, env string
+		want      string
+		resolved  commoncfg.Secret
 	}{
-		{"", "", "yaml: unmarshal errors:\n  line 3: one of api_key and api_key_file is required"},
-		{"k", "/run/key", "yaml: unmarshal errors:\n  line 3: at most one of api_key and api_key_file may be set"},
-		{"k", "", ""},
-		{"", "/run/key", ""},
+		{"", "", "", "yaml: unmarshal errors:\n  line 3: one of api_key, api_key_file and api_key_env is required", ""},
+		{"k", "/run/key", "", "yaml: unmarshal errors:\n  line 3: at most one of api_key, api_key_file and api_key_env may be set", "k"},
+		{"", "/run/key", "KLAXON_TEST_KEY", "yaml: unmarshal errors:\n  line 3: at most one of api_key, api_key_file and api_key_env may be set", ""},
+		{"", "", "KLAXON_TEST_UNSET", "yaml: unmarshal errors:\n  line 3: api_key_env: environment variable KLAXON_TEST_UNSET is not set", ""},
+		{"${KLAXON_TEST_KEY}", "", "", "yaml: unmarshal errors:\n  line 3: api_key is \"${KLAXON_TEST_KEY}\", which is not expanded: to read the environment variable, write api_key_env: KLAXON_TEST_KEY instead", "${KLAXON_TEST_KEY}"},
+		{"k", "", "", "", "k"},
+		{"", "/run/key", "", "", ""},
+		{"", "", "KLAXON_TEST_KEY", "", "from-env"},
 	}
 	for _, c := range cases {
-		got := ""
-		if err := CheckSecret(node, "api_key", c.inline, c.file); err != nil {
+		got, inline := "", c.inline
+		if err := CheckSecret(node, "api_key", &inline, c.file, c.env); err != nil {
 			got = err.Error()
 		}
-		if got != c.want {
-			t.Errorf("CheckSecret(%q, %q) = %q, want %q", c.inline, c.file, got, c.want)
+		if got != c.want || inline != c.resolved {
+			t.Errorf("CheckSecret(%q, %q, %q) = %q and key %q, want %q and key %q", c.inline, c.file, c.env, got, inline, c.want, c.resolved)
 		}
 	}
 }

@@ -27,6 +27,9 @@ func CheckConfig(path string, out io.Writer, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if err := CheckSecretFiles(path); err != nil {
+		return err
+	}
 	c := rt.Config
 	name := path
 	if name == "" {

@@ -28,11 +28,75 @@ import (
 )
 
 // DefaultConfig is the config klaxon-receiver runs with when no
-// --config.file is given: routes critical, warning and heartbeat that
-// record incidents and page nobody, as no channel can work without a key.
+// --config.file is given: routes critical, warning and heartbeat, the
+// first two recording incidents under a policy that pages nobody, and no
+// channels, as none can work without a key. BuiltIn adds channels from
+// the environment.
 //
 //go:embed default.yml
 var DefaultConfig []byte
+
+// BuiltInChannels are the channels BuiltIn adds, each when its environment
+// variable is set and not empty, named after its type. Critical pages them
+// all, warning the chat ones.
+var BuiltInChannels = []struct {
+	Env, Name, YAML string
+	Chat            bool
+}{
+	{"PAGERDUTY_INTEGRATION_KEY", "pagerduty", "pagerduty:\n  routing_key_env: PAGERDUTY_INTEGRATION_KEY\n", false},
+	{"OPSGENIE_API_KEY", "opsgenie", "opsgenie:\n  api_key_env: OPSGENIE_API_KEY\n", false},
+	{"SLACK_WEBHOOK_URL", "slack", "slack:\n  webhook_url_env: SLACK_WEBHOOK_URL\n", true},
+	{"DISCORD_WEBHOOK_URL", "discord", "discord:\n  webhook_url_env: DISCORD_WEBHOOK_URL\n", true},
+}
+
+// BuiltIn is the config klaxon-receiver runs with when no --config.file
+// is given: DefaultConfig, plus a channel for each of BuiltInChannels
+// whose environment variable is set, on route critical, and on route
+// warning for Slack and Discord. A variable that does not make a working
+// channel, such as a SLACK_WEBHOOK_URL that is not a URL, is an error
+// naming it; its value is never quoted.
+func BuiltIn() (*Config, error) {
+	c, err := Parse("built-in config", DefaultConfig)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range BuiltInChannels {
+		if strings.TrimSpace(os.Getenv(b.Env)) == "" {
+			continue
+		}
+		ch := Channel{Name: b.Name}
+		var node yaml.Node
+		if err := yaml.Unmarshal([]byte(b.YAML), &node); err != nil {
+			return nil, fmt.Errorf("built-in config: %s: %w", b.Env, err)
+		}
+		if err := config.DecodeNode(node.Content[0], &ch); err != nil {
+			return nil, fmt.Errorf("built-in config: %s: %s", b.Env, unlocated(err))
+		}
+		c.Channels = append(c.Channels, ch)
+		for i := range c.Routes {
+			if r := &c.Routes[i]; r.Name == "critical" || (b.Chat && r.Name == "warning") {
+				r.Channels = append(r.Channels, b.Name)
+			}
+		}
+	}
+	return c, nil
+}
+
+// unlocated is a decoding error without its "line N: " prefixes, for
+// YAML that is no file of the user's.
+func unlocated(err error) string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err.Error()
+	}
+	msgs := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		msgs[i] = lineRE.ReplaceAllString(m, "")
+	}
+	return strings.Join(msgs, "; ")
+}
+
+var lineRE = regexp.MustCompile(`^line \d+: `)
 
 // Config is klaxon-receiver's config file.
 type Config struct {
@@ -58,13 +122,16 @@ type Global struct {
 	RunbookBaseURL string `yaml:"runbook_base_url"`
 	// BearerToken, when set, is required on the webhook:
 	// Authorization: Bearer <token>, as Alertmanager's http_config sends.
+	// BearerTokenEnv names an environment variable holding it, read into
+	// BearerToken when the config is loaded.
 	BearerToken     commoncfg.Secret `yaml:"bearer_token"`
 	BearerTokenFile string           `yaml:"bearer_token_file"`
+	BearerTokenEnv  string           `yaml:"bearer_token_env"`
 	// MaxBodySize limits a webhook's body; larger ones get 413.
 	MaxBodySize units.Base2Bytes `yaml:"max_body_size"`
 	// DeadLetterAfter is how long a delivery keeps being retried.
 	DeadLetterAfter time.Duration `yaml:"dead_letter_after"`
-	// KeyConfig is ack_secret or ack_secret_file: the key that signs
+	// KeyConfig is ack_secret, ack_secret_file or ack_secret_env: the key that signs
 	// acknowledgement links and keys the status page's CSRF tokens.
 	acklink.KeyConfig `yaml:",inline"`
 }
@@ -117,9 +184,68 @@ func LoadFile(path string) (*Config, error) {
 	}
 	c.resolvePaths(path)
 	if _, err := c.AckKey(); err != nil {
+		for _, f := range secretFiles(path, data) {
+			if f.key == "ack_secret_file" {
+				return nil, fmt.Errorf("%s:%d: %w", path, f.line, err)
+			}
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
+}
+
+// secretFile is a *_file setting of a config file, such as
+// routing_key_file, with its line and its path made relative to the
+// config file's directory.
+type secretFile struct {
+	key, path string
+	line      int
+}
+
+// secretFiles lists the *_file settings of the config file at path, whose
+// content is data, in file order; none when data is not YAML.
+func secretFiles(path string, data []byte) []secretFile {
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil {
+		return nil
+	}
+	var out []secretFile
+	var walk func(*yaml.Node)
+	walk = func(n *yaml.Node) {
+		for i := 0; i < len(n.Content); i++ {
+			k := n.Content[i]
+			if n.Kind == yaml.MappingNode && i+1 < len(n.Content) && strings.HasSuffix(k.Value, config.FileSuffix) &&
+				n.Content[i+1].Kind == yaml.ScalarNode && n.Content[i+1].Value != "" {
+				out = append(out, secretFile{key: k.Value, path: config.ResolvePath(path, n.Content[i+1].Value), line: k.Line})
+			}
+			walk(k)
+		}
+	}
+	walk(&root)
+	return out
+}
+
+// CheckSecretFiles reports every *_file setting of the config file at
+// path whose file cannot be read, as "file:line: key: reason". Serving
+// tolerates a missing one, which may be mounted late and is retried at
+// every send; check-config says so before a page needs it.
+func CheckSecretFiles(path string) error {
+	if path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("reading config: %w", err)
+	}
+	var errs []error
+	for _, f := range secretFiles(path, data) {
+		if file, err := os.Open(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: %s: %w", path, f.line, f.key, err))
+		} else {
+			file.Close()
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Parse decodes and validates a config; name is used in errors.
@@ -138,7 +264,7 @@ func Parse(name string, data []byte) (*Config, error) {
 
 // AckKey returns the key that signs acknowledgement links, reading
 // ack_secret_file afresh, so that a rotated key needs no reload; nil when
-// neither ack_secret nor ack_secret_file is set. The error never quotes
+// none of ack_secret, ack_secret_file and ack_secret_env is set. The error never quotes
 // the key.
 func (c *Config) AckKey() ([]byte, error) {
 	if !c.Global.Configured() {
@@ -188,10 +314,13 @@ func (g *Global) UnmarshalYAML(node *yaml.Node) error {
 		return err
 	}
 	c := &Config{Global: *g}
-	for _, key := range []string{"external_url", "runbook_base_url", "bearer_token_file", "max_body_size", "dead_letter_after"} {
+	for _, key := range []string{"external_url", "runbook_base_url", "max_body_size", "dead_letter_after"} {
 		if err := c.checkGlobal(key); err != nil {
 			return config.Errorf(config.ValueNode(node, key), "%v", err)
 		}
+	}
+	if err := config.ResolveSecret(node, "bearer_token", &g.BearerToken, g.BearerTokenFile, g.BearerTokenEnv); err != nil {
+		return err
 	}
 	return g.Check(node)
 }
@@ -378,8 +507,10 @@ func (c *Config) checkGlobal(key string) error {
 		_, err := c.RunbookBase()
 		return err
 	case "bearer_token_file":
-		if c.Global.BearerToken != "" && c.Global.BearerTokenFile != "" {
-			return fmt.Errorf("global: at most one of bearer_token and bearer_token_file may be set")
+		// In YAML, config.ResolveSecret checks this and reads
+		// bearer_token_env into bearer_token.
+		if c.Global.BearerTokenEnv == "" && c.Global.BearerToken != "" && c.Global.BearerTokenFile != "" {
+			return fmt.Errorf("global: at most one of bearer_token, bearer_token_file and bearer_token_env may be set")
 		}
 	case "max_body_size":
 		if c.Global.MaxBodySize <= 0 {

@@ -172,8 +172,18 @@ func TestShippedConfigs(t *testing.T) {
 	want := &Config{
 		Global:  Global{ExternalURL: DefaultExternalURL, MaxBodySize: DefaultMaxBodySize, DeadLetterAfter: DefaultDeadLetterAfter},
 		Storage: Storage{Path: DefaultStoragePath},
-		Routes:  []Route{{Name: "critical"}, {Name: "warning"}, {Name: "heartbeat"}},
+		Routes: []Route{{Name: "critical", EscalationPolicy: "default"}, {Name: "warning", EscalationPolicy: "default"},
+			{Name: "heartbeat"}},
 	}
+	// The built-in policy records incidents and names one user without
+	// Slack or Discord IDs, so that its level 1 mentions nobody.
+	if len(def.Users) != 1 || def.Users[0].Name != "on-call" || def.Users[0].SlackID != "" || def.Users[0].DiscordID != "" {
+		t.Errorf("built-in users = %+v, want one, on-call, without IDs", def.Users)
+	}
+	if p, ok := def.EscalationPolicies.Get("default"); !ok || len(p.Levels) != 1 || p.Repeat != 0 {
+		t.Errorf("built-in escalation policy default = %+v, want one level and no repeat", p)
+	}
+	def.Users, def.EscalationPolicies = nil, nil
 	if diff := cmp.Diff(want, def); diff != "" {
 		t.Errorf("built-in config (-want +got):\n%s", diff)
 	}
@@ -189,7 +199,7 @@ func TestShippedConfigs(t *testing.T) {
 
 func TestLoadFileBad(t *testing.T) {
 	for _, tc := range []struct{ file, err string }{
-		{"bad-unknown-key.yml", `:3: unknown key "extrnal_url" (known keys: ack_secret, ack_secret_file, bearer_token, bearer_token_file, dead_letter_after, external_url, max_body_size, runbook_base_url)`},
+		{"bad-unknown-key.yml", `:3: unknown key "extrnal_url" (known keys: ack_secret, ack_secret_env, ack_secret_file, bearer_token, bearer_token_env, bearer_token_file, dead_letter_after, external_url, max_body_size, runbook_base_url)`},
 		{"bad-channel-two-types.yml", `:2: channel "ops" must have exactly one of pagerduty, opsgenie, slack or discord (it has 2)`},
 		{"bad-channel-no-type.yml", `:2: channel "ops" must have exactly one of pagerduty, opsgenie, slack or discord (it has 0)`},
 		{"bad-channel-duplicate.yml", `:5: channel name "ops" is used twice`},
@@ -199,9 +209,9 @@ func TestLoadFileBad(t *testing.T) {
 		{"bad-route-undefined-channel.yml", `:9: route "critical" names channel "opsgenie", which is not defined (channels: pagerduty, slack)`},
 		{"bad-external-url.yml", `:2: global: external_url "localhost:9848" must be an absolute http or https URL`},
 		{"bad-runbook-base-url.yml", `:2: global: runbook_base_url: runbook base URL "wiki/runbooks" must be an absolute http or https URL`},
-		{"bad-bearer-token-both.yml", `:3: global: at most one of bearer_token and bearer_token_file may be set`},
+		{"bad-bearer-token-both.yml", `:3: at most one of bearer_token, bearer_token_file and bearer_token_env may be set`},
 		{"bad-max-body-size.yml", `:2: global: max_body_size must be positive`},
-		{"bad-slack-no-webhook-url.yml", `:7: one of webhook_url and webhook_url_file is required`},
+		{"bad-slack-no-webhook-url.yml", `:7: one of webhook_url, webhook_url_file and webhook_url_env is required`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			path := filepath.Join("testdata", tc.file)
@@ -224,11 +234,22 @@ func TestParseInline(t *testing.T) {
 	for _, tc := range []struct{ name, in, err string }{
 		{"dead letter after", "global:\n  dead_letter_after: 0s\n", "x.yml:2: global: dead_letter_after must be positive"},
 		{"route name", "routes:\n  - name: a/b\n", `x.yml:2: route name "a/b" must be letters, digits, '_', '.' or '-'`},
+		{"bearer token env unset", "global:\n  bearer_token_env: KLAXON_TEST_UNSET\n",
+			"x.yml:2: bearer_token_env: environment variable KLAXON_TEST_UNSET is not set"},
+		{"bearer token unexpanded", "global:\n  bearer_token: ${WEBHOOK_TOKEN}\n",
+			`x.yml:2: bearer_token is "${WEBHOOK_TOKEN}", which is not expanded: to read the environment variable, write bearer_token_env: WEBHOOK_TOKEN instead`},
+		{"bearer token twice", "global:\n  bearer_token_file: t\n  bearer_token_env: WEBHOOK_TOKEN\n",
+			"x.yml:3: at most one of bearer_token, bearer_token_file and bearer_token_env may be set"},
+		{"ack secret env unset", "global:\n  ack_secret_env: KLAXON_TEST_UNSET\n",
+			"x.yml:2: ack_secret_env: environment variable KLAXON_TEST_UNSET is not set"},
+		{"ack secret env short", "global:\n  ack_secret_env: KLAXON_TEST_SHORT\n",
+			"x.yml:2: ack_secret_env: environment variable KLAXON_TEST_SHORT must hold at least 32 bytes, it has 12"},
 		{"unknown top-level key", "route: []\n", "x.yml:1: unknown key \"route\" (known keys: channels, escalation_policies, global, routes, schedules, storage, templates, users)"},
 		{"discord channel error", "channels:\n  - name: d\n    discord:\n      webhook_url_file: f\n      max_alerts: 11\n",
 			"x.yml:5: max_alerts must be from 1 to 10 (Discord's limit of embeds in a message), not 11"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("KLAXON_TEST_SHORT", "short-s3cret")
 			_, err := Parse("x.yml", []byte(tc.in))
 			if err == nil {
 				t.Fatal("parsed, want an error")
@@ -254,5 +275,88 @@ func TestBearerTokenFile(t *testing.T) {
 		if got, err := c.BearerToken(); err != nil || got != token {
 			t.Errorf("BearerToken() = %q, %v; want %q", got, err, token)
 		}
+	}
+}
+
+// TestBuiltIn: with no config file, each secret variable that is set adds
+// its channel: critical pages them all, warning the chat ones.
+func TestBuiltIn(t *testing.T) {
+	values := map[string]string{
+		"PAGERDUTY_INTEGRATION_KEY": "0123456789abcdef0123456789abcdef",
+		"OPSGENIE_API_KEY":          "opsgenie-s3cret",
+		"SLACK_WEBHOOK_URL":         "https://hooks.slack.com/services/T0/B0/slack-s3cret",
+		"DISCORD_WEBHOOK_URL":       "https://discord.com/api/webhooks/1/discord-s3cret",
+	}
+	routes := func(c *Config) map[string][]string {
+		out := map[string][]string{}
+		for _, r := range c.Routes {
+			out[r.Name] = r.Channels
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		set  []string
+		want map[string][]string
+	}{
+		{"none", nil, map[string][]string{"critical": nil, "warning": nil, "heartbeat": nil}},
+		{"pagerduty", []string{"PAGERDUTY_INTEGRATION_KEY"}, map[string][]string{"critical": {"pagerduty"}, "warning": nil, "heartbeat": nil}},
+		{"slack", []string{"SLACK_WEBHOOK_URL"}, map[string][]string{"critical": {"slack"}, "warning": {"slack"}, "heartbeat": nil}},
+		{"all", []string{"PAGERDUTY_INTEGRATION_KEY", "OPSGENIE_API_KEY", "SLACK_WEBHOOK_URL", "DISCORD_WEBHOOK_URL"}, map[string][]string{
+			"critical": {"pagerduty", "opsgenie", "slack", "discord"}, "warning": {"slack", "discord"}, "heartbeat": nil}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, b := range BuiltInChannels {
+				t.Setenv(b.Env, "")
+			}
+			for _, env := range tc.set {
+				t.Setenv(env, values[env])
+			}
+			c, err := BuiltIn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, routes(c)); diff != "" {
+				t.Errorf("routes' channels (-want +got):\n%s", diff)
+			}
+			if ch := c.Channel("pagerduty"); ch != nil && string(ch.PagerDuty.RoutingKey) != values["PAGERDUTY_INTEGRATION_KEY"] {
+				t.Errorf("the pagerduty channel's key is not PAGERDUTY_INTEGRATION_KEY's")
+			}
+			if ch := c.Channel("slack"); ch != nil && string(ch.Slack.WebhookURL) != values["SLACK_WEBHOOK_URL"] {
+				t.Errorf("the slack channel's URL is not SLACK_WEBHOOK_URL's")
+			}
+			if _, err := Build(c, promslog.NewNopLogger()); err != nil {
+				t.Errorf("building the built-in config: %v", err)
+			}
+		})
+	}
+}
+
+func TestBuiltInBadVariable(t *testing.T) {
+	for _, b := range BuiltInChannels {
+		t.Setenv(b.Env, "")
+	}
+	t.Setenv("SLACK_WEBHOOK_URL", "hooks.slack.com/services/T0/B0/slack-s3cret")
+	_, err := BuiltIn()
+	want := "built-in config: SLACK_WEBHOOK_URL: webhook_url: must be an http or https URL"
+	if err == nil || err.Error() != want {
+		t.Errorf("BuiltIn() = %v, want %s", err, want)
+	}
+}
+
+// TestSecretsFromEnvironment: the receiver's own secrets read the
+// variables that bearer_token_env and ack_secret_env name.
+func TestSecretsFromEnvironment(t *testing.T) {
+	t.Setenv("KLAXON_TEST_TOKEN", "webhook-s3cret\n")
+	t.Setenv("KLAXON_TEST_ACK", strings.Repeat("k", 40))
+	c, err := Parse("x.yml", []byte("global:\n  bearer_token_env: KLAXON_TEST_TOKEN\n  ack_secret_env: KLAXON_TEST_ACK\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token, err := c.BearerToken(); err != nil || token != "webhook-s3cret" {
+		t.Errorf("BearerToken() = %q, %v; want the variable's value, trimmed", token, err)
+	}
+	if key, err := c.AckKey(); err != nil || string(key) != strings.Repeat("k", 40) {
+		t.Errorf("AckKey() = %q, %v; want the variable's value", key, err)
 	}
 }

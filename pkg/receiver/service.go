@@ -93,7 +93,7 @@ func Load(path string, logger *slog.Logger) (*Runtime, error) {
 
 func readConfig(path string) (*Config, error) {
 	if path == "" {
-		return Parse("built-in config", DefaultConfig)
+		return BuiltIn()
 	}
 	return LoadFile(path)
 }

@@ -438,7 +438,7 @@ func TestAckSecretConfig(t *testing.T) {
 		name, yml, err string
 	}{
 		{"both", "global:\n  ack_secret: " + statusSecret + "\n  ack_secret_file: key\n",
-			"x.yml:3: at most one of ack_secret and ack_secret_file may be set"},
+			"x.yml:3: at most one of ack_secret, ack_secret_file and ack_secret_env may be set"},
 		{"short", "global:\n  external_url: http://localhost/\n  ack_secret: 12345\n",
 			"x.yml:3: ack_secret must be at least 32 bytes, it has 5"},
 	} {
@@ -481,7 +481,7 @@ func TestAckSecretFile(t *testing.T) {
 				if err == nil {
 					t.Fatal("config accepted")
 				}
-				if diff := cmp.Diff(conf+": "+tc.err, err.Error()); diff != "" {
+				if diff := cmp.Diff(conf+":2: "+tc.err, err.Error()); diff != "" {
 					t.Errorf("error (-want +got):\n%s", diff)
 				}
 				return

@@ -27,12 +27,15 @@ const maxUsername = 80
 
 // Config is a Discord channel: an incoming webhook of one Discord channel.
 type Config struct {
-	// WebhookURL and WebhookURLFile are mutually exclusive; one is
-	// required. The URL holds the webhook's token, so it is a secret. The
+	// WebhookURL, WebhookURLFile and WebhookURLEnv are mutually
+	// exclusive; one is required. The URL holds the webhook's token, so it is a secret. The
 	// file is read, and trimmed, on every send so that a rotated webhook
 	// is picked up without a reload.
+	// WebhookURLEnv names an environment variable, read into WebhookURL
+	// when the config is loaded.
 	WebhookURL     commoncfg.Secret `yaml:"webhook_url"`
 	WebhookURLFile string           `yaml:"webhook_url_file"`
+	WebhookURLEnv  string           `yaml:"webhook_url_env"`
 	// Username overrides the webhook's name in the channel.
 	Username string `yaml:"username"`
 	// AvatarURL overrides the webhook's avatar.
@@ -72,7 +75,7 @@ func (c *Config) UnmarshalYAML(node *yaml.Node) error {
 }
 
 func (c *Config) checkWebhook(node *yaml.Node) error {
-	if err := notify.CheckSecret(node, "webhook_url", c.WebhookURL, c.WebhookURLFile); err != nil {
+	if err := notify.CheckSecret(node, "webhook_url", &c.WebhookURL, c.WebhookURLFile, c.WebhookURLEnv); err != nil {
 		return err
 	}
 	if c.WebhookURL == "" {

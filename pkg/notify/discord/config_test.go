@@ -86,12 +86,21 @@ func TestConfigErrors(t *testing.T) {
 		{"no webhook", `
 discord:
   username: Pager
-`, `receiver.yml:3: one of webhook_url and webhook_url_file is required`},
+`, `receiver.yml:3: one of webhook_url, webhook_url_file and webhook_url_env is required`},
+		{"env unset", `
+discord:
+  username: Pager
+  webhook_url_env: KLAXON_TEST_UNSET
+`, `receiver.yml:4: webhook_url_env: environment variable KLAXON_TEST_UNSET is not set`},
+		{"unexpanded", `
+discord:
+  webhook_url: ${DISCORD_WEBHOOK_URL}
+`, `receiver.yml:3: webhook_url is "${DISCORD_WEBHOOK_URL}", which is not expanded: to read the environment variable, write webhook_url_env: DISCORD_WEBHOOK_URL instead`},
 		{"both", `
 discord:
   webhook_url: https://discord.com/api/webhooks/1/secret
   webhook_url_file: url
-`, `receiver.yml:3: at most one of webhook_url and webhook_url_file may be set`},
+`, `receiver.yml:4: at most one of webhook_url, webhook_url_file and webhook_url_env may be set`},
 		{"bad url", `
 discord:
   webhook_url: "discord.com/api/webhooks/1/t0ken"
@@ -99,7 +108,7 @@ discord:
 		{"unknown key", `
 discord:
 ` + hook + `  channel: alerts
-`, `receiver.yml:4: unknown key "channel" (known keys: avatar_url, description, max_alerts, mentions, timeout, title, username, webhook_url, webhook_url_file)`},
+`, `receiver.yml:4: unknown key "channel" (known keys: avatar_url, description, max_alerts, mentions, timeout, title, username, webhook_url, webhook_url_env, webhook_url_file)`},
 		{"username discord", "\ndiscord:\n" + hook + "  username: Discord Alerts\n",
 			`receiver.yml:4: username "Discord Alerts" must not contain "clyde" or "discord" (Discord refuses it)`},
 		{"username clyde", "\ndiscord:\n" + hook + "  username: ClydeBot\n",

@@ -52,10 +52,13 @@ func DefaultPriorities() map[string]string {
 
 // Config is an Opsgenie channel: one API integration.
 type Config struct {
-	// APIKey and APIKeyFile are mutually exclusive; one is required. The
-	// file is read, and trimmed, on every send.
+	// APIKey, APIKeyFile and APIKeyEnv are mutually exclusive; one is
+	// required. The file is read, and trimmed, on every send; the
+	// environment variable APIKeyEnv names is read into APIKey when the
+	// config is loaded.
 	APIKey     commoncfg.Secret `yaml:"api_key"`
 	APIKeyFile string           `yaml:"api_key_file"`
+	APIKeyEnv  string           `yaml:"api_key_env"`
 	// Region picks the API host (us or eu); APIURL names one instead.
 	Region string `yaml:"region"`
 	APIURL string `yaml:"api_url"`
@@ -109,7 +112,7 @@ func mergePriorities(user map[string]string) map[string]string {
 }
 
 func (c *Config) validateAccess(node *yaml.Node) error {
-	if err := notify.CheckSecret(node, "api_key", c.APIKey, c.APIKeyFile); err != nil {
+	if err := notify.CheckSecret(node, "api_key", &c.APIKey, c.APIKeyFile, c.APIKeyEnv); err != nil {
 		return err
 	}
 	if c.Region != "" && c.APIURL != "" {

@@ -73,8 +73,11 @@ timeout: 4s
 
 func TestConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ name, yaml, want string }{
-		{"no key", "region: eu\n", "receiver.yml:1: one of api_key and api_key_file is required"},
-		{"both keys", "api_key: k\napi_key_file: f\n", "receiver.yml:1: at most one of api_key and api_key_file may be set"},
+		{"no key", "region: eu\n", "receiver.yml:1: one of api_key, api_key_file and api_key_env is required"},
+		{"env unset", "region: eu\napi_key_env: KLAXON_TEST_UNSET\n", "receiver.yml:2: api_key_env: environment variable KLAXON_TEST_UNSET is not set"},
+		{"unexpanded", "api_key: $OPSGENIE_API_KEY\n",
+			`receiver.yml:1: api_key is "$OPSGENIE_API_KEY", which is not expanded: to read the environment variable, write api_key_env: OPSGENIE_API_KEY instead`},
+		{"both keys", "api_key: k\napi_key_file: f\n", "receiver.yml:2: at most one of api_key, api_key_file and api_key_env may be set"},
 		{"region and api_url", "api_key: k\nregion: us\napi_url: https://api.opsgenie.com\n",
 			"receiver.yml:1: at most one of region and api_url may be set"},
 		{"bad region", "api_key: k\nregion: ap\n", `receiver.yml:2: region must be us or eu, not "ap"`},
@@ -102,7 +105,7 @@ func TestConfigErrors(t *testing.T) {
 		{"user twice named", "api_key: k\nresponders:\n  - {type: user, id: x, username: y}\n",
 			"receiver.yml:3: responder 1: a user needs exactly one of id and username"},
 		{"unknown key", "api_key: k\nupdate_alerts: true\n",
-			`receiver.yml:2: unknown key "update_alerts" (known keys: api_key, api_key_file, api_url, default_priority, description, message, priorities, region, responders, source, tags, timeout)`},
+			`receiver.yml:2: unknown key "update_alerts" (known keys: api_key, api_key_env, api_key_file, api_url, default_priority, description, message, priorities, region, responders, source, tags, timeout)`},
 		{"unknown responder key", "api_key: k\nresponders:\n  - {type: team, team: x}\n",
 			`receiver.yml:3: unknown key "team" (known keys: id, name, type, username)`},
 	} {

@@ -46,10 +46,13 @@ func DefaultSeverities() map[string]string {
 
 // Config is a PagerDuty channel: one Events API v2 integration.
 type Config struct {
-	// RoutingKey and RoutingKeyFile are mutually exclusive; one is
-	// required. The file is read, and trimmed, on every send.
+	// RoutingKey, RoutingKeyFile and RoutingKeyEnv are mutually
+	// exclusive; one is required. The file is read, and trimmed, on every
+	// send; the environment variable RoutingKeyEnv names is read into
+	// RoutingKey when the config is loaded.
 	RoutingKey     commoncfg.Secret `yaml:"routing_key"`
 	RoutingKeyFile string           `yaml:"routing_key_file"`
+	RoutingKeyEnv  string           `yaml:"routing_key_env"`
 	// URL is the enqueue endpoint.
 	URL string `yaml:"url"`
 	// Summary and Source are templates in Alertmanager's language.
@@ -87,7 +90,7 @@ func mergeSeverities(user map[string]string) map[string]string {
 }
 
 func (c *Config) validate(node *yaml.Node) error {
-	if err := notify.CheckSecret(node, "routing_key", c.RoutingKey, c.RoutingKeyFile); err != nil {
+	if err := notify.CheckSecret(node, "routing_key", &c.RoutingKey, c.RoutingKeyFile, c.RoutingKeyEnv); err != nil {
 		return err
 	}
 	if err := checkURL("url", c.URL); err != nil {

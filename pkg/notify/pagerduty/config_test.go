@@ -58,9 +58,13 @@ timeout: 3s
 func TestConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ name, yaml, want string }{
 		{"no key", "url: https://events.pagerduty.com/v2/enqueue\n",
-			"receiver.yml:1: one of routing_key and routing_key_file is required"},
+			"receiver.yml:1: one of routing_key, routing_key_file and routing_key_env is required"},
+		{"env unset", "client: x\nrouting_key_env: KLAXON_TEST_UNSET\n",
+			"receiver.yml:2: routing_key_env: environment variable KLAXON_TEST_UNSET is not set"},
+		{"unexpanded", "routing_key: ${PAGERDUTY_INTEGRATION_KEY}\n",
+			`receiver.yml:1: routing_key is "${PAGERDUTY_INTEGRATION_KEY}", which is not expanded: to read the environment variable, write routing_key_env: PAGERDUTY_INTEGRATION_KEY instead`},
 		{"both keys", "client: x\nrouting_key: abc\nrouting_key_file: k\n",
-			"receiver.yml:1: at most one of routing_key and routing_key_file may be set"},
+			"receiver.yml:3: at most one of routing_key, routing_key_file and routing_key_env may be set"},
 		{"bad url", "routing_key: abc\nurl: events.pagerduty.com/v2/enqueue\n",
 			`receiver.yml:2: url must be an absolute http or https URL, not "events.pagerduty.com/v2/enqueue"`},
 		{"bad client_url", "routing_key: abc\nclient_url: ftp://am\n",
@@ -72,7 +76,7 @@ func TestConfigErrors(t *testing.T) {
 		{"zero timeout", "routing_key: abc\ntimeout: 0s\n",
 			"receiver.yml:2: timeout must be more than 0s, not 0s"},
 		{"unknown key", "routing_key: abc\nservice_key: x\n",
-			`receiver.yml:2: unknown key "service_key" (known keys: client, client_url, default_severity, routing_key, routing_key_file, severity, source, summary, timeout, url)`},
+			`receiver.yml:2: unknown key "service_key" (known keys: client, client_url, default_severity, routing_key, routing_key_env, routing_key_file, severity, source, summary, timeout, url)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c Config

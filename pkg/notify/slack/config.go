@@ -24,12 +24,15 @@ const (
 // Config is one Slack channel: an incoming webhook and how its messages
 // look.
 type Config struct {
-	// WebhookURL and WebhookURLFile are mutually exclusive; one is
-	// required. The URL carries the webhook's token, so it is a secret.
+	// WebhookURL, WebhookURLFile and WebhookURLEnv are mutually
+	// exclusive; one is required. The URL carries the webhook's token, so it is a secret.
 	// The file is read, and trimmed, on every send so that a rotated
 	// webhook is picked up without a reload.
+	// WebhookURLEnv names an environment variable, read into WebhookURL
+	// when the config is loaded.
 	WebhookURL     commoncfg.Secret `yaml:"webhook_url"`
 	WebhookURLFile string           `yaml:"webhook_url_file"`
+	WebhookURLEnv  string           `yaml:"webhook_url_env"`
 	// Channel, Username and IconEmoji override the webhook's own; Slack
 	// honours them only for legacy webhooks.
 	Channel   string `yaml:"channel"`
@@ -56,7 +59,7 @@ func (c *Config) UnmarshalYAML(node *yaml.Node) error {
 	if err := config.DecodeNode(node, (*plain)(c)); err != nil {
 		return err
 	}
-	if err := notify.CheckSecret(node, "webhook_url", c.WebhookURL, c.WebhookURLFile); err != nil {
+	if err := notify.CheckSecret(node, "webhook_url", &c.WebhookURL, c.WebhookURLFile, c.WebhookURLEnv); err != nil {
 		return err
 	}
 	switch {

@@ -80,9 +80,13 @@ func TestConfigBad(t *testing.T) {
 		name, in, want string
 	}{
 		{"no webhook", "channel: '#ops'\n",
-			"slack.yml:1: one of webhook_url and webhook_url_file is required"},
+			"slack.yml:1: one of webhook_url, webhook_url_file and webhook_url_env is required"},
+		{"env unset", "channel: '#ops'\nwebhook_url_env: KLAXON_TEST_UNSET\n",
+			"slack.yml:2: webhook_url_env: environment variable KLAXON_TEST_UNSET is not set"},
+		{"unexpanded", "webhook_url: https://hooks.slack.com/services/${SLACK_TOKEN}\n",
+			"slack.yml:1: webhook_url holds ${...}, which is not expanded: put the whole value in an environment variable and name it with webhook_url_env"},
 		{"webhook and file", hook + "webhook_url_file: f\n",
-			"slack.yml:1: at most one of webhook_url and webhook_url_file may be set"},
+			"slack.yml:2: at most one of webhook_url, webhook_url_file and webhook_url_env may be set"},
 		{"webhook not http", "channel: '#ops'\nwebhook_url: ftp://hooks.slack.com/services/T1/B1/SECRETTOKEN\n",
 			"slack.yml:2: webhook_url: must be an http or https URL"},
 		{"webhook without host", "webhook_url: https:///services/T1/B1/SECRETTOKEN\n",
@@ -110,7 +114,7 @@ func TestConfigBad(t *testing.T) {
 		{"severity upper-case", hook + "mentions:\n  Critical: [here]\n",
 			`slack.yml:3: mentions: severity "Critical" must be lower-case, as severity labels are compared lower-cased`},
 		{"unknown key", hook + "webhook: x\n",
-			`slack.yml:2: unknown key "webhook" (known keys: channel, icon_emoji, max_alerts, mentions, text, timeout, title, username, webhook_url, webhook_url_file)`},
+			`slack.yml:2: unknown key "webhook" (known keys: channel, icon_emoji, max_alerts, mentions, text, timeout, title, username, webhook_url, webhook_url_env, webhook_url_file)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := config.Decode("slack.yml", []byte(tc.in), &Config{})
