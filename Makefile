@@ -18,10 +18,15 @@ STATICCHECK_VERSION := v0.7.0
 GOBIN_DIR   := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN_DIR)/staticcheck
 
-# Debian packages the tests run against: Prometheus and promtool,
-# Alertmanager and amtool, node_exporter (the benchmark's reference).
-DEB_PACKAGES := prometheus prometheus-alertmanager prometheus-node-exporter chromium
-DEB_PROGRAMS := promtool prometheus prometheus-alertmanager amtool prometheus-node-exporter chromium
+# Debian packages the tests run against, as program:package: Prometheus and
+# promtool, Alertmanager and amtool, node_exporter (the benchmark's
+# reference), chromium (the status page's browser test), podman (the image
+# test), systemd-analyze (the units' test) and kubectl (the manifests' test;
+# a kubectl already on the PATH, with a newer kustomize, is kept).
+DEB_TOOLS := promtool:prometheus prometheus:prometheus \
+             prometheus-alertmanager:prometheus-alertmanager amtool:prometheus-alertmanager \
+             prometheus-node-exporter:prometheus-node-exporter chromium:chromium \
+             podman:podman systemd-analyze:systemd kubectl:kubernetes-client
 
 TEST_TIMEOUT ?= 15m
 
@@ -34,13 +39,15 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/klaxon-exporter ./exporter
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/klaxon-receiver ./receiver
 
-# tools installs the Debian packages the tests need, when any is missing.
+# tools installs the Debian packages of the programs the tests need that are
+# missing.
 tools:
-	@missing=""; for p in $(DEB_PROGRAMS); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for t in $(DEB_TOOLS); do command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
 	if [ -n "$$missing" ]; then \
-		echo "missing:$$missing; installing $(DEB_PACKAGES)"; \
+		missing=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \
+		echo "installing $$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(DEB_PACKAGES) >/dev/null; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 test: tools
