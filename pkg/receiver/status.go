@@ -106,7 +106,7 @@ func NewStatusPage(rt func() *Runtime, st store.Escalations, ack Acknowledger, o
 		return nil, fmt.Errorf("status page: %w", err)
 	}
 	if !rt().Config.Global.Configured() {
-		opts.Logger.Warn("neither global.ack_secret nor global.ack_secret_file is set: acknowledgement links are signed with a key made at start, and stop working when the receiver restarts")
+		opts.Logger.Warn("none of global.ack_secret, ack_secret_file and ack_secret_env is set: acknowledgement links are signed with a key made at start, and stop working when the receiver restarts")
 	}
 	return p, nil
 }
