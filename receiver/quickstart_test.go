@@ -73,8 +73,9 @@ func TestQuickStart(t *testing.T) {
 		t.Errorf("the status page does not show the acknowledgement:\n%s", page)
 	}
 
-	_, stderr, code = runCommand(t, bin, "ack", "nope", "--by", "alice", receiverURL)
-	if want := "receiver answered 404: incident nope: no such open incident"; code != 1 || !strings.Contains(stderr, want) || strings.Count(stderr, "nope") != 1 {
+	const unknown = "0123456789abcdef"
+	_, stderr, code = runCommand(t, bin, "ack", unknown, "--by", "alice", receiverURL)
+	if want := "receiver answered 404: incident " + unknown + ": no such open incident"; code != 1 || !strings.Contains(stderr, want) || strings.Count(stderr, unknown) != 1 {
 		t.Errorf("ack of an unknown incident: exit %d, stderr %q; want exit 1 and %q", code, stderr, want)
 	}
 }
