@@ -135,7 +135,7 @@ func newRow(name string, s Status, ran bool, now time.Time) row {
 	r := row{
 		Name:     name,
 		Finished: newMoment(s.Last.End, now),
-		Duration: fmt.Sprintf("%.3f s", s.Last.Duration.Seconds()),
+		Duration: formatTook(s.Last.Duration),
 	}
 	if !s.LastSuccess.IsZero() {
 		r.LastSuccess = newMoment(s.LastSuccess, now)
@@ -165,4 +165,13 @@ func newMoment(t, now time.Time) *moment {
 func hashCSS(css string) string {
 	sum := sha256.Sum256([]byte(css))
 	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// formatTook words how long a collection took: milliseconds below a
+// second, where most collectors finish, seconds above.
+func formatTook(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.2f s", d.Seconds())
 }

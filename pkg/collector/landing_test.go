@@ -109,3 +109,18 @@ func golden(t *testing.T, name, got string) {
 		t.Errorf("%s (-want +got):\n%s", path, diff)
 	}
 }
+
+func TestFormatTook(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0:                        "0.0 ms",
+		380 * time.Microsecond:   "0.4 ms",
+		9120 * time.Microsecond:  "9.1 ms",
+		999 * time.Millisecond:   "999.0 ms",
+		time.Second:              "1.00 s",
+		12345 * time.Millisecond: "12.35 s",
+	} {
+		if got := formatTook(d); got != want {
+			t.Errorf("formatTook(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
