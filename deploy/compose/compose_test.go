@@ -358,7 +358,7 @@ func TestComposeEnvExample(t *testing.T) {
 	keys := envKeys(t, "klaxon.env.example")
 	systemd := slices.DeleteFunc(envKeys(t, "../systemd/klaxon-receiver.env.example"),
 		func(k string) bool { return k == "KLAXON_RECEIVER_ARGS" })
-	want := []string{"DISCORD_WEBHOOK_URL", "OPSGENIE_API_KEY", "PAGERDUTY_INTEGRATION_KEY", "SLACK_WEBHOOK_URL"}
+	want := []string{"DISCORD_WEBHOOK_URL", "KLAXON_ACK_SECRET", "OPSGENIE_API_KEY", "PAGERDUTY_INTEGRATION_KEY", "SLACK_WEBHOOK_URL"}
 	if !slices.Equal(keys, want) || !slices.Equal(systemd, want) {
 		t.Errorf("klaxon.env.example sets %q, the systemd example %q; want %q", keys, systemd, want)
 	}

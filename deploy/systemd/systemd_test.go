@@ -102,7 +102,7 @@ func TestEnvironmentFileExample(t *testing.T) {
 		keys = append(keys, key)
 	}
 	slices.Sort(keys)
-	want := []string{"DISCORD_WEBHOOK_URL", "KLAXON_RECEIVER_ARGS", "OPSGENIE_API_KEY", "PAGERDUTY_INTEGRATION_KEY", "SLACK_WEBHOOK_URL"}
+	want := []string{"DISCORD_WEBHOOK_URL", "KLAXON_ACK_SECRET", "KLAXON_RECEIVER_ARGS", "OPSGENIE_API_KEY", "PAGERDUTY_INTEGRATION_KEY", "SLACK_WEBHOOK_URL"}
 	if !slices.Equal(keys, want) {
 		t.Errorf("klaxon-receiver.env.example sets %q, want %q", keys, want)
 	}

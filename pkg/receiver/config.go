@@ -60,6 +60,9 @@ func BuiltIn() (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := builtInAckSecret(&c.Global.KeyConfig); err != nil {
+		return nil, err
+	}
 	for _, b := range BuiltInChannels {
 		if strings.TrimSpace(os.Getenv(b.Env)) == "" {
 			continue
@@ -80,6 +83,27 @@ func BuiltIn() (*Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// AckSecretEnv names the variable whose key, when set, signs the built-in
+// config's acknowledgement links, so that they outlive a restart.
+const AckSecretEnv = "KLAXON_ACK_SECRET"
+
+// builtInAckSecret reads AckSecretEnv into k when it is set, as
+// ack_secret_env would.
+func builtInAckSecret(k *acklink.KeyConfig) error {
+	if os.Getenv(AckSecretEnv) == "" {
+		return nil
+	}
+	var node yaml.Node
+	if err := yaml.Unmarshal([]byte("ack_secret_env: "+AckSecretEnv+"\n"), &node); err != nil {
+		return fmt.Errorf("built-in config: %s: %w", AckSecretEnv, err)
+	}
+	k.SecretEnv = AckSecretEnv
+	if err := k.Check(node.Content[0]); err != nil {
+		return fmt.Errorf("built-in config: %s", unlocated(err))
+	}
+	return nil
 }
 
 // unlocated is a decoding error without its "line N: " prefixes, for

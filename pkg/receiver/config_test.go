@@ -360,3 +360,35 @@ func TestSecretsFromEnvironment(t *testing.T) {
 		t.Errorf("AckKey() = %q, %v; want the variable's value", key, err)
 	}
 }
+
+// TestBuiltInAckSecret: KLAXON_ACK_SECRET signs the built-in config's
+// acknowledgement links, and a short one is refused without quoting it.
+func TestBuiltInAckSecret(t *testing.T) {
+	for _, b := range BuiltInChannels {
+		t.Setenv(b.Env, "")
+	}
+	t.Setenv(AckSecretEnv, "")
+	c, err := BuiltIn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Global.Secret != "" || c.Global.SecretEnv != "" {
+		t.Errorf("with %s unset the built-in config has a key (env %q)", AckSecretEnv, c.Global.SecretEnv)
+	}
+
+	key := strings.Repeat("k", 40)
+	t.Setenv(AckSecretEnv, key)
+	if c, err = BuiltIn(); err != nil {
+		t.Fatal(err)
+	}
+	if string(c.Global.Secret) != key {
+		t.Errorf("with %s set the built-in key is %d bytes, want the variable's %d", AckSecretEnv, len(c.Global.Secret), len(key))
+	}
+
+	t.Setenv(AckSecretEnv, "short-s3cret")
+	_, err = BuiltIn()
+	want := "built-in config: ack_secret_env: environment variable KLAXON_ACK_SECRET must hold at least 32 bytes, it has 12"
+	if err == nil || err.Error() != want {
+		t.Errorf("BuiltIn() with a short key = %v, want %s", err, want)
+	}
+}
