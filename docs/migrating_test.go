@@ -151,7 +151,7 @@ func testRunbook(t *testing.T, examples string) {
 }
 
 // testPage runs the doc's first example: the built receiver with the
-// example config and its Slack webhook in a file, the real Alertmanager
+// example config and its Slack webhook in the environment, the real Alertmanager
 // with the deployed config, the doc's amtool line, and an
 // acknowledgement with the doc's command.
 func testPage(t *testing.T, d *doc, examples string) {
@@ -168,8 +168,9 @@ func testPage(t *testing.T, d *doc, examples string) {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(dir, "klaxon-receiver.yml"), string(conf))
-	// What the doc's printf does with $SLACK_WEBHOOK_URL.
-	writeFile(t, filepath.Join(dir, "slack-webhook-url"), fake.NewWebhook()+"\n")
+	checkUnsetVariable(t, d, dir, bin)
+	// The doc's export: the receiver reads the URL from its environment.
+	t.Setenv(slackVariable, fake.NewWebhook())
 	addr := testenv.FreeAddr(t)
 	url := "http://" + addr
 	p := testenv.StartProcess(t, dir, bin, "--config.file=klaxon-receiver.yml", "--web.listen-address="+addr)
@@ -207,6 +208,29 @@ func testPage(t *testing.T, d *doc, examples string) {
 	awaitSlack(t, fake, func(r slacktest.Request) bool {
 		return strings.Contains(slackText(r), "acknowledged by alice")
 	})
+}
+
+// slackVariable is the environment variable the example config names.
+const slackVariable = "SLACK_WEBHOOK_URL"
+
+// checkUnsetVariable runs check-config on the example config in dir
+// without slackVariable, and checks that the error is the file:line one
+// the doc quotes.
+func checkUnsetVariable(t *testing.T, d *doc, dir, bin string) {
+	t.Helper()
+	t.Setenv(slackVariable, "") // restored when the test ends
+	if err := os.Unsetenv(slackVariable); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(dir, bin, "--config.file=klaxon-receiver.yml", "check-config")
+	want := "klaxon-receiver: klaxon-receiver.yml:9: webhook_url_env: environment variable " + slackVariable + " is not set\n"
+	if err == nil || out != want {
+		t.Errorf("check-config without %s: %v, output %q; want an error and %q", slackVariable, err, out, want)
+	}
+	quoted := slices.ContainsFunc(d.code, func(l codeLine) bool { return !l.fenced && l.text+"\n" == want })
+	if !quoted {
+		t.Errorf("docs/migrating.md does not quote the error %q", want)
+	}
 }
 
 // docCommand returns the words of the first command line of the doc that

@@ -41,6 +41,9 @@ type Escalator struct {
 	wake      func()
 	kick      chan struct{}
 	timeToAck *prometheus.HistogramVec
+	// ackRoutes keeps timeToAck's series at 0 for the routes with an
+	// escalation policy.
+	ackRoutes *routeSeries
 	logger    *slog.Logger
 }
 
@@ -56,6 +59,8 @@ func NewEscalator(runtime func() *Runtime, st store.Escalations, wake func(), re
 			Buckets: []float64{30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400},
 		}, []string{"route"}),
 	}
+	e.ackRoutes = &routeSeries{vec: e.timeToAck.MetricVec}
+	e.setRoutes(runtime().Config)
 	for _, c := range []prometheus.Collector{e.timeToAck, &incidentCollector{escalator: e}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering the incident metrics: %w", err)
@@ -63,6 +68,10 @@ func NewEscalator(runtime func() *Runtime, st store.Escalations, wake func(), re
 	}
 	return e, nil
 }
+
+// setRoutes starts the time to acknowledge of cfg's routes with an
+// escalation policy at 0 and drops that of the others.
+func (e *Escalator) setRoutes(cfg *Config) { e.ackRoutes.set(escalatedRoutes(cfg)) }
 
 // Run ticks every EscalationTick, and when woken, until ctx is done. A
 // failed tick is logged and tried again at the next one.

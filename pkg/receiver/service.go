@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -108,6 +109,14 @@ type Service struct {
 	Escalator *Escalator
 	logger    *slog.Logger
 	reg       prometheus.Registerer
+
+	// mu guards webhook and routes: a reload may come while Handler
+	// builds the webhook.
+	mu      sync.Mutex
+	webhook *Webhook
+	// routes is the config last loaded, whose routes the per-route
+	// metrics follow.
+	routes *Config
 }
 
 // NewService loads the config, opens the store and builds the workers. The
@@ -116,10 +125,14 @@ func NewService(ctx context.Context, configFile string, reg prometheus.Registere
 	s := &Service{logger: logger, reg: reg}
 	load := func() (*Runtime, error) {
 		rt, err := Load(configFile, logger)
-		if err == nil && s.Deliverer != nil {
+		if err != nil {
+			return nil, err
+		}
+		if s.Deliverer != nil {
 			s.Deliverer.SetChannels(rt.Channels)
 		}
-		return rt, err
+		s.setRoutes(rt.Config)
+		return rt, nil
 	}
 	rt, err := reload.New(load, reg, "receiver", logger)
 	if err != nil {
@@ -146,6 +159,19 @@ func NewService(ctx context.Context, configFile string, reg prometheus.Registere
 	return s, nil
 }
 
+// setRoutes makes the per-route metrics follow cfg's routes.
+func (s *Service) setRoutes(cfg *Config) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.routes = cfg
+	if s.Escalator != nil {
+		s.Escalator.setRoutes(cfg)
+	}
+	if s.webhook != nil {
+		s.webhook.setRoutes(cfg)
+	}
+}
+
 // Config returns the config in force.
 func (s *Service) Config() *Config { return s.Runtime.Get().Config }
 
@@ -155,6 +181,11 @@ func (s *Service) Handler(mux *http.ServeMux) error {
 	wh.escalate = func(route *Route, msg *alert.Message) func(*store.Escalation) (*store.EscalationChange, error) {
 		return s.Runtime.Get().ingestHook(route, msg)
 	}
+	s.mu.Lock()
+	s.webhook = wh
+	// A reload may have loaded a config that is not in force yet.
+	wh.setRoutes(s.routes)
+	s.mu.Unlock()
 	mux.Handle("POST /webhook/{route}", wh)
 	NewIncidentsAPI(s.Config, s.Escalator, s.logger).Register(mux)
 	mux.Handle("GET /api/v1/oncall", NewOnCallAPI(s.Runtime.Get, s.logger))

@@ -35,12 +35,17 @@ type Webhook struct {
 	escalate func(route *Route, msg *alert.Message) func(*store.Escalation) (*store.EscalationChange, error)
 	logger   *slog.Logger
 	requests *prometheus.CounterVec
+	// routes keeps the requests' series with code 200 at 0 for the
+	// configured routes.
+	routes *routeSeries
 }
 
 // NewWebhook returns the webhook handler. config is asked for the config in
-// force at every request; wake is called after deliveries were added.
+// force at every request; wake is called after deliveries were added. The
+// request counters of config's routes start at 0; setRoutes follows a
+// reload.
 func NewWebhook(config func() *Config, st store.Store, wake func(), reg prometheus.Registerer, logger *slog.Logger) *Webhook {
-	return &Webhook{
+	h := &Webhook{
 		config: config,
 		store:  st,
 		wake:   wake,
@@ -51,7 +56,14 @@ func NewWebhook(config func() *Config, st store.Store, wake func(), reg promethe
 			Help: "Webhook requests from Alertmanager, by route and HTTP status code; route is \"unknown\" for routes not in the config.",
 		}, []string{"route", "code"}),
 	}
+	h.routes = &routeSeries{vec: h.requests.MetricVec, values: []string{strconv.Itoa(http.StatusOK)}}
+	h.setRoutes(config())
+	return h
 }
+
+// setRoutes starts the request counter of cfg's routes at 0 for code 200
+// and drops the counters of the routes cfg no longer has.
+func (h *Webhook) setRoutes(cfg *Config) { h.routes.set(configuredRoutes(cfg)) }
 
 // response is the JSON body of every answer.
 type response struct {
