@@ -10,7 +10,6 @@ import (
 	"io"
 	"log"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -299,7 +298,7 @@ func TestRedisUnreachable(t *testing.T) {
 }
 
 func TestRedisTimeout(t *testing.T) {
-	addr := redisSilentServer(t)
+	addr := testenv.SilentListener(t)
 	c := redisConfig(t, "address: "+addr)
 	c.Probes[0].Timeout = 200 * time.Millisecond
 	got := redisScrape(t, c)
@@ -669,31 +668,3 @@ func redisBullMQZSet(t *testing.T, client *redis.Client, key string, ids ...stri
 	}
 }
 
-// redisSilentServer accepts connections and never answers.
-func redisSilentServer(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
-}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/pkg/notify/pagerduty/pagerdutytest"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
+	"github.com/klaxonhq/klaxon/pkg/testenv"
 )
 
 // TestSendTestErrors: send-test tells an upstream it cannot reach from
@@ -29,7 +29,7 @@ func TestSendTestErrors(t *testing.T) {
 	slackDown.Close()
 	pd := pagerdutytest.NewServer()
 	defer pd.Close()
-	silent := silentListener(t)
+	silent := testenv.SilentListener(t)
 
 	dir := t.TempDir()
 	file := filepath.Join(dir, "receiver.yml")
@@ -87,32 +87,3 @@ channels:
 	}
 }
 
-// silentListener accepts connections and never answers; it returns its
-// address.
-func silentListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
