@@ -667,4 +667,3 @@ func redisBullMQZSet(t *testing.T, client *redis.Client, key string, ids ...stri
 		redisMust(t, client.ZAdd(context.Background(), key, redis.Z{Score: float64(i), Member: id}).Err())
 	}
 }
-

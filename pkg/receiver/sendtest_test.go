@@ -86,4 +86,3 @@ channels:
 		t.Errorf("up, once Slack takes messages again: %v", err)
 	}
 }
-
