@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -63,10 +64,7 @@ func TestSecretsFromEnvironment(t *testing.T) {
 		dir, addr := t.TempDir(), testenv.FreeAddr(t)
 		p := testenv.StartProcess(t, dir, bin, "--web.listen-address="+addr)
 		p.WaitReady(t, "http://"+addr+"/-/ready", startTimeout)
-		sample, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "pkg", "alert", "testdata", "firing.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		sample := sample(t)
 		// One at a time: the chat channels would merge messages that
 		// wait together into one digest.
 		for i, route := range []string{"critical", "warning"} {
@@ -90,4 +88,48 @@ func TestSecretsFromEnvironment(t *testing.T) {
 		page := statusPage(t, addr)
 		assertNoSecrets(t, p.Output()+metrics+page, secrets)
 	})
+
+	// Slack refuses the page for good: the failure is logged, dead-lettered
+	// with Slack's reason and counted, and none of them names the URL's
+	// secret path.
+	t.Run("refused", func(t *testing.T) {
+		t.Setenv("SLACK_WEBHOOK_URL", slackURL)
+		dir, addr := t.TempDir(), testenv.FreeAddr(t)
+		p := testenv.StartProcess(t, dir, bin, "--web.listen-address="+addr)
+		p.WaitReady(t, "http://"+addr+"/-/ready", startTimeout)
+		slack.FailNext(1, http.StatusForbidden, "invalid_token", 0)
+		if code, body, err := httpDo(t.Context(), http.MethodPost, "http://"+addr+"/webhook/critical", sample(t)); err != nil || code != http.StatusOK {
+			t.Fatalf("POST /webhook/critical: %d %s %v", code, body, err)
+		}
+		var metrics string
+		testenv.Eventually(t, deliveryTimeout, func() error {
+			_, m, err := httpDo(t.Context(), http.MethodGet, "http://"+addr+"/metrics", nil)
+			if err != nil {
+				return err
+			}
+			if metrics = string(m); !strings.Contains(metrics, `klaxon_receiver_dead_letters{channel="slack"} 1`) {
+				return fmt.Errorf("no dead letter for slack yet")
+			}
+			return nil
+		})
+		cmd := exec.CommandContext(t.Context(), bin, "dead-letters")
+		cmd.Dir = dir
+		listed, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(listed), "invalid_token") {
+			t.Errorf("dead-letters: %v; want Slack's reason in:\n%s", err, listed)
+		}
+		if !strings.Contains(p.Output(), "invalid_token") {
+			t.Errorf("the log does not report Slack's refusal:\n%s", p.Output())
+		}
+		assertNoSecrets(t, p.Output()+metrics+string(listed)+statusPage(t, addr), secrets)
+	})
+}
+
+func sample(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "pkg", "alert", "testdata", "firing.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
