@@ -335,7 +335,7 @@ func tokenize(line string, n int) []token {
 			}
 		case r == '\'' || r == '"':
 			quote, inWord = r, true
-		case r == ' ' || r == '\t':
+		case r == ' ' || r == '\t' || r == '\n':
 			if inWord {
 				out = append(out, token{cur.String(), n})
 				cur.Reset()
