@@ -4,6 +4,7 @@ package kubernetes_test
 // with the manifests' arguments and config.
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -152,6 +153,42 @@ func TestReceiverConfig(t *testing.T) {
 	p := testenv.StartProcess(t, "", bin, args...)
 	p.WaitReady(t, "http://"+addr+"/-/ready", startupWait)
 	p.WaitReady(t, "http://"+addr+"/-/healthy", startupWait)
+	checkRecordsIncident(t, "http://"+addr)
+}
+
+// checkRecordsIncident posts the sample webhook to the critical route of
+// the receiver at base and expects it listed as the one open incident.
+func checkRecordsIncident(t *testing.T, base string) {
+	t.Helper()
+	sample, err := os.Open(filepath.Join(testenv.RepoRoot(t), "pkg", "alert", "testdata", "firing.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sample.Close()
+	resp, err := http.Post(base+"/webhook/critical", "application/json", sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /webhook/critical: %s", resp.Status)
+	}
+	resp, err = http.Get(base + "/api/v1/incidents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list struct {
+		Incidents []struct {
+			Route, Policy string
+		} `json:"incidents"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatalf("GET /api/v1/incidents: %s: %v", resp.Status, err)
+	}
+	if len(list.Incidents) != 1 || list.Incidents[0].Route != "critical" || list.Incidents[0].Policy != "default" {
+		t.Errorf("after the sample webhook the receiver lists %+v, want one incident on route critical under policy default", list.Incidents)
+	}
 }
 
 // TestExporterArgs: the exporter starts with the DaemonSet's arguments,
