@@ -237,3 +237,14 @@ type Limit struct {
 	Every time.Duration
 	Burst int
 }
+
+// ShortIncident is the short ID (alert.ShortID) that the status page and
+// the incidents, ack and resolve commands know n's incident by, for
+// messages to show beside their acknowledgement link; "" when n has no
+// such link, as the incident then has no escalation to acknowledge.
+func (n *Notification) ShortIncident() string {
+	if n.AckURL == "" {
+		return ""
+	}
+	return alert.ShortID(n.IncidentKey)
+}

@@ -264,3 +264,17 @@ func TestPostJSONAcceptedThenCut(t *testing.T) {
 		t.Fatalf("got %v, %v: a 2xx whose body is cut short must count as delivered", resp, err)
 	}
 }
+
+// TestShortIncident: a notification with an acknowledgement link names
+// its incident by the short ID the commands take; one without names none.
+func TestShortIncident(t *testing.T) {
+	key := alert.IncidentKey("critical", "{}:{alertname=\"X\"}")
+	n := &Notification{IncidentKey: key}
+	if got := n.ShortIncident(); got != "" {
+		t.Errorf("without an ack link: %q, want none", got)
+	}
+	n.AckURL = "https://klaxon.example.com/ack/t"
+	if got := n.ShortIncident(); got != key[:8] || got != alert.ShortID(key) {
+		t.Errorf("with an ack link: %q, want %q", got, key[:8])
+	}
+}

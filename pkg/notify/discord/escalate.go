@@ -38,7 +38,7 @@ func (n *Notifier) escalationMessage(logger *slog.Logger, nt *notify.Notificatio
 		Title:       title,
 		Description: escalationList(nt, n.conf.MaxAlerts),
 		Color:       groupColor(nt.Message),
-		Footer:      &footer{Text: neutralise("Klaxon · route " + nt.Route)},
+		Footer:      &footer{Text: footerText(nt)},
 	}
 	if !nt.CreatedAt.IsZero() {
 		e.Timestamp = nt.CreatedAt.UTC().Format(time.RFC3339)

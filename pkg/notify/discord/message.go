@@ -159,7 +159,7 @@ func (n *Notifier) alertEmbed(logger *slog.Logger, nt *notify.Notification, a al
 		Title:  n.render(logger, "title", n.conf.Title, nt, a, defaultTitle),
 		body:   n.render(logger, "description", n.conf.Description, nt, a, defaultBody),
 		Color:  color(a),
-		Footer: &footer{Text: neutralise("Klaxon · route " + nt.Route)},
+		Footer: &footer{Text: footerText(nt)},
 		Fields: alertFields(a, nt.Message.CommonLabels),
 	}
 	for len(e.Fields) > maxFields {
@@ -476,4 +476,14 @@ func content(logger *slog.Logger, roles, users []string, summary string) (string
 		return summary, am
 	}
 	return strings.Join(tokens, " ") + "\n" + summary, am
+}
+
+// footerText names the route and, for an incident with an escalation, its
+// short ID as the incidents and ack commands take it.
+func footerText(nt *notify.Notification) string {
+	f := "Klaxon · route " + nt.Route
+	if id := nt.ShortIncident(); id != "" {
+		f += " · incident " + id
+	}
+	return neutralise(f)
 }

@@ -379,7 +379,11 @@ func footer(n *notify.Notification) string {
 	if n.Route == "" {
 		return "klaxon-receiver"
 	}
-	return "klaxon-receiver · route " + escape(n.Route)
+	f := "klaxon-receiver · route " + escape(n.Route)
+	if id := n.ShortIncident(); id != "" {
+		f += " · incident " + id
+	}
+	return f
 }
 
 func unix(t time.Time) int64 {
