@@ -4,6 +4,7 @@ package kubernetes_test
 // with the manifests' arguments and config.
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -67,11 +68,10 @@ type receiverPod struct {
 	claim string
 }
 
-// layOutReceiver puts the ConfigMap's files under the config mount's
+// layOutReceiver puts the ConfigMap's files of r under the config mount's
 // directory and the Secret's keys (fake values) under the secrets mount's.
-func layOutReceiver(t *testing.T) receiverPod {
+func layOutReceiver(t *testing.T, r rendered, keys []string) receiverPod {
 	t.Helper()
-	r := render(t, "base")
 	ss := only[*appsv1.StatefulSet](t, r)
 	cm := only[*corev1.ConfigMap](t, r)
 	spec := ss.Spec.Template.Spec
@@ -95,7 +95,7 @@ func layOutReceiver(t *testing.T) receiverPod {
 				writeFile(t, filepath.Join(dir, name), localPaths(data, pod.dirs))
 			}
 		case v.Secret != nil:
-			for _, key := range append(slices.Clone(secretEnv), "ACK_SECRET") {
+			for _, key := range keys {
 				writeFile(t, filepath.Join(dir, key), "https://test.invalid/"+strings.Repeat("k", 48))
 			}
 		}
@@ -119,9 +119,10 @@ func writeFile(t *testing.T, path, data string) {
 
 // TestReceiverConfig: the ConfigMap's config passes the receiver's own
 // validation, its routes are the ones the Alertmanager config posts to,
-// and the receiver serves with the StatefulSet's arguments.
+// and the receiver serves with the StatefulSet's arguments and records an
+// incident for a critical alert, as the README promises.
 func TestReceiverConfig(t *testing.T) {
-	pod := layOutReceiver(t)
+	pod := layOutReceiver(t, render(t, "base"), secretKeys)
 	args := pod.args
 	configFile := flagValues(args)["--config.file"]
 	if configFile == "" {
@@ -153,42 +154,47 @@ func TestReceiverConfig(t *testing.T) {
 	p := testenv.StartProcess(t, "", bin, args...)
 	p.WaitReady(t, "http://"+addr+"/-/ready", startupWait)
 	p.WaitReady(t, "http://"+addr+"/-/healthy", startupWait)
-	checkRecordsIncident(t, "http://"+addr)
-}
 
-// checkRecordsIncident posts the sample webhook to the critical route of
-// the receiver at base and expects it listed as the one open incident.
-func checkRecordsIncident(t *testing.T, base string) {
-	t.Helper()
-	sample, err := os.Open(filepath.Join(testenv.RepoRoot(t), "pkg", "alert", "testdata", "firing.json"))
+	sample, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "pkg", "alert", "testdata", "firing.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sample.Close()
-	resp, err := http.Post(base+"/webhook/critical", "application/json", sample)
-	if err != nil {
-		t.Fatal(err)
+	if code, body := httpDo(t, http.MethodPost, "http://"+addr+"/webhook/critical", sample); code != http.StatusOK {
+		t.Fatalf("POST /webhook/critical: %d %s, want 200", code, body)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST /webhook/critical: %s", resp.Status)
-	}
-	resp, err = http.Get(base + "/api/v1/incidents")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	code, body := httpDo(t, http.MethodGet, "http://"+addr+"/api/v1/incidents", nil)
 	var list struct {
-		Incidents []struct {
-			Route, Policy string
-		} `json:"incidents"`
+		Incidents []receiver.IncidentStatus `json:"incidents"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
-		t.Fatalf("GET /api/v1/incidents: %s: %v", resp.Status, err)
+	if err := json.Unmarshal([]byte(body), &list); code != http.StatusOK || err != nil {
+		t.Fatalf("GET /api/v1/incidents: %d %s (%v)", code, body, err)
 	}
 	if len(list.Incidents) != 1 || list.Incidents[0].Route != "critical" || list.Incidents[0].Policy != "default" {
-		t.Errorf("after the sample webhook the receiver lists %+v, want one incident on route critical under policy default", list.Incidents)
+		t.Errorf("after a critical alert, GET /api/v1/incidents lists %s; want one incident on route critical, policy default: the base config records no incidents", body)
 	}
+}
+
+// httpDo sends body (JSON, or nothing when nil) and returns the answer's
+// status and body.
+func httpDo(t *testing.T, method, url string, body []byte) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the answer: %v", method, url, err)
+	}
+	return resp.StatusCode, string(b)
 }
 
 // TestExporterArgs: the exporter starts with the DaemonSet's arguments,

@@ -7,19 +7,24 @@
 package kubernetes_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	"github.com/prometheus/common/promslog"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -31,6 +36,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/klaxonhq/klaxon/deploy/kubernetes/internal/promrule"
+	"github.com/klaxonhq/klaxon/pkg/receiver"
 	"github.com/klaxonhq/klaxon/pkg/testenv"
 )
 
@@ -103,9 +109,17 @@ func build(t *testing.T, dir string) []document {
 
 // TestKubectlKustomize: kubectl's own kustomize, which kubectl apply -k
 // runs, builds the same objects as the kustomize API the tests use (in
-// another order: kubectl sorts them by kind).
+// another order: kubectl sorts them by kind). A kubectl whose kustomize is
+// older than v5, such as Debian's kubernetes-client 1.20, is missing.
 func TestKubectlKustomize(t *testing.T) {
 	kubectl := testenv.Program(t, "kubectl")
+	version, err := exec.CommandContext(t.Context(), kubectl, "version", "--client", "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("kubectl version --client -o json: %v", err)
+	}
+	if err := checkKustomizeVersion(version); err != nil {
+		testenv.Missing(t, "%v", err)
+	}
 	for _, dir := range kustomizations(t) {
 		out, err := exec.CommandContext(t.Context(), kubectl, "kustomize", dir).Output()
 		if err != nil {
@@ -123,6 +137,57 @@ func TestKubectlKustomize(t *testing.T) {
 		sort.Strings(got)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("kubectl kustomize %s differs from the kustomize API's build (-API +kubectl):\n%s", dir, diff)
+		}
+	}
+}
+
+// minKustomizeMajor is the oldest kustomize that kubectl may bring: the
+// kustomizations use components: and labels:, which kustomize v2 (kubectl
+// 1.20) does not know, and are tested with kustomize v5 only.
+const minKustomizeMajor = 5
+
+// checkKustomizeVersion reads the output of kubectl version --client -o
+// json and says why its kustomize will not do: older than v5, or no
+// version reported (kubectl before 1.24).
+func checkKustomizeVersion(versionJSON []byte) error {
+	var v struct {
+		ClientVersion struct {
+			GitVersion string `json:"gitVersion"`
+		} `json:"clientVersion"`
+		KustomizeVersion string `json:"kustomizeVersion"`
+	}
+	if err := json.Unmarshal(versionJSON, &v); err != nil {
+		return fmt.Errorf("kubectl version --client -o json: %w", err)
+	}
+	version := v.KustomizeVersion
+	if version == "" {
+		version = "(not reported by kubectl " + v.ClientVersion.GitVersion + ")"
+	}
+	majorText, _, _ := strings.Cut(strings.TrimPrefix(v.KustomizeVersion, "v"), ".")
+	if major, err := strconv.Atoi(majorText); err != nil || major < minKustomizeMajor {
+		return fmt.Errorf("kubectl's kustomize %s is too old: deploy/kubernetes needs kustomize v%d (kubectl 1.27 or later)", version, minKustomizeMajor)
+	}
+	return nil
+}
+
+// TestKustomizeVersionGate: kubectl 1.32's kustomize v5.5.0 will do;
+// kubectl 1.26's v4.5.7 and Debian's kubectl 1.20, which reports none,
+// will not, and the message says what is needed.
+func TestKustomizeVersionGate(t *testing.T) {
+	for _, tc := range []struct{ output, want string }{
+		{`{"clientVersion":{"major":"1","minor":"32","gitVersion":"v1.32.4"},"kustomizeVersion":"v5.5.0"}`, ""},
+		{`{"clientVersion":{"major":"1","minor":"26","gitVersion":"v1.26.15"},"kustomizeVersion":"v4.5.7"}`,
+			"kubectl's kustomize v4.5.7 is too old: deploy/kubernetes needs kustomize v5 (kubectl 1.27 or later)"},
+		{`{"clientVersion":{"major":"1","minor":"20","gitVersion":"v1.20.5"}}`,
+			"kubectl's kustomize (not reported by kubectl v1.20.5) is too old: deploy/kubernetes needs kustomize v5 (kubectl 1.27 or later)"},
+		{`Client Version: v1.20.5`, "kubectl version --client -o json: invalid character 'C' looking for beginning of value"},
+	} {
+		got := ""
+		if err := checkKustomizeVersion([]byte(tc.output)); err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("checkKustomizeVersion(%s) = %q, want %q", tc.output, got, tc.want)
 		}
 	}
 }
@@ -384,10 +449,18 @@ func flagValues(args []string) map[string]string {
 	return m
 }
 
-var secretEnv = []string{"PAGERDUTY_INTEGRATION_KEY", "OPSGENIE_API_KEY", "SLACK_WEBHOOK_URL", "DISCORD_WEBHOOK_URL"}
+// secretKeys are the keys of the Secret klaxon-receiver-secrets that the
+// README lists, each a file under secretsMount.
+var secretKeys = []string{"ACK_SECRET", "PAGERDUTY_INTEGRATION_KEY", "OPSGENIE_API_KEY", "SLACK_WEBHOOK_URL", "DISCORD_WEBHOOK_URL", "WEBHOOK_TOKEN"}
 
-// checkReceiver: one replica, the store on a claim, every channel secret
-// from the Secret.
+const (
+	secretName   = "klaxon-receiver-secrets"
+	secretsMount = "/etc/klaxon/secrets"
+)
+
+// checkReceiver: one replica, the store on a claim, the secrets as files
+// from the Secret, and no environment variables, which the receiver would
+// not read with a config file.
 func checkReceiver(t *testing.T, ss *appsv1.StatefulSet) {
 	t.Helper()
 	if ss.Spec.Replicas == nil || *ss.Spec.Replicas != 1 {
@@ -402,15 +475,56 @@ func checkReceiver(t *testing.T, ss *appsv1.StatefulSet) {
 	}) {
 		t.Error("receiver: /data is not the mount of its volumeClaimTemplate")
 	}
-	var names []string
-	for _, e := range c.Env {
-		if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Key != e.Name {
-			t.Errorf("receiver: env %s is not the Secret's key %s", e.Name, e.Name)
+	if len(c.Env) > 0 || len(c.EnvFrom) > 0 {
+		var names []string
+		for _, e := range c.Env {
+			names = append(names, e.Name)
 		}
-		names = append(names, e.Name)
+		t.Errorf("receiver: environment variables %v (and %d envFrom): with --config.file the receiver reads only those a *_env setting names; give secrets as files under %s", names, len(c.EnvFrom), secretsMount)
 	}
-	if !slices.Equal(names, secretEnv) {
-		t.Errorf("receiver env %v, want %v", names, secretEnv)
+	i := slices.IndexFunc(ss.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool {
+		return v.Secret != nil && v.Secret.SecretName == secretName
+	})
+	if i < 0 {
+		t.Fatalf("receiver: no volume of Secret %s", secretName)
+	}
+	volume := ss.Spec.Template.Spec.Volumes[i]
+	if volume.Secret.Optional != nil && *volume.Secret.Optional {
+		t.Errorf("receiver: Secret %s is optional, but ACK_SECRET is required", secretName)
+	}
+	if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool {
+		return m.Name == volume.Name && m.MountPath == secretsMount && m.ReadOnly && m.SubPath == ""
+	}) {
+		t.Errorf("receiver: Secret %s is not mounted whole and read-only at %s", secretName, secretsMount)
+	}
+}
+
+// TestSecretKeysDocumented: each /etc/klaxon/secrets/<KEY> that the base
+// config (its commented-out channels included) and the README name is a
+// key of the README's table of the Secret, and the table lists secretKeys.
+func TestSecretKeysDocumented(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	config, err := os.ReadFile("base/klaxon-receiver.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table []string
+	for _, m := range regexp.MustCompile("(?m)^ *\\| `([A-Z_]+)` \\|").FindAllStringSubmatch(string(readme), -1) {
+		table = append(table, m[1])
+	}
+	if !slices.Equal(table, secretKeys) {
+		t.Errorf("README.md's table of the Secret's keys lists %v, want %v", table, secretKeys)
+	}
+	named := regexp.MustCompile(regexp.QuoteMeta(secretsMount) + "/([A-Za-z0-9_.-]+)")
+	for file, data := range map[string][]byte{"base/klaxon-receiver.yml": config, "README.md": readme} {
+		for _, m := range named.FindAllStringSubmatch(string(data), -1) {
+			if !slices.Contains(secretKeys, m[1]) {
+				t.Errorf("%s names %s/%s, which is not a key of the Secret in README.md's table", file, secretsMount, m[1])
+			}
+		}
 	}
 }
 
@@ -647,42 +761,75 @@ func TestRulesInSync(t *testing.T) {
 	}
 }
 
-// TestUserOverlay builds the overlay README.md tells users to write: it
-// replaces the receiver's config, the StatefulSet mounts the new one
-// (whose name changes with its content, rolling the pod), and the image
-// tags are pinned.
-func TestUserOverlay(t *testing.T) {
+// userOverlayFiles are the files of the user overlay README.md shows in
+// step 3: its yaml blocks whose first line is "# my-klaxon/<file>", with
+// the overlay's resource made relative to dir.
+func userOverlayFiles(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const resource = "../deploy/kubernetes/overlays/prometheus-operator"
 	operator, err := filepath.Abs("overlays/prometheus-operator")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
 	// Kustomize takes relative paths only.
 	operator, err = filepath.Rel(dir, operator)
 	if err != nil {
 		t.Fatal(err)
 	}
-	config := "routes:\n  - name: critical\n  - name: warning\n  - name: heartbeat\n"
-	writeFile(t, filepath.Join(dir, "klaxon-receiver.yml"), config)
-	writeFile(t, filepath.Join(dir, "kustomization.yaml"), `apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - `+operator+`
-configMapGenerator:
-  - name: klaxon-receiver-config
-    behavior: replace
-    files:
-      - klaxon-receiver.yml
-images:
-  - name: ghcr.io/klaxonhq/klaxon-exporter
-    newTag: v0.1.0
-  - name: ghcr.io/klaxonhq/klaxon-receiver
-    newTag: v0.1.0
-`)
+	files := map[string]string{}
+	for _, block := range strings.Split(string(readme), "```yaml\n")[1:] {
+		block, _, _ = strings.Cut(block, "```")
+		block = dedent(block)
+		first, _, _ := strings.Cut(block, "\n")
+		name, ok := strings.CutPrefix(first, "# my-klaxon/")
+		if !ok {
+			continue
+		}
+		name, _, _ = strings.Cut(name, " ")
+		files[strings.TrimSuffix(name, ":")] = strings.ReplaceAll(block, resource, operator)
+	}
+	for _, name := range []string{"kustomization.yaml", "klaxon-receiver.yml"} {
+		if files[name] == "" {
+			t.Fatalf("README.md has no yaml block starting with # my-klaxon/%s", name)
+		}
+	}
+	if !strings.Contains(files["kustomization.yaml"], operator) {
+		t.Fatalf("README.md's my-klaxon/kustomization.yaml does not list %s", resource)
+	}
+	return files
+}
+
+// dedent removes the indentation of block's first line from every line,
+// as a code block in a list item is indented.
+func dedent(block string) string {
+	indent := block[:len(block)-len(strings.TrimLeft(block, " "))]
+	var out strings.Builder
+	for line := range strings.Lines(block) {
+		out.WriteString(strings.TrimPrefix(line, indent))
+	}
+	return strings.TrimRight(out.String(), " ")
+}
+
+// TestUserOverlay builds the overlay README.md shows in step 3: it
+// replaces the receiver's config, the StatefulSet mounts the new one
+// (whose name changes with its content, rolling the pod), the image tags
+// are pinned, and its config, which adds a Slack channel on route
+// critical, passes check-config with the Secret's files in place, and
+// fails it without the Slack key.
+func TestUserOverlay(t *testing.T) {
+	dir := t.TempDir()
+	files := userOverlayFiles(t, dir)
+	for name, data := range files {
+		writeFile(t, filepath.Join(dir, name), data)
+	}
 	base := only[*corev1.ConfigMap](t, render(t, "base"))
 	r := render(t, dir)
 	cm := only[*corev1.ConfigMap](t, r)
-	if cm.Data["klaxon-receiver.yml"] != config {
+	if cm.Data["klaxon-receiver.yml"] != files["klaxon-receiver.yml"] {
 		t.Errorf("the user's overlay did not replace the config: %q", cm.Data["klaxon-receiver.yml"])
 	}
 	if cm.Name == base.Name {
@@ -699,6 +846,34 @@ images:
 		if !strings.HasSuffix(image, ":v0.1.0") {
 			t.Errorf("image %s is not pinned to v0.1.0", image)
 		}
+	}
+
+	pod := layOutReceiver(t, r, []string{"ACK_SECRET", "SLACK_WEBHOOK_URL"})
+	configFile := flagValues(pod.args)["--config.file"]
+	var out strings.Builder
+	if err := receiver.CheckConfig(configFile, &out, promslog.NewNopLogger()); err != nil {
+		t.Fatalf("check-config of the README's klaxon-receiver.yml, with the Secret's files: %v", err)
+	}
+	if want := "/webhook/critical -> [slack-oncall], escalation policy default"; !strings.Contains(out.String(), want) {
+		t.Errorf("check-config of the README's klaxon-receiver.yml:\n%s\nwant %q", out.String(), want)
+	}
+	rt, err := receiver.Load(configFile, promslog.NewNopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	slack := filepath.Join(pod.dirs[secretsMount], "SLACK_WEBHOOK_URL")
+	if i := slices.IndexFunc(rt.Config.Channels, func(ch receiver.Channel) bool { return ch.Name == "slack-oncall" }); i < 0 ||
+		rt.Config.Channels[i].Slack == nil || rt.Config.Channels[i].Slack.WebhookURLFile != slack {
+		t.Errorf("the README's config has no Slack channel slack-oncall reading %s: %+v", slack, rt.Config.Channels)
+	}
+
+	if err := os.Remove(slack); err != nil {
+		t.Fatal(err)
+	}
+	err = receiver.CheckConfig(configFile, io.Discard, promslog.NewNopLogger())
+	if want := "webhook_url_file: open " + slack + ": no such file or directory"; err == nil || !strings.Contains(err.Error(), want) ||
+		!strings.HasPrefix(err.Error(), configFile+":") {
+		t.Errorf("check-config without the Secret's SLACK_WEBHOOK_URL: %v, want %s:<line>: ...%s", err, configFile, want)
 	}
 }
 
