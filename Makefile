@@ -77,10 +77,10 @@ run: build
 # webhook with a decode-only handler, each in the same run; the figures and
 # how to read them are in docs/benchmarks.md.
 bench: tools
-	$(GO) test -run '^$$' -bench BenchmarkHostScrape -benchtime 200x -count 3 ./pkg/benchcmp/
-	$(GO) test -run '^$$' -bench BenchmarkReceiverIngest -benchtime 1x -count 3 ./pkg/benchcmp/
+	$(GO) test -run '^$$' -bench BenchmarkHostScrape -benchtime 200x -count 3 ./internal/benchcmp/
+	$(GO) test -run '^$$' -bench BenchmarkReceiverIngest -benchtime 1x -count 3 ./internal/benchcmp/
 
-# chaos runs the storm and fault scenarios of pkg/chaos at full size:
+# chaos runs the storm and fault scenarios of internal/chaos at full size:
 # 10,000 alerts in 60 s through Alertmanager, two-minute upstream outages,
 # a crash in a storm, a full and a read-only disk, the bad-input corpus.
 # It takes about 12 minutes; make test runs the short versions.
@@ -88,7 +88,7 @@ bench: tools
 # docs/benchmarks.md).
 CHAOSMD ?=
 chaos: tools
-	KLAXON_CHAOS=full $(GO) test -count=1 -timeout 40m -v -run TestChaos ./pkg/chaos/ -chaosmd=$(if $(CHAOSMD),$(abspath $(CHAOSMD)))
+	KLAXON_CHAOS=full $(GO) test -count=1 -timeout 40m -v -run TestChaos ./internal/chaos/ -chaosmd=$(if $(CHAOSMD),$(abspath $(CHAOSMD)))
 
 # image builds the container images klaxon-exporter and klaxon-receiver
 # (deploy/image/Containerfile, one per binary) with podman, offline: FROM

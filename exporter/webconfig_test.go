@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/klaxonhq/klaxon/pkg/testenv"
+	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 // TestWebConfig runs the built klaxon-exporter with --web.config.file

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/klaxonhq/klaxon/pkg/alert"
-	"github.com/klaxonhq/klaxon/pkg/testenv"
+	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 // pagedRoute is a route with an escalation policy, for writeConfig.

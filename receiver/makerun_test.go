@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klaxonhq/klaxon/pkg/testenv"
+	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 // stopTimeout bounds how long make run may take to stop both binaries.

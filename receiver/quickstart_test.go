@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/klaxonhq/klaxon/pkg/testenv"
+	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 // builtInSecrets are the environment variables that add channels to the

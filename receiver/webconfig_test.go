@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/klaxonhq/klaxon/pkg/testenv"
+	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 // TestWebConfig runs the built klaxon-receiver with --web.config.file

@@ -39,7 +39,7 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
-	"github.com/klaxonhq/klaxon/pkg/testenv"
+	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 // What the test stamps into the images, as a release would.

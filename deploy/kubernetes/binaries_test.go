@@ -21,7 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/klaxonhq/klaxon/pkg/receiver"
-	"github.com/klaxonhq/klaxon/pkg/testenv"
+	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 // startupWait bounds how long a binary may take to answer /-/ready on a

@@ -37,7 +37,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/deploy/kubernetes/internal/promrule"
 	"github.com/klaxonhq/klaxon/pkg/receiver"
-	"github.com/klaxonhq/klaxon/pkg/testenv"
+	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 const (

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/klaxonhq/klaxon/pkg/testenv"
+	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 var units = []string{"klaxon-exporter.service", "klaxon-receiver.service"}

@@ -27,7 +27,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/klaxonhq/klaxon/pkg/config"
-	"github.com/klaxonhq/klaxon/pkg/testenv"
+	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 func init() {

@@ -15,7 +15,7 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/notify/opsgenie"
 	"github.com/klaxonhq/klaxon/pkg/notify/pagerduty"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack"
-	"github.com/klaxonhq/klaxon/pkg/testenv"
+	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 func TestLoadFileGood(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/promslog"
 
-	"github.com/klaxonhq/klaxon/pkg/testenv"
+	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 // source hands out the values and errors a test scripts.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klaxonhq/klaxon/pkg/testenv"
+	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 // StormPlan sizes a storm of alerts through the real Alertmanager.

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klaxonhq/klaxon/pkg/benchcmp"
-	"github.com/klaxonhq/klaxon/pkg/testenv"
+	"github.com/klaxonhq/klaxon/internal/benchcmp"
+	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 var benchMD = flag.String("benchmd", "", "also write BenchmarkHostScrape's Markdown table to this file")

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klaxonhq/klaxon/pkg/chaos"
+	"github.com/klaxonhq/klaxon/internal/chaos"
 )
 
 func init() {

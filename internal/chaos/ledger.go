@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/pkg/alert"
-	"github.com/klaxonhq/klaxon/pkg/benchcmp"
+	"github.com/klaxonhq/klaxon/internal/benchcmp"
 )
 
 // Accepted is a notification the receiver answered 200 for, as the proxy

@@ -1,5 +1,5 @@
 // Package e2e holds no code, only the end-to-end test of the whole
-// pipeline as a user runs it: a demo application (pkg/demoapp) and
+// pipeline as a user runs it: a demo application (internal/demoapp) and
 // klaxon-exporter probing it, PostgreSQL and Redis, the Debian Prometheus
 // loading rules/, the Debian Alertmanager running
 // deploy/alertmanager/alertmanager.yml, klaxon-receiver, and fakes of

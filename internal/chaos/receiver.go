@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klaxonhq/klaxon/pkg/benchcmp"
-	"github.com/klaxonhq/klaxon/pkg/testenv"
+	"github.com/klaxonhq/klaxon/internal/benchcmp"
+	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 // startTimeout bounds how long the receiver may take to be ready, on a

@@ -10,7 +10,7 @@ import (
 
 	"github.com/prometheus/common/promslog"
 
-	"github.com/klaxonhq/klaxon/pkg/benchcmp"
+	"github.com/klaxonhq/klaxon/internal/benchcmp"
 )
 
 var (

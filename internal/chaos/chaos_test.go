@@ -13,8 +13,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/klaxonhq/klaxon/pkg/chaos"
-	"github.com/klaxonhq/klaxon/pkg/testenv"
+	"github.com/klaxonhq/klaxon/internal/chaos"
+	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 var chaosMD = flag.String("chaosmd", "", "also write the scenarios' figures as a Markdown table to this file")
@@ -246,7 +246,7 @@ func compareGolden(t *testing.T, path, got string) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (go test ./pkg/chaos/ -run 'TestChaos/bad_input' -update writes it)", err)
+		t.Fatalf("%v (go test ./internal/chaos/ -run 'TestChaos/bad_input' -update writes it)", err)
 	}
 	if diff := cmp.Diff(string(want), got); diff != "" {
 		t.Errorf("answers to the corpus differ from %s (-want +got):\n%s", path, diff)

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/pkg/alert"
-	"github.com/klaxonhq/klaxon/pkg/testenv"
+	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 // StorePlan sizes a store-trouble scenario.
