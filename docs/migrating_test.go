@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klaxonhq/klaxon/internal/testenv"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
 	"github.com/klaxonhq/klaxon/pkg/receiver"
-	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 // How long the receiver and Alertmanager may take to start, and an alert

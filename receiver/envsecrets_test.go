@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klaxonhq/klaxon/internal/testenv"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord/discordtest"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
-	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 // TestSecretsFromEnvironment runs the receiver with no config and the

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/pkg/alert"
 )
 
 // pagedRoute is a route with an escalation policy, for writeConfig.

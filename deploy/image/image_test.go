@@ -38,8 +38,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
 )
 
 // What the test stamps into the images, as a release would.

@@ -20,8 +20,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/klaxonhq/klaxon/pkg/receiver"
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/pkg/receiver"
 )
 
 // startupWait bounds how long a binary may take to answer /-/ready on a

@@ -36,8 +36,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/klaxonhq/klaxon/deploy/kubernetes/internal/promrule"
-	"github.com/klaxonhq/klaxon/pkg/receiver"
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/pkg/receiver"
 )
 
 const (

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/internal/benchcmp"
+	"github.com/klaxonhq/klaxon/pkg/alert"
 )
 
 // Accepted is a notification the receiver answered 200 for, as the proxy

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/pkg/alert"
 )
 
 // StorePlan sizes a store-trouble scenario.

@@ -25,12 +25,12 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/klaxonhq/klaxon/internal/demoapp"
+	"github.com/klaxonhq/klaxon/internal/testenv"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord/discordtest"
 	"github.com/klaxonhq/klaxon/pkg/notify/opsgenie/opsgenietest"
 	"github.com/klaxonhq/klaxon/pkg/notify/pagerduty/pagerdutytest"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
 	"github.com/klaxonhq/klaxon/pkg/receiver"
-	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 // timeScale shortens every for:, rule range window and Alertmanager

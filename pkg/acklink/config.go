@@ -8,7 +8,7 @@ import (
 	commoncfg "github.com/prometheus/common/config"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 // KeyConfig is the signing key in the receiver's config, meant to be
@@ -29,15 +29,15 @@ type KeyConfig struct {
 // keys, and reads ack_secret_env's variable into Secret. A key file is
 // checked later, by Key.
 func (c *KeyConfig) Check(node *yaml.Node) error {
-	if err := config.ResolveSecret(node, "ack_secret", &c.Secret, c.SecretFile, c.SecretEnv); err != nil {
+	if err := yamlconf.ResolveSecret(node, "ack_secret", &c.Secret, c.SecretFile, c.SecretEnv); err != nil {
 		return err
 	}
 	switch {
 	case c.SecretEnv != "" && len(c.Secret) < MinKeySize:
-		return config.Errorf(keyNode(node, "ack_secret_env"), "ack_secret_env: environment variable %s must hold at least %d bytes, it has %d",
+		return yamlconf.Errorf(keyNode(node, "ack_secret_env"), "ack_secret_env: environment variable %s must hold at least %d bytes, it has %d",
 			c.SecretEnv, MinKeySize, len(c.Secret))
 	case c.Secret != "" && len(c.Secret) < MinKeySize:
-		return config.Errorf(keyNode(node, "ack_secret"), "ack_secret must be at least %d bytes, it has %d", MinKeySize, len(c.Secret))
+		return yamlconf.Errorf(keyNode(node, "ack_secret"), "ack_secret must be at least %d bytes, it has %d", MinKeySize, len(c.Secret))
 	}
 	return nil
 }
@@ -55,7 +55,7 @@ func keyNode(node *yaml.Node, key string) *yaml.Node {
 
 // ResolvePaths makes SecretFile relative to the config file's directory.
 func (c *KeyConfig) ResolvePaths(configFile string) {
-	c.SecretFile = config.ResolvePath(configFile, c.SecretFile)
+	c.SecretFile = yamlconf.ResolvePath(configFile, c.SecretFile)
 }
 
 // Configured reports whether a key is configured at all.

@@ -8,7 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 // global stands for the receiver's global section, which inlines
@@ -20,7 +20,7 @@ type global struct {
 
 func (g *global) UnmarshalYAML(node *yaml.Node) error {
 	type plain global
-	if err := config.DecodeNode(node, (*plain)(g)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(g)); err != nil {
 		return err
 	}
 	return g.Ack.Check(node)
@@ -54,7 +54,7 @@ global:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var f file
-			err := config.Decode("receiver.yml", []byte(tt.in), &f)
+			err := yamlconf.Decode("receiver.yml", []byte(tt.in), &f)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -118,7 +118,7 @@ func TestKeyConfigKey(t *testing.T) {
 func TestKeyConfigMarshalHidesSecret(t *testing.T) {
 	var f file
 	in := "global:\n  ack_secret: " + longSecret + "\n"
-	if err := config.Decode("receiver.yml", []byte(in), &f); err != nil {
+	if err := yamlconf.Decode("receiver.yml", []byte(in), &f); err != nil {
 		t.Fatal(err)
 	}
 	out, err := yaml.Marshal(f)

@@ -12,6 +12,7 @@ import (
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/promslog"
 
+	"github.com/klaxonhq/klaxon/internal/testenv"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/deliver"
 	"github.com/klaxonhq/klaxon/pkg/notify"
@@ -20,7 +21,6 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/notify/slack"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
 	"github.com/klaxonhq/klaxon/pkg/store"
-	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 // chatMessage is a message a fake chat upstream accepted.

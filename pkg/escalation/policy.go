@@ -13,7 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 // Policies is the receiver's escalation_policies list.
@@ -75,13 +75,13 @@ var (
 // UnmarshalYAML decodes the policies and checks that names are unique.
 func (ps *Policies) UnmarshalYAML(node *yaml.Node) error {
 	var list []Policy
-	if err := config.DecodeNode(node, &list); err != nil {
+	if err := yamlconf.DecodeNode(node, &list); err != nil {
 		return err
 	}
 	seen := map[string]bool{}
 	for i, p := range list {
 		if seen[p.Name] {
-			return config.Errorf(node.Content[i], "escalation policy name %q is used twice", p.Name)
+			return yamlconf.Errorf(node.Content[i], "escalation policy name %q is used twice", p.Name)
 		}
 		seen[p.Name] = true
 	}
@@ -131,20 +131,20 @@ func (p *Policy) Check(known func(kind, name string) bool) error {
 func (p *Policy) UnmarshalYAML(node *yaml.Node) error {
 	*p = Policy{}
 	type plain Policy
-	if err := config.DecodeNode(node, (*plain)(p)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(p)); err != nil {
 		return err
 	}
 	if !nameRE.MatchString(p.Name) {
-		return config.Errorf(node, "escalation policy name %q must be letters, digits, '_', '.' or '-'", p.Name)
+		return yamlconf.Errorf(node, "escalation policy name %q must be letters, digits, '_', '.' or '-'", p.Name)
 	}
 	if p.Repeat < 0 {
-		return config.Errorf(node, "escalation policy %q: repeat must be 0 or more, not %d", p.Name, p.Repeat)
+		return yamlconf.Errorf(node, "escalation policy %q: repeat must be 0 or more, not %d", p.Name, p.Repeat)
 	}
 	if p.AckTimeout < 0 {
-		return config.Errorf(node, "escalation policy %q: ack_timeout must be 0 or more, not %s", p.Name, p.AckTimeout)
+		return yamlconf.Errorf(node, "escalation policy %q: ack_timeout must be 0 or more, not %s", p.Name, p.AckTimeout)
 	}
 	if len(p.Levels) == 0 {
-		return config.Errorf(node, "escalation policy %q needs at least one level", p.Name)
+		return yamlconf.Errorf(node, "escalation policy %q needs at least one level", p.Name)
 	}
 	if err := p.checkLevels(node); err != nil {
 		return err
@@ -156,15 +156,15 @@ func (p *Policy) UnmarshalYAML(node *yaml.Node) error {
 // and targets on every level.
 func (p *Policy) checkLevels(node *yaml.Node) error {
 	for i, l := range p.Levels {
-		at := config.ItemNode(node, "levels", i)
+		at := yamlconf.ItemNode(node, "levels", i)
 		switch {
 		case i == 0 && l.Delay < 0:
-			return config.Errorf(at, "escalation policy %q: level 1 delay must be 0 or more, not %s", p.Name, l.Delay)
+			return yamlconf.Errorf(at, "escalation policy %q: level 1 delay must be 0 or more, not %s", p.Name, l.Delay)
 		case i > 0 && l.Delay <= p.Levels[i-1].Delay:
-			return config.Errorf(at, "escalation policy %q: level %d delay (%s) must be later than level %d delay (%s)",
+			return yamlconf.Errorf(at, "escalation policy %q: level %d delay (%s) must be later than level %d delay (%s)",
 				p.Name, i+1, l.Delay, i, p.Levels[i-1].Delay)
 		case len(l.Targets) == 0:
-			return config.Errorf(at, "escalation policy %q: level %d has no targets", p.Name, i+1)
+			return yamlconf.Errorf(at, "escalation policy %q: level %d has no targets", p.Name, i+1)
 		}
 	}
 	return nil
@@ -176,12 +176,12 @@ func (p *Policy) checkLoop(node *yaml.Node) error {
 	last := p.Levels[len(p.Levels)-1].Delay
 	switch {
 	case p.LoopAfter < 0:
-		return config.Errorf(node, "escalation policy %q: loop_after must be 0 or more, not %s", p.Name, p.LoopAfter)
+		return yamlconf.Errorf(node, "escalation policy %q: loop_after must be 0 or more, not %s", p.Name, p.LoopAfter)
 	case p.LoopAfter > 0 && p.LoopAfter <= last:
-		return config.Errorf(node, "escalation policy %q: loop_after (%s) must be longer than the last level's delay (%s)",
+		return yamlconf.Errorf(node, "escalation policy %q: loop_after (%s) must be longer than the last level's delay (%s)",
 			p.Name, p.LoopAfter, last)
 	case p.Repeat > 0 && p.loopLength() <= 0:
-		return config.Errorf(node, "escalation policy %q: repeat needs loop_after when the only level has delay 0", p.Name)
+		return yamlconf.Errorf(node, "escalation policy %q: repeat needs loop_after when the only level has delay 0", p.Name)
 	}
 	return nil
 }
@@ -207,17 +207,17 @@ func (p *Policy) loopLength() time.Duration {
 func (t *Target) UnmarshalYAML(node *yaml.Node) error {
 	*t = Target{}
 	type plain Target
-	if err := config.DecodeNode(node, (*plain)(t)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(t)); err != nil {
 		return err
 	}
 	if n := t.fields(); n != 1 {
-		return config.Errorf(node, "a target needs exactly one of schedule, user, slack_user_group or discord_role (it has %d)", n)
+		return yamlconf.Errorf(node, "a target needs exactly one of schedule, user, slack_user_group or discord_role (it has %d)", n)
 	}
 	if t.SlackUserGroup != "" && !slackGroupRE.MatchString(t.SlackUserGroup) {
-		return config.Errorf(node, "slack_user_group %q is not a Slack user group ID (S followed by capitals and digits)", t.SlackUserGroup)
+		return yamlconf.Errorf(node, "slack_user_group %q is not a Slack user group ID (S followed by capitals and digits)", t.SlackUserGroup)
 	}
 	if t.DiscordRole != "" && !discordIDRE.MatchString(t.DiscordRole) {
-		return config.Errorf(node, "discord_role %q is not a Discord role ID (15 to 20 digits)", t.DiscordRole)
+		return yamlconf.Errorf(node, "discord_role %q is not a Discord role ID (15 to 20 digits)", t.DiscordRole)
 	}
 	return nil
 }

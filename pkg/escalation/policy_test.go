@@ -6,7 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 // file is how the receiver's config embeds the policies.
@@ -17,7 +17,7 @@ type file struct {
 func loadExample(t *testing.T) *Policy {
 	t.Helper()
 	var f file
-	if err := config.LoadFile("testdata/example.yml", &f); err != nil {
+	if err := yamlconf.LoadFile("testdata/example.yml", &f); err != nil {
 		t.Fatal(err)
 	}
 	p, ok := f.EscalationPolicies.Get("default")
@@ -62,7 +62,7 @@ escalation_policies:
     levels:
       - {delay: 0s, targets: [{user: a}]}
 `
-	if err := config.Decode("receiver.yml", []byte(data), &f); err != nil {
+	if err := yamlconf.Decode("receiver.yml", []byte(data), &f); err != nil {
 		t.Fatal(err)
 	}
 	var got []time.Duration
@@ -224,7 +224,7 @@ escalation_policies:
 `, `receiver.yml:3: escalation policy "default": repeat needs loop_after when the only level has delay 0`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := config.Decode("receiver.yml", []byte(tc.yaml), &file{})
+			err := yamlconf.Decode("receiver.yml", []byte(tc.yaml), &file{})
 			if err == nil || err.Error() != tc.want {
 				t.Errorf("error:\n got %v\nwant %s", err, tc.want)
 			}
@@ -245,7 +245,7 @@ escalation_policies:
     levels:
       - {delay: 0s, targets: [{schedule: nights}]}
 `
-	if err := config.Decode("receiver.yml", []byte(data), &f); err != nil {
+	if err := yamlconf.Decode("receiver.yml", []byte(data), &f); err != nil {
 		t.Fatal(err)
 	}
 	var asked []string

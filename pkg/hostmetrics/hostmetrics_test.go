@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/promslog"
 
-	"github.com/klaxonhq/klaxon/pkg/collector"
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/pkg/collector"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")

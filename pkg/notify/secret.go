@@ -7,19 +7,19 @@ import (
 	commoncfg "github.com/prometheus/common/config"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 // CheckSecret enforces the rule every integration's secret follows: key
 // (such as "routing_key"), its key_file or its key_env sibling, exactly
 // one of them. It reads key_env's variable into *inline and refuses a
-// ${...} reference inline (see config.ResolveSecret). Its errors point at
+// ${...} reference inline (see yamlconf.ResolveSecret). Its errors point at
 // node and never quote the secret.
 func CheckSecret(node *yaml.Node, key string, inline *commoncfg.Secret, file, env string) error {
 	if *inline == "" && file == "" && env == "" {
-		return config.Errorf(node, "one of %s, %s%s and %s%s is required", key, key, config.FileSuffix, key, config.EnvSuffix)
+		return yamlconf.Errorf(node, "one of %s, %s%s and %s%s is required", key, key, yamlconf.FileSuffix, key, yamlconf.EnvSuffix)
 	}
-	return config.ResolveSecret(node, key, inline, file, env)
+	return yamlconf.ResolveSecret(node, key, inline, file, env)
 }
 
 // ReadSecret is the secret to send: inline when file is empty, else the

@@ -8,7 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 // UserConfig is one entry of the users list.
@@ -120,12 +120,12 @@ var weekdays = map[string]time.Weekday{
 func (u *UserConfig) UnmarshalYAML(node *yaml.Node) error {
 	*u = UserConfig{}
 	type plain UserConfig
-	if err := config.DecodeNode(node, (*plain)(u)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(u)); err != nil {
 		return err
 	}
 	u.line = node.Line
 	if _, err := u.check(); err != nil {
-		return config.Errorf(node, "%v", err)
+		return yamlconf.Errorf(node, "%v", err)
 	}
 	return nil
 }
@@ -153,12 +153,12 @@ func (u *UserConfig) check() (*User, error) {
 func (s *ScheduleConfig) UnmarshalYAML(node *yaml.Node) error {
 	*s = ScheduleConfig{}
 	type plain ScheduleConfig
-	if err := config.DecodeNode(node, (*plain)(s)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(s)); err != nil {
 		return err
 	}
 	s.line = node.Line
 	if err := s.checkOwn(); err != nil {
-		return config.Errorf(node, "%v", err)
+		return yamlconf.Errorf(node, "%v", err)
 	}
 	for i := range s.Layers {
 		if s.Layers[i].Name == "" {
@@ -168,7 +168,7 @@ func (s *ScheduleConfig) UnmarshalYAML(node *yaml.Node) error {
 	seen := map[string]bool{}
 	for _, l := range s.Layers {
 		if seen[l.Name] {
-			return config.Errorf(&yaml.Node{Line: l.line}, "schedule %q: layer name %q is used twice", s.Name, l.Name)
+			return yamlconf.Errorf(&yaml.Node{Line: l.line}, "schedule %q: layer name %q is used twice", s.Name, l.Name)
 		}
 		seen[l.Name] = true
 	}
@@ -193,7 +193,7 @@ func (s *ScheduleConfig) checkOwn() error {
 func (l *LayerConfig) UnmarshalYAML(node *yaml.Node) error {
 	*l = LayerConfig{Handoff: DefaultHandoff, Start: DefaultStart}
 	type plain LayerConfig
-	if err := config.DecodeNode(node, (*plain)(l)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(l)); err != nil {
 		return err
 	}
 	l.line = node.Line
@@ -203,7 +203,7 @@ func (l *LayerConfig) UnmarshalYAML(node *yaml.Node) error {
 		}
 	}
 	if _, err := l.compile(nil); err != nil {
-		return config.Errorf(node, "%v", err)
+		return yamlconf.Errorf(node, "%v", err)
 	}
 	return nil
 }
@@ -315,12 +315,12 @@ func parseDays(names []string) ([7]bool, error) {
 func (o *OverrideConfig) UnmarshalYAML(node *yaml.Node) error {
 	*o = OverrideConfig{}
 	type plain OverrideConfig
-	if err := config.DecodeNode(node, (*plain)(o)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(o)); err != nil {
 		return err
 	}
 	o.line = node.Line
 	if _, err := o.compile(); err != nil {
-		return config.Errorf(node, "%v", err)
+		return yamlconf.Errorf(node, "%v", err)
 	}
 	return nil
 }
@@ -411,11 +411,11 @@ func valueNode(node *yaml.Node, key string) *yaml.Node {
 }
 
 // lineError is a validation error at a line of the config file, shaped
-// like config.Errorf's so that config.Decode prefixes the file name. Line
+// like yamlconf.Errorf's so that yamlconf.Decode prefixes the file name. Line
 // 0 (a config built in code) gives the bare reason.
 func lineError(line int, err error) error {
 	if line == 0 {
 		return err
 	}
-	return config.Errorf(&yaml.Node{Line: line}, "%v", err)
+	return yamlconf.Errorf(&yaml.Node{Line: line}, "%v", err)
 }

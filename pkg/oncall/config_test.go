@@ -8,7 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 // testConfig embeds the on-call keys the way the receiver's config does:
@@ -24,7 +24,7 @@ type testConfig struct {
 
 func (c *testConfig) UnmarshalYAML(node *yaml.Node) error {
 	type plain testConfig
-	if err := config.DecodeNode(node, (*plain)(c)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(c)); err != nil {
 		return err
 	}
 	var err error
@@ -36,7 +36,7 @@ func (c *testConfig) UnmarshalYAML(node *yaml.Node) error {
 func load(t *testing.T, data string) *testConfig {
 	t.Helper()
 	c := &testConfig{}
-	if err := config.Decode("oncall.yml", []byte(data), c); err != nil {
+	if err := yamlconf.Decode("oncall.yml", []byte(data), c); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -54,7 +54,7 @@ func schedule(t *testing.T, data, name string) *Schedule {
 
 func TestLoadGoodFile(t *testing.T) {
 	c := &testConfig{}
-	if err := config.LoadFile("testdata/oncall.yml", c); err != nil {
+	if err := yamlconf.LoadFile("testdata/oncall.yml", c); err != nil {
 		t.Fatal(err)
 	}
 	type user struct{ Name, SlackID, DiscordID, Zone string }
@@ -170,7 +170,7 @@ func TestConfigErrors(t *testing.T) {
 			`oncall.yml:7: override for "alice": until 2026-11-20T19:00:00+02:00 must be after from 2026-11-20T18:00:00Z`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := config.Decode("oncall.yml", []byte(tc.yaml), &testConfig{})
+			err := yamlconf.Decode("oncall.yml", []byte(tc.yaml), &testConfig{})
 			if err == nil {
 				t.Fatal("want an error, got none")
 			}
@@ -193,7 +193,7 @@ schedules:
     overrides:
       - {user: carol, from: 2026-11-20T18:00:00Z, until: 2026-11-21T09:00:00Z}
 `
-	err := config.Decode("oncall.yml", []byte(data), &testConfig{})
+	err := yamlconf.Decode("oncall.yml", []byte(data), &testConfig{})
 	want := `oncall.yml:3: user name "alice" is used twice
 oncall.yml:8: layer "layer-1" of schedule "s" names user "bob", which is not defined (users: alice)
 oncall.yml:10: override in schedule "s" names user "carol", which is not defined (users: alice)`

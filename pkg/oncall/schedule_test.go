@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -585,7 +585,7 @@ func TestNextHandoffsOfAStaticSchedule(t *testing.T) {
 // autumn clock change, with layers, restrictions and an override.
 func TestShiftsGolden(t *testing.T) {
 	c := &testConfig{}
-	if err := config.LoadFile("testdata/oncall.yml", c); err != nil {
+	if err := yamlconf.LoadFile("testdata/oncall.yml", c); err != nil {
 		t.Fatal(err)
 	}
 	s := c.schedules["primary"]

@@ -8,7 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 // DefaultTimeout bounds a probe that sets no timeout. The scrape deadline
@@ -48,7 +48,7 @@ type fileResolver interface {
 // LoadFile reads and validates an exporter config file.
 func LoadFile(path string) (*Config, error) {
 	c := &Config{}
-	if err := config.LoadFile(path, c); err != nil {
+	if err := yamlconf.LoadFile(path, c); err != nil {
 		return nil, err
 	}
 	for i := range c.Probes {
@@ -62,13 +62,13 @@ func LoadFile(path string) (*Config, error) {
 // UnmarshalYAML decodes the config and checks that probe names are unique.
 func (c *Config) UnmarshalYAML(node *yaml.Node) error {
 	type plain Config
-	if err := config.DecodeNode(node, (*plain)(c)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(c)); err != nil {
 		return err
 	}
 	seen := map[string]bool{}
 	for i, p := range c.Probes {
 		if seen[p.Name] {
-			return config.Errorf(config.ItemNode(node, "probes", i), "probe name %q is used twice", p.Name)
+			return yamlconf.Errorf(yamlconf.ItemNode(node, "probes", i), "probe name %q is used twice", p.Name)
 		}
 		seen[p.Name] = true
 	}
@@ -86,22 +86,22 @@ var (
 func (p *Probe) UnmarshalYAML(node *yaml.Node) error {
 	*p = Probe{Timeout: DefaultTimeout}
 	type plain Probe
-	if err := config.DecodeNode(node, (*plain)(p)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(p)); err != nil {
 		return err
 	}
 	if !nameRE.MatchString(p.Name) {
-		return config.Errorf(node, "probe name %q must be letters, digits, '_', '.' or '-'", p.Name)
+		return yamlconf.Errorf(node, "probe name %q must be letters, digits, '_', '.' or '-'", p.Name)
 	}
 	if p.Timeout <= 0 {
-		return config.Errorf(node, "probe %q: timeout must be positive", p.Name)
+		return yamlconf.Errorf(node, "probe %q: timeout must be positive", p.Name)
 	}
 	for k := range p.Labels {
 		if !labelNameRE.MatchString(k) || slices.Contains(reservedLabels, k) {
-			return config.Errorf(node, "probe %q: %q cannot be a label name (reserved: %v)", p.Name, k, reservedLabels)
+			return yamlconf.Errorf(node, "probe %q: %q cannot be a label name (reserved: %v)", p.Name, k, reservedLabels)
 		}
 	}
 	if n := p.kinds(); n != 1 {
-		return config.Errorf(node, "probe %q must have exactly one of http, tcp, postgres or redis (it has %d)", p.Name, n)
+		return yamlconf.Errorf(node, "probe %q must have exactly one of http, tcp, postgres or redis (it has %d)", p.Name, n)
 	}
 	return nil
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/pkg/collector"
-	"github.com/klaxonhq/klaxon/pkg/config"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 func TestProbeConfigDefaultsAndType(t *testing.T) {
@@ -26,7 +26,7 @@ probes:
     timeout: 2s
     postgres: {dsn: "postgres://postgres@127.0.0.1:5432/postgres"}
 `
-	if err := config.Decode("exporter.yml", []byte(data), cfg); err != nil {
+	if err := yamlconf.Decode("exporter.yml", []byte(data), cfg); err != nil {
 		t.Fatal(err)
 	}
 	got := []string{cfg.Probes[0].Type(), cfg.Probes[1].Type(), cfg.Probes[0].String()}
@@ -92,7 +92,7 @@ probe:
 `, `exporter.yml:2: unknown key "probe" (known keys: probes)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := config.Decode("exporter.yml", []byte(tc.yaml), &Config{})
+			err := yamlconf.Decode("exporter.yml", []byte(tc.yaml), &Config{})
 			if err == nil || err.Error() != tc.want {
 				t.Errorf("error:\n got %v\nwant %s", err, tc.want)
 			}
@@ -112,7 +112,7 @@ probes:
   - name: b
     tcp: {address: "127.0.0.1:1"}
 `
-	if err := config.Decode("exporter.yml", []byte(data), cfg); err != nil {
+	if err := yamlconf.Decode("exporter.yml", []byte(data), cfg); err != nil {
 		t.Fatal(err)
 	}
 	collectors, err := cfg.Collectors(promslog.NewNopLogger())

@@ -21,7 +21,7 @@ import (
 	commoncfg "github.com/prometheus/common/config"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 // HTTPConfig configures an http probe: one request to an application's
@@ -97,37 +97,37 @@ var (
 func (c *HTTPConfig) UnmarshalYAML(node *yaml.Node) error {
 	*c = HTTPConfig{Method: http.MethodGet, FollowRedirects: true}
 	type plain HTTPConfig
-	if err := config.DecodeNode(node, (*plain)(c)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(c)); err != nil {
 		return err
 	}
 	if err := c.validateURL(node); err != nil {
 		return err
 	}
 	if !slices.Contains(httpMethods, c.Method) {
-		return config.Errorf(nodeOfKey(node, "method"), "http: method %q is not one of %s",
+		return yamlconf.Errorf(nodeOfKey(node, "method"), "http: method %q is not one of %s",
 			c.Method, strings.Join(httpMethods, ", "))
 	}
 	if c.BearerToken != "" && c.BearerTokenFile != "" {
-		return config.Errorf(node, "http: bearer_token and bearer_token_file are mutually exclusive")
+		return yamlconf.Errorf(node, "http: bearer_token and bearer_token_file are mutually exclusive")
 	}
 	if err := c.validateHeaders(nodeOfKey(node, "headers")); err != nil {
 		return err
 	}
 	for _, code := range c.ValidStatusCodes {
 		if code < 100 || code > 599 {
-			return config.Errorf(nodeOfKey(node, "valid_status_codes"),
+			return yamlconf.Errorf(nodeOfKey(node, "valid_status_codes"),
 				"http: valid_status_codes: %d is not an HTTP status code", code)
 		}
 	}
 	if c.Health != nil && c.Method == http.MethodHead {
-		return config.Errorf(nodeOfKey(node, "health"), "http: health needs a body, which method HEAD does not get")
+		return yamlconf.Errorf(nodeOfKey(node, "health"), "http: health needs a body, which method HEAD does not get")
 	}
 	return nil
 }
 
 func (c *HTTPConfig) validateURL(node *yaml.Node) error {
 	if c.URL == "" {
-		return config.Errorf(node, "http: url is required")
+		return yamlconf.Errorf(node, "http: url is required")
 	}
 	at := nodeOfKey(node, "url")
 	u, err := url.Parse(c.URL)
@@ -136,13 +136,13 @@ func (c *HTTPConfig) validateURL(node *yaml.Node) error {
 		if errors.As(err, &ue) {
 			err = ue.Err // ue.URL may hold credentials
 		}
-		return config.Errorf(at, "http: url is not a valid URL: %v", err)
+		return yamlconf.Errorf(at, "http: url is not a valid URL: %v", err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return config.Errorf(at, "http: url %q must start with http:// or https://", u.Redacted())
+		return yamlconf.Errorf(at, "http: url %q must start with http:// or https://", u.Redacted())
 	}
 	if u.Host == "" {
-		return config.Errorf(at, "http: url %q has no host", u.Redacted())
+		return yamlconf.Errorf(at, "http: url %q has no host", u.Redacted())
 	}
 	return nil
 }
@@ -150,10 +150,10 @@ func (c *HTTPConfig) validateURL(node *yaml.Node) error {
 func (c *HTTPConfig) validateHeaders(node *yaml.Node) error {
 	for name := range c.Headers {
 		if !headerRE.MatchString(name) {
-			return config.Errorf(node, "http: headers: %q is not a valid header name", name)
+			return yamlconf.Errorf(node, "http: headers: %q is not a valid header name", name)
 		}
 		if http.CanonicalHeaderKey(name) == "Authorization" && (c.BearerToken != "" || c.BearerTokenFile != "") {
-			return config.Errorf(node, "http: headers: Authorization conflicts with bearer_token")
+			return yamlconf.Errorf(node, "http: headers: Authorization conflicts with bearer_token")
 		}
 	}
 	return nil
@@ -164,20 +164,20 @@ func (h *HTTPHealthConfig) UnmarshalYAML(node *yaml.Node) error {
 	*h = HTTPHealthConfig{StatusPath: "status", ChecksPath: "checks", CheckStatusPath: "status",
 		HealthyValues: DefaultHealthyValues}
 	type plain HTTPHealthConfig
-	if err := config.DecodeNode(node, (*plain)(h)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(h)); err != nil {
 		return err
 	}
 	switch {
 	case h.StatusPath == "" && h.ChecksPath == "":
-		return config.Errorf(node, "http: health: status_path and checks_path cannot both be empty")
+		return yamlconf.Errorf(node, "http: health: status_path and checks_path cannot both be empty")
 	case h.CheckStatusPath == "":
-		return config.Errorf(nodeOfKey(node, "check_status_path"), "http: health: check_status_path cannot be empty")
+		return yamlconf.Errorf(nodeOfKey(node, "check_status_path"), "http: health: check_status_path cannot be empty")
 	case len(h.HealthyValues) == 0:
-		return config.Errorf(nodeOfKey(node, "healthy_values"), "http: health: healthy_values cannot be empty")
+		return yamlconf.Errorf(nodeOfKey(node, "healthy_values"), "http: health: healthy_values cannot be empty")
 	}
 	for _, p := range []string{h.StatusPath, h.ChecksPath, h.CheckStatusPath} {
 		if slices.Contains(strings.Split(p, "."), "") && p != "" {
-			return config.Errorf(node, "http: health: path %q has an empty element", p)
+			return yamlconf.Errorf(node, "http: health: path %q has an empty element", p)
 		}
 	}
 	return nil
@@ -198,16 +198,16 @@ func nodeOfKey(node *yaml.Node, key string) *yaml.Node {
 // might suggest.
 func (t *TLSClientConfig) UnmarshalYAML(node *yaml.Node) error {
 	if node.Kind != yaml.MappingNode {
-		return config.Errorf(node, "http: tls must be a mapping of ca_file, insecure_skip_verify and server_name")
+		return yamlconf.Errorf(node, "http: tls must be a mapping of ca_file, insecure_skip_verify and server_name")
 	}
 	type plain TLSClientConfig
-	return config.DecodeNode(node, (*plain)(t))
+	return yamlconf.DecodeNode(node, (*plain)(t))
 }
 
 func (c *HTTPConfig) resolvePaths(configFile string) {
-	c.BearerTokenFile = config.ResolvePath(configFile, c.BearerTokenFile)
+	c.BearerTokenFile = yamlconf.ResolvePath(configFile, c.BearerTokenFile)
 	if c.TLS != nil {
-		c.TLS.CAFile = config.ResolvePath(configFile, c.TLS.CAFile)
+		c.TLS.CAFile = yamlconf.ResolvePath(configFile, c.TLS.CAFile)
 	}
 }
 

@@ -20,8 +20,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/common/promslog"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
 	"github.com/klaxonhq/klaxon/pkg/probe"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 func TestHTTPConfigErrors(t *testing.T) {
@@ -165,7 +165,7 @@ func TestHTTPConfigErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			doc := "\nprobes:\n  - name: api\n    http:" + tc.http + "\n"
-			err := config.Decode("probes.yml", []byte(doc), &probe.Config{})
+			err := yamlconf.Decode("probes.yml", []byte(doc), &probe.Config{})
 			if err == nil {
 				t.Fatalf("no error, want %q", tc.want)
 			}
@@ -662,7 +662,7 @@ probes:
       tls:
         ca_file: %s
 `, tc.caFile)
-			if err := config.Decode("probes.yml", []byte(doc), cfg); err != nil {
+			if err := yamlconf.Decode("probes.yml", []byte(doc), cfg); err != nil {
 				t.Fatal(err)
 			}
 			_, err := cfg.Collectors(promslog.NewNopLogger())

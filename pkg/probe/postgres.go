@@ -13,7 +13,7 @@ import (
 	commoncfg "github.com/prometheus/common/config"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 // DefaultSlowQueryThreshold is how long an active query may run before a
@@ -42,28 +42,28 @@ type PostgresConfig struct {
 func (c *PostgresConfig) UnmarshalYAML(node *yaml.Node) error {
 	*c = PostgresConfig{SlowQueryThreshold: DefaultSlowQueryThreshold}
 	type plain PostgresConfig
-	if err := config.DecodeNode(node, (*plain)(c)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(c)); err != nil {
 		return err
 	}
 	switch {
 	case c.DSN == "" && c.DSNFile == "":
-		return config.Errorf(node, "postgres: one of dsn and dsn_file is required")
+		return yamlconf.Errorf(node, "postgres: one of dsn and dsn_file is required")
 	case c.DSN != "" && c.DSNFile != "":
-		return config.Errorf(node, "postgres: at most one of dsn and dsn_file may be set")
+		return yamlconf.Errorf(node, "postgres: at most one of dsn and dsn_file may be set")
 	case c.SlowQueryThreshold <= 0:
-		return config.Errorf(config.ValueNode(node, "slow_query_threshold"),
+		return yamlconf.Errorf(yamlconf.ValueNode(node, "slow_query_threshold"),
 			"postgres: slow_query_threshold must be positive, not %s", c.SlowQueryThreshold)
 	}
 	if c.DSN != "" {
 		if _, err := parsePostgresDSN(string(c.DSN)); err != nil {
-			return config.Errorf(config.ValueNode(node, "dsn"), "postgres: dsn: %v", err)
+			return yamlconf.Errorf(yamlconf.ValueNode(node, "dsn"), "postgres: dsn: %v", err)
 		}
 	}
 	return nil
 }
 
 func (c *PostgresConfig) resolvePaths(configFile string) {
-	c.DSNFile = config.ResolvePath(configFile, c.DSNFile)
+	c.DSNFile = yamlconf.ResolvePath(configFile, c.DSNFile)
 }
 
 func (c *PostgresConfig) newProber(*Probe) (prober, error) {

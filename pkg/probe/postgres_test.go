@@ -23,8 +23,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/promslog"
 
-	"github.com/klaxonhq/klaxon/pkg/collector"
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/pkg/collector"
 )
 
 // The -update flag rewrites golden files. Other test files of this package

@@ -19,7 +19,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 // RedisConfig configures a redis probe: it pings the server, reads a few
@@ -74,25 +74,25 @@ const DefaultBullMQPrefix = "bull"
 // UnmarshalYAML validates the redis config.
 func (c *RedisConfig) UnmarshalYAML(node *yaml.Node) error {
 	type plain RedisConfig
-	if err := config.DecodeNode(node, (*plain)(c)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(c)); err != nil {
 		return err
 	}
 	if c.Address == "" {
-		return config.Errorf(node, "redis address is required (host:port)")
+		return yamlconf.Errorf(node, "redis address is required (host:port)")
 	}
 	if _, _, err := net.SplitHostPort(c.Address); err != nil {
-		return config.Errorf(node, "redis address must be host:port: %v", err)
+		return yamlconf.Errorf(node, "redis address must be host:port: %v", err)
 	}
 	if c.Password != "" && c.PasswordFile != "" {
-		return config.Errorf(node, "at most one of password and password_file may be set")
+		return yamlconf.Errorf(node, "at most one of password and password_file may be set")
 	}
 	if c.DB < 0 {
-		return config.Errorf(node, "redis db must be 0 or more, not %d", c.DB)
+		return yamlconf.Errorf(node, "redis db must be 0 or more, not %d", c.DB)
 	}
 	seen := map[string]bool{}
 	for i, q := range c.Queues {
 		if seen[q.Name] {
-			return config.Errorf(config.ItemNode(node, "queues", i), "queue name %q is used twice", q.Name)
+			return yamlconf.Errorf(yamlconf.ItemNode(node, "queues", i), "queue name %q is used twice", q.Name)
 		}
 		seen[q.Name] = true
 	}
@@ -102,18 +102,18 @@ func (c *RedisConfig) UnmarshalYAML(node *yaml.Node) error {
 // UnmarshalYAML validates one queue and fills in its name and prefix.
 func (q *RedisQueue) UnmarshalYAML(node *yaml.Node) error {
 	type plain RedisQueue
-	if err := config.DecodeNode(node, (*plain)(q)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(q)); err != nil {
 		return err
 	}
 	if (q.Key == "") == (q.BullMQ == "") {
-		return config.Errorf(node, "a queue needs exactly one of key and bullmq")
+		return yamlconf.Errorf(node, "a queue needs exactly one of key and bullmq")
 	}
 	if q.Name == "" {
 		q.Name = q.Key + q.BullMQ
 	}
 	if q.BullMQ != "" {
 		if q.Score != "" {
-			return config.Errorf(node, "queue %q: score is only for key queues", q.Name)
+			return yamlconf.Errorf(node, "queue %q: score is only for key queues", q.Name)
 		}
 		if q.Prefix == "" {
 			q.Prefix = DefaultBullMQPrefix
@@ -121,19 +121,19 @@ func (q *RedisQueue) UnmarshalYAML(node *yaml.Node) error {
 		return nil
 	}
 	if q.Prefix != "" {
-		return config.Errorf(node, "queue %q: prefix is only for bullmq queues", q.Name)
+		return yamlconf.Errorf(node, "queue %q: prefix is only for bullmq queues", q.Name)
 	}
 	if q.Score != "" && q.Score != RedisScoreSeconds && q.Score != RedisScoreMilliseconds {
-		return config.Errorf(node, "queue %q: score must be %s or %s, not %q",
+		return yamlconf.Errorf(node, "queue %q: score must be %s or %s, not %q",
 			q.Name, RedisScoreSeconds, RedisScoreMilliseconds, q.Score)
 	}
 	return nil
 }
 
 func (c *RedisConfig) resolvePaths(configFile string) {
-	c.PasswordFile = config.ResolvePath(configFile, c.PasswordFile)
+	c.PasswordFile = yamlconf.ResolvePath(configFile, c.PasswordFile)
 	if c.TLS != nil {
-		c.TLS.CAFile = config.ResolvePath(configFile, c.TLS.CAFile)
+		c.TLS.CAFile = yamlconf.ResolvePath(configFile, c.TLS.CAFile)
 	}
 }
 

@@ -26,8 +26,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 func init() {
@@ -124,7 +124,7 @@ func TestRedisConfigBad(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := "probes:\n  - name: jobs\n    redis:\n      " + tc.redis + "\n"
-			err := config.Decode("redis.yml", []byte(in), &Config{})
+			err := yamlconf.Decode("redis.yml", []byte(in), &Config{})
 			if err == nil {
 				t.Fatalf("no error for\n%s", in)
 			}
@@ -430,7 +430,7 @@ func redisConfig(t *testing.T, body string) *Config {
 	t.Helper()
 	in := "probes:\n  - name: jobs\n    redis:\n      " + body + "\n"
 	c := &Config{}
-	if err := config.Decode("redis.yml", []byte(in), c); err != nil {
+	if err := yamlconf.Decode("redis.yml", []byte(in), c); err != nil {
 		t.Fatalf("%v in\n%s", err, in)
 	}
 	return c

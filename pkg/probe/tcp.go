@@ -10,7 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 // TCPConfig configures a tcp probe: a connection to host:port, optionally
@@ -34,22 +34,22 @@ type TCPTLSConfig struct {
 func (c *TCPConfig) UnmarshalYAML(node *yaml.Node) error {
 	*c = TCPConfig{}
 	type plain TCPConfig
-	if err := config.DecodeNode(node, (*plain)(c)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(c)); err != nil {
 		return err
 	}
 	if c.Address == "" {
-		return config.Errorf(node, "tcp: address is required")
+		return yamlconf.Errorf(node, "tcp: address is required")
 	}
 	at := nodeOfKey(node, "address")
 	host, port, err := net.SplitHostPort(c.Address)
 	if err != nil {
-		return config.Errorf(at, "tcp: address %q is not host:port", c.Address)
+		return yamlconf.Errorf(at, "tcp: address %q is not host:port", c.Address)
 	}
 	if host == "" {
-		return config.Errorf(at, "tcp: address %q has no host", c.Address)
+		return yamlconf.Errorf(at, "tcp: address %q has no host", c.Address)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return config.Errorf(at, "tcp: address %q: port must be a number from 1 to 65535", c.Address)
+		return yamlconf.Errorf(at, "tcp: address %q: port must be a number from 1 to 65535", c.Address)
 	}
 	return nil
 }
@@ -59,12 +59,12 @@ func (t *TCPTLSConfig) UnmarshalYAML(node *yaml.Node) error {
 	*t = TCPTLSConfig{}
 	if node.Kind == yaml.ScalarNode {
 		if err := node.Decode(&t.Enabled); err != nil {
-			return config.Errorf(node, "tcp: tls must be true, false or a mapping of ca_file, insecure_skip_verify and server_name")
+			return yamlconf.Errorf(node, "tcp: tls must be true, false or a mapping of ca_file, insecure_skip_verify and server_name")
 		}
 		return nil
 	}
 	type plain TCPTLSConfig
-	if err := config.DecodeNode(node, (*plain)(t)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(t)); err != nil {
 		return err
 	}
 	t.Enabled = true
@@ -73,7 +73,7 @@ func (t *TCPTLSConfig) UnmarshalYAML(node *yaml.Node) error {
 
 func (c *TCPConfig) resolvePaths(configFile string) {
 	if c.TLS != nil {
-		c.TLS.CAFile = config.ResolvePath(configFile, c.TLS.CAFile)
+		c.TLS.CAFile = yamlconf.ResolvePath(configFile, c.TLS.CAFile)
 	}
 }
 

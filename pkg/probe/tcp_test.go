@@ -30,8 +30,8 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/pkg/collector"
-	"github.com/klaxonhq/klaxon/pkg/config"
 	"github.com/klaxonhq/klaxon/pkg/probe"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 // updateGolden rewrites the golden files under testdata/. Another test file
@@ -75,7 +75,7 @@ func (r *netProbeRun) Collect(ch chan<- prometheus.Metric) {
 func netTestCollector(t *testing.T, yamlText string) collector.Collector {
 	t.Helper()
 	cfg := &probe.Config{}
-	if err := config.Decode("probes.yml", []byte(yamlText), cfg); err != nil {
+	if err := yamlconf.Decode("probes.yml", []byte(yamlText), cfg); err != nil {
 		t.Fatalf("decoding config: %v", err)
 	}
 	collectors, err := cfg.Collectors(promslog.NewNopLogger())
@@ -257,7 +257,7 @@ probes:
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := config.Decode("probes.yml", []byte(tc.yaml), &probe.Config{})
+			err := yamlconf.Decode("probes.yml", []byte(tc.yaml), &probe.Config{})
 			if err == nil {
 				t.Fatalf("no error, want %q", tc.want)
 			}

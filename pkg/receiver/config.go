@@ -16,7 +16,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/klaxonhq/klaxon/pkg/acklink"
-	"github.com/klaxonhq/klaxon/pkg/config"
 	"github.com/klaxonhq/klaxon/pkg/escalation"
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord"
@@ -25,6 +24,7 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/notify/slack"
 	"github.com/klaxonhq/klaxon/pkg/oncall"
 	"github.com/klaxonhq/klaxon/pkg/runbook"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 // DefaultConfig is the config klaxon-receiver runs with when no
@@ -72,7 +72,7 @@ func BuiltIn() (*Config, error) {
 		if err := yaml.Unmarshal([]byte(b.YAML), &node); err != nil {
 			return nil, fmt.Errorf("built-in config: %s: %w", b.Env, err)
 		}
-		if err := config.DecodeNode(node.Content[0], &ch); err != nil {
+		if err := yamlconf.DecodeNode(node.Content[0], &ch); err != nil {
 			return nil, fmt.Errorf("built-in config: %s: %s", b.Env, unlocated(err))
 		}
 		c.Channels = append(c.Channels, ch)
@@ -238,9 +238,9 @@ func secretFiles(path string, data []byte) []secretFile {
 	walk = func(n *yaml.Node) {
 		for i := 0; i < len(n.Content); i++ {
 			k := n.Content[i]
-			if n.Kind == yaml.MappingNode && i+1 < len(n.Content) && strings.HasSuffix(k.Value, config.FileSuffix) &&
+			if n.Kind == yaml.MappingNode && i+1 < len(n.Content) && strings.HasSuffix(k.Value, yamlconf.FileSuffix) &&
 				n.Content[i+1].Kind == yaml.ScalarNode && n.Content[i+1].Value != "" {
-				out = append(out, secretFile{key: k.Value, path: config.ResolvePath(path, n.Content[i+1].Value), line: k.Line})
+				out = append(out, secretFile{key: k.Value, path: yamlconf.ResolvePath(path, n.Content[i+1].Value), line: k.Line})
 			}
 			walk(k)
 		}
@@ -277,7 +277,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	// The defaults apply to an empty file too, which never reaches
 	// UnmarshalYAML.
 	c := defaultConfig()
-	if err := config.Decode(name, data, c); err != nil {
+	if err := yamlconf.Decode(name, data, c); err != nil {
 		return nil, err
 	}
 	if err := c.check(); err != nil {
@@ -305,7 +305,7 @@ func (c *Config) AckKey() ([]byte, error) {
 func (c *Config) UnmarshalYAML(node *yaml.Node) error {
 	*c = *defaultConfig()
 	type plain Config
-	if err := config.DecodeNode(node, (*plain)(c)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(c)); err != nil {
 		return err
 	}
 	if err := c.checkChannels(node); err != nil {
@@ -334,16 +334,16 @@ func defaultGlobal() Global {
 func (g *Global) UnmarshalYAML(node *yaml.Node) error {
 	*g = defaultGlobal()
 	type plain Global
-	if err := config.DecodeNode(node, (*plain)(g)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(g)); err != nil {
 		return err
 	}
 	c := &Config{Global: *g}
 	for _, key := range []string{"external_url", "runbook_base_url", "max_body_size", "dead_letter_after"} {
 		if err := c.checkGlobal(key); err != nil {
-			return config.Errorf(config.ValueNode(node, key), "%v", err)
+			return yamlconf.Errorf(yamlconf.ValueNode(node, key), "%v", err)
 		}
 	}
-	if err := config.ResolveSecret(node, "bearer_token", &g.BearerToken, g.BearerTokenFile, g.BearerTokenEnv); err != nil {
+	if err := yamlconf.ResolveSecret(node, "bearer_token", &g.BearerToken, g.BearerTokenFile, g.BearerTokenEnv); err != nil {
 		return err
 	}
 	return g.Check(node)
@@ -352,14 +352,14 @@ func (g *Global) UnmarshalYAML(node *yaml.Node) error {
 func (c *Config) checkChannels(node *yaml.Node) error {
 	seen := map[string]bool{}
 	for i, ch := range c.Channels {
-		at := config.ItemNode(node, "channels", i)
+		at := yamlconf.ItemNode(node, "channels", i)
 		switch {
 		case !nameRE.MatchString(ch.Name):
-			return config.Errorf(at, "channel name %q must be letters, digits, '_', '.' or '-'", ch.Name)
+			return yamlconf.Errorf(at, "channel name %q must be letters, digits, '_', '.' or '-'", ch.Name)
 		case seen[ch.Name]:
-			return config.Errorf(at, "channel name %q is used twice", ch.Name)
+			return yamlconf.Errorf(at, "channel name %q is used twice", ch.Name)
 		case ch.kinds() != 1:
-			return config.Errorf(at, "channel %q must have exactly one of pagerduty, opsgenie, slack or discord (it has %d)", ch.Name, ch.kinds())
+			return yamlconf.Errorf(at, "channel %q must have exactly one of pagerduty, opsgenie, slack or discord (it has %d)", ch.Name, ch.kinds())
 		}
 		seen[ch.Name] = true
 	}
@@ -369,23 +369,23 @@ func (c *Config) checkChannels(node *yaml.Node) error {
 func (c *Config) checkRoutes(node *yaml.Node) error {
 	seen := map[string]bool{}
 	for i, r := range c.Routes {
-		at := config.ItemNode(node, "routes", i)
+		at := yamlconf.ItemNode(node, "routes", i)
 		switch {
 		case !nameRE.MatchString(r.Name):
-			return config.Errorf(at, "route name %q must be letters, digits, '_', '.' or '-'", r.Name)
+			return yamlconf.Errorf(at, "route name %q must be letters, digits, '_', '.' or '-'", r.Name)
 		case seen[r.Name]:
-			return config.Errorf(at, "route name %q is used twice", r.Name)
+			return yamlconf.Errorf(at, "route name %q is used twice", r.Name)
 		}
 		seen[r.Name] = true
 		for j, ch := range r.Channels {
 			if slices.Contains(r.Channels[:j], ch) {
-				return config.Errorf(at, "route %q names channel %q twice: it would send every message twice", r.Name, ch)
+				return yamlconf.Errorf(at, "route %q names channel %q twice: it would send every message twice", r.Name, ch)
 			}
 			if c.Channel(ch) == nil {
-				return config.Errorf(at, "route %q names channel %q, which is not defined (channels: %s)", r.Name, ch, strings.Join(c.channelNames(), ", "))
+				return yamlconf.Errorf(at, "route %q names channel %q, which is not defined (channels: %s)", r.Name, ch, strings.Join(c.channelNames(), ", "))
 			}
 		}
-		if err := c.checkRoutePolicy(r, config.ValueNode(at, "escalation_policy")); err != nil {
+		if err := c.checkRoutePolicy(r, yamlconf.ValueNode(at, "escalation_policy")); err != nil {
 			return err
 		}
 	}
@@ -401,7 +401,7 @@ func (c *Config) checkRoutePolicy(r Route, at *yaml.Node) error {
 	if _, ok := c.EscalationPolicies.Get(r.EscalationPolicy); ok {
 		return nil
 	}
-	return config.Errorf(at, "route %q names escalation policy %q, which is not defined (escalation policies: %s)",
+	return yamlconf.Errorf(at, "route %q names escalation policy %q, which is not defined (escalation policies: %s)",
 		r.Name, r.EscalationPolicy, c.policyNames())
 }
 
@@ -414,7 +414,7 @@ func (c *Config) checkOnCall(node *yaml.Node) error {
 		errs = append(errs, err)
 	}
 	for i := range c.EscalationPolicies {
-		errs = append(errs, c.checkPolicy(&c.EscalationPolicies[i], config.ItemNode(node, "escalation_policies", i))...)
+		errs = append(errs, c.checkPolicy(&c.EscalationPolicies[i], yamlconf.ItemNode(node, "escalation_policies", i))...)
 	}
 	return mergeLocated(errs)
 }
@@ -443,7 +443,7 @@ func (c *Config) checkPolicy(p *escalation.Policy, node *yaml.Node) []error {
 		if i < len(at) {
 			where = at[i]
 		}
-		out = append(out, config.Errorf(where, "%v", e))
+		out = append(out, yamlconf.Errorf(where, "%v", e))
 	}
 	return out
 }
@@ -460,12 +460,12 @@ func (c *Config) knows(kind, name string) bool {
 // targetNodes lists the YAML nodes of a policy's targets, level by level.
 func targetNodes(policy *yaml.Node) []*yaml.Node {
 	var out []*yaml.Node
-	levels := config.ValueNode(policy, "levels")
+	levels := yamlconf.ValueNode(policy, "levels")
 	if levels == policy {
 		return nil
 	}
 	for _, level := range levels.Content {
-		if targets := config.ValueNode(level, "targets"); targets != level {
+		if targets := yamlconf.ValueNode(level, "targets"); targets != level {
 			out = append(out, targets.Content...)
 		}
 	}
@@ -476,7 +476,7 @@ func targetNodes(policy *yaml.Node) []*yaml.Node {
 // and name, and moves *next past it; fallback when there is none.
 func findTarget(targets []*yaml.Node, next *int, kind, name string, fallback *yaml.Node) *yaml.Node {
 	for i := *next; i < len(targets); i++ {
-		if v := config.ValueNode(targets[i], kind); v != targets[i] && v.Value == name {
+		if v := yamlconf.ValueNode(targets[i], kind); v != targets[i] && v.Value == name {
 			*next = i + 1
 			return targets[i]
 		}
@@ -492,7 +492,7 @@ func unjoin(err error) []error {
 	return []error{err}
 }
 
-// mergeLocated merges errors into one *yaml.TypeError, which config.Decode
+// mergeLocated merges errors into one *yaml.TypeError, which yamlconf.Decode
 // prefixes with the file name line by line; nil without errors.
 func mergeLocated(errs []error) error {
 	var msgs []string
@@ -531,7 +531,7 @@ func (c *Config) checkGlobal(key string) error {
 		_, err := c.RunbookBase()
 		return err
 	case "bearer_token_file":
-		// In YAML, config.ResolveSecret checks this and reads
+		// In YAML, yamlconf.ResolveSecret checks this and reads
 		// bearer_token_env into bearer_token.
 		if c.Global.BearerTokenEnv == "" && c.Global.BearerToken != "" && c.Global.BearerTokenFile != "" {
 			return fmt.Errorf("global: at most one of bearer_token, bearer_token_file and bearer_token_env may be set")
@@ -633,10 +633,10 @@ func (c *Config) channelNames() []string {
 }
 
 func (c *Config) resolvePaths(configFile string) {
-	c.Global.BearerTokenFile = config.ResolvePath(configFile, c.Global.BearerTokenFile)
+	c.Global.BearerTokenFile = yamlconf.ResolvePath(configFile, c.Global.BearerTokenFile)
 	c.Global.ResolvePaths(configFile)
 	for i := range c.Templates {
-		c.Templates[i] = config.ResolvePath(configFile, c.Templates[i])
+		c.Templates[i] = yamlconf.ResolvePath(configFile, c.Templates[i])
 	}
 	for _, ch := range c.Channels {
 		ch.resolver().ResolvePaths(configFile)

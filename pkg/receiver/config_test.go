@@ -11,11 +11,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/common/promslog"
 
+	"github.com/klaxonhq/klaxon/internal/testenv"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord"
 	"github.com/klaxonhq/klaxon/pkg/notify/opsgenie"
 	"github.com/klaxonhq/klaxon/pkg/notify/pagerduty"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack"
-	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 func TestLoadFileGood(t *testing.T) {

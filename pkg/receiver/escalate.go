@@ -14,8 +14,8 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/escalation"
 	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/statuspage"
 	"github.com/klaxonhq/klaxon/pkg/store"
-	"github.com/klaxonhq/klaxon/pkg/web"
 )
 
 // Escalation timer.
@@ -138,7 +138,7 @@ type Acknowledgement struct {
 // Acknowledge stops the escalation of the incident id names (its key or
 // a prefix, see findIncident) on behalf of by and tells the route's chat
 // channels. An incident acknowledged before stays as it is, and the
-// result says by whom. It returns an error wrapping web.ErrNotFound for
+// result says by whom. It returns an error wrapping statuspage.ErrNotFound for
 // an unknown or resolved incident, ErrBadID or ErrAmbiguousID.
 func (e *Escalator) Acknowledge(ctx context.Context, id, by string) (Acknowledgement, error) {
 	key, err := findIncident(ctx, e.store, id)
@@ -171,7 +171,7 @@ func (e *Escalator) Acknowledge(ctx context.Context, id, by string) (Acknowledge
 // Resolve ends the escalation of the incident id names (its key or a
 // prefix) by hand: nobody is paged for it any more. The alerts stay as
 // Alertmanager has them. It returns the incident's key, and an error
-// wrapping web.ErrNotFound for an unknown or resolved incident,
+// wrapping statuspage.ErrNotFound for an unknown or resolved incident,
 // ErrBadID or ErrAmbiguousID.
 func (e *Escalator) Resolve(ctx context.Context, id, by string) (string, error) {
 	key, err := findIncident(ctx, e.store, id)
@@ -203,7 +203,7 @@ func (e *Escalator) updateWith(ctx context.Context, key string, event escalation
 			if isTick {
 				return nil, nil
 			}
-			return nil, fmt.Errorf("incident %s: %w", key, web.ErrNotFound)
+			return nil, fmt.Errorf("incident %s: %w", key, statuspage.ErrNotFound)
 		}
 		s, p, err := rt.escalationOf(cur)
 		if err != nil {
@@ -214,7 +214,7 @@ func (e *Escalator) updateWith(ctx context.Context, key string, event escalation
 			return &store.EscalationChange{State: cur.State}, nil
 		}
 		if s.Resolved {
-			return nil, fmt.Errorf("incident %s: %w", key, web.ErrNotFound)
+			return nil, fmt.Errorf("incident %s: %w", key, statuspage.ErrNotFound)
 		}
 		next, pages := s.On(event, p, now)
 		msg, err := alert.Decode(bytes.NewReader(cur.Payload))

@@ -20,11 +20,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/klaxonhq/klaxon/internal/testenv"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/escalation"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
-	"github.com/klaxonhq/klaxon/internal/testenv"
-	"github.com/klaxonhq/klaxon/pkg/web"
+	"github.com/klaxonhq/klaxon/pkg/statuspage"
 )
 
 // escBearer guards the escalation tests' receiver.
@@ -385,8 +385,8 @@ func TestEscalationResolve(t *testing.T) {
 			_, ackErr := h.svc.Acknowledge(t.Context(), key, "alice")
 			_, resolveErr := h.svc.Resolve(t.Context(), key, "alice")
 			for _, err := range []error{ackErr, resolveErr} {
-				if !errors.Is(err, web.ErrNotFound) {
-					t.Errorf("change of a resolved incident: %v, want web.ErrNotFound", err)
+				if !errors.Is(err, statuspage.ErrNotFound) {
+					t.Errorf("change of a resolved incident: %v, want statuspage.ErrNotFound", err)
 				}
 			}
 		})

@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/klaxonhq/klaxon/pkg/alert"
+	"github.com/klaxonhq/klaxon/pkg/statuspage"
 	"github.com/klaxonhq/klaxon/pkg/store"
-	"github.com/klaxonhq/klaxon/pkg/web"
 )
 
 // Errors of an incident ID that names no single incident. The API answers
@@ -40,7 +40,7 @@ var hexRE = regexp.MustCompile(`^[0-9a-f]+$`)
 // findIncident returns the key of the one escalation whose key is id or
 // starts with it. id is an incident key or a prefix of one of at least
 // alert.ShortIDLength characters, such as alert.ShortID's; case does not
-// matter. An unknown id gives an error wrapping web.ErrNotFound.
+// matter. An unknown id gives an error wrapping statuspage.ErrNotFound.
 func findIncident(ctx context.Context, st store.Escalations, id string) (string, error) {
 	prefix := strings.ToLower(strings.TrimSpace(id))
 	switch {
@@ -55,7 +55,7 @@ func findIncident(ctx context.Context, st store.Escalations, id string) (string,
 	}
 	switch len(keys) {
 	case 0:
-		return "", fmt.Errorf("incident %s: %w", id, web.ErrNotFound)
+		return "", fmt.Errorf("incident %s: %w", id, statuspage.ErrNotFound)
 	case 1:
 		return keys[0], nil
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
-	"github.com/klaxonhq/klaxon/pkg/web"
+	"github.com/klaxonhq/klaxon/pkg/statuspage"
 )
 
 // collidingGroups are two group keys whose incident keys on route
@@ -61,8 +61,8 @@ func TestAmbiguousIncidentID(t *testing.T) {
 	// The status page takes a prefix too, but to it an ambiguous one is
 	// no open incident.
 	src := &statusSource{runtime: h.svc.Runtime.Get, store: h.svc.Escalator.store, ack: h.svc, logger: h.svc.logger}
-	if err := src.Ack(t.Context(), short, "alice"); !errors.Is(err, web.ErrNotFound) || !errors.Is(err, ErrAmbiguousID) {
-		t.Errorf("status page ack of %s: %v, want web.ErrNotFound and ErrAmbiguousID", short, err)
+	if err := src.Ack(t.Context(), short, "alice"); !errors.Is(err, statuspage.ErrNotFound) || !errors.Is(err, ErrAmbiguousID) {
+		t.Errorf("status page ack of %s: %v, want statuspage.ErrNotFound and ErrAmbiguousID", short, err)
 	}
 	if err := src.Ack(t.Context(), first[:n+1], "carol"); err != nil {
 		t.Errorf("status page ack of %s: %v", first[:n+1], err)
@@ -169,7 +169,7 @@ func TestStatusPageAckedBySomeoneElse(t *testing.T) {
 	if err := src.Ack(t.Context(), key, "alice"); err != nil {
 		t.Errorf("alice again: %v, want nil", err)
 	}
-	if err := src.Ack(t.Context(), key, "bob"); !errors.Is(err, web.ErrAcknowledged) || !strings.Contains(err.Error(), "acknowledged by alice") {
-		t.Errorf("bob: %v, want web.ErrAcknowledged naming alice", err)
+	if err := src.Ack(t.Context(), key, "bob"); !errors.Is(err, statuspage.ErrAcknowledged) || !strings.Contains(err.Error(), "acknowledged by alice") {
+		t.Errorf("bob: %v, want statuspage.ErrAcknowledged naming alice", err)
 	}
 }

@@ -21,8 +21,8 @@ import (
 
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/escalation"
+	"github.com/klaxonhq/klaxon/pkg/statuspage"
 	"github.com/klaxonhq/klaxon/pkg/store"
-	"github.com/klaxonhq/klaxon/pkg/web"
 )
 
 // DefaultReceiverURL is where the incident commands find a running
@@ -193,7 +193,7 @@ func (h *IncidentsAPI) refusal(err error) (int, any) {
 		return http.StatusBadRequest, changeResponse{Error: err.Error()}
 	case errors.Is(err, ErrAmbiguousID):
 		return http.StatusConflict, changeResponse{Error: err.Error()}
-	case errors.Is(err, web.ErrNotFound):
+	case errors.Is(err, statuspage.ErrNotFound):
 		return http.StatusNotFound, changeResponse{Error: err.Error()}
 	}
 	h.logger.Error("cannot change incident", "err", err)

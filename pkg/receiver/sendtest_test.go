@@ -11,9 +11,9 @@ import (
 
 	"github.com/prometheus/common/promslog"
 
+	"github.com/klaxonhq/klaxon/internal/testenv"
 	"github.com/klaxonhq/klaxon/pkg/notify/pagerduty/pagerdutytest"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
-	"github.com/klaxonhq/klaxon/internal/testenv"
 )
 
 // TestSendTestErrors: send-test tells an upstream it cannot reach from

@@ -16,12 +16,12 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/escalation"
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/runbook"
+	"github.com/klaxonhq/klaxon/pkg/statuspage"
 	"github.com/klaxonhq/klaxon/pkg/store"
-	"github.com/klaxonhq/klaxon/pkg/web"
 )
 
 // Acknowledger acknowledges an open incident on behalf of by. It returns
-// an error wrapping web.ErrNotFound for an incident that is unknown or
+// an error wrapping statuspage.ErrNotFound for an incident that is unknown or
 // resolved.
 type Acknowledger interface {
 	Acknowledge(ctx context.Context, incident, by string) (Acknowledgement, error)
@@ -64,7 +64,7 @@ func (rt *Runtime) AckURL(incident string, now time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return web.AckURL(ext, signer, incident, now.Add(acklink.DefaultLifetime)), nil
+	return statuspage.AckURL(ext, signer, incident, now.Add(acklink.DefaultLifetime)), nil
 }
 
 // AddAckURL gives a Slack or Discord trigger or escalate message of a
@@ -93,7 +93,7 @@ func (rt *Runtime) AddAckURL(n *notify.Notification) {
 }
 
 // NewStatusPage returns the handler of the status page and of the
-// acknowledgement links (see web.New), to mount at "/". rt is asked for
+// acknowledgement links (see statuspage.New), to mount at "/". rt is asked for
 // the Runtime in force at every request; st holds the incidents'
 // escalations and the used links' nonces; ack records acknowledgements.
 // When the key or the external URL changes on a reload, the pages follow.
@@ -150,7 +150,7 @@ func (p *statusPage) handler() (http.Handler, error) {
 		return p.h, nil
 	}
 	p.key, p.ext = signer.Key, ext.String()
-	p.h = web.New(p.src, signer, storeNonces{p.src.store}, web.Options{
+	p.h = statuspage.New(p.src, signer, storeNonces{p.src.store}, statuspage.Options{
 		Now:         func() time.Time { return p.src.runtime().Now() },
 		Logger:      p.opts.Logger,
 		ExternalURL: ext,
@@ -166,7 +166,7 @@ func (n storeNonces) Use(ctx context.Context, nonce string, until time.Time) (bo
 	return n.store.UseNonce(ctx, nonce, until)
 }
 
-// statusSource is the web.Source over the store and the Runtime.
+// statusSource is the statuspage.Source over the store and the Runtime.
 type statusSource struct {
 	runtime func() *Runtime
 	store   store.Escalations
@@ -174,18 +174,18 @@ type statusSource struct {
 	logger  *slog.Logger
 }
 
-var _ web.Source = (*statusSource)(nil)
+var _ statuspage.Source = (*statusSource)(nil)
 
 // Incidents lists the incidents with an escalation. One whose state
 // cannot be read is left out, with a warning.
-func (s *statusSource) Incidents(ctx context.Context) ([]web.Incident, error) {
+func (s *statusSource) Incidents(ctx context.Context) ([]statuspage.Incident, error) {
 	rows, err := s.store.OpenEscalations(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("listing escalations: %w", err)
 	}
 	rt := s.runtime()
 	now := rt.Now()
-	out := make([]web.Incident, 0, len(rows))
+	out := make([]statuspage.Incident, 0, len(rows))
 	for _, e := range rows {
 		inc, err := rt.incident(e, now)
 		if err != nil {
@@ -198,10 +198,10 @@ func (s *statusSource) Incidents(ctx context.Context) ([]web.Incident, error) {
 }
 
 // OnCall is who is on call per schedule, with the next handoffs.
-func (s *statusSource) OnCall(_ context.Context, at time.Time) ([]web.OnCall, error) {
-	var out []web.OnCall
+func (s *statusSource) OnCall(_ context.Context, at time.Time) ([]statuspage.OnCall, error) {
+	var out []statuspage.OnCall
 	for _, st := range s.runtime().OnCallStatus(at, NextHandoffs) {
-		o := web.OnCall{Schedule: st.Schedule}
+		o := statuspage.OnCall{Schedule: st.Schedule}
 		if st.OnCall != nil {
 			o.User = st.OnCall.Name
 		}
@@ -209,7 +209,7 @@ func (s *statusSource) OnCall(_ context.Context, at time.Time) ([]web.OnCall, er
 			if i == 0 {
 				o.Until = h.At
 			}
-			o.Next = append(o.Next, web.Handoff{At: h.At, User: h.To})
+			o.Next = append(o.Next, statuspage.Handoff{At: h.At, User: h.To})
 		}
 		out = append(out, o)
 	}
@@ -218,11 +218,11 @@ func (s *statusSource) OnCall(_ context.Context, at time.Time) ([]web.OnCall, er
 
 // Ack acknowledges an open incident, named by its key or a prefix,
 // through the Acknowledger. An ID that names no single incident is not
-// found; an incident someone else acknowledged is web.ErrAcknowledged.
+// found; an incident someone else acknowledged is statuspage.ErrAcknowledged.
 func (s *statusSource) Ack(ctx context.Context, incident, by string) error {
 	key, err := findIncident(ctx, s.store, incident)
 	if errors.Is(err, ErrBadID) || errors.Is(err, ErrAmbiguousID) {
-		return fmt.Errorf("%w: %w", web.ErrNotFound, err)
+		return fmt.Errorf("%w: %w", statuspage.ErrNotFound, err)
 	}
 	if err != nil {
 		return err
@@ -232,11 +232,11 @@ func (s *statusSource) Ack(ctx context.Context, incident, by string) error {
 		return fmt.Errorf("listing escalations: %w", err)
 	}
 	if !openIncident(rows, key) {
-		return fmt.Errorf("incident %s: %w", incident, web.ErrNotFound)
+		return fmt.Errorf("incident %s: %w", incident, statuspage.ErrNotFound)
 	}
 	a, err := s.ack.Acknowledge(ctx, key, by)
 	if err == nil && a.Already && !samePerson(a.By, by) {
-		return fmt.Errorf("incident %s, acknowledged by %s: %w", key, a.By, web.ErrAcknowledged)
+		return fmt.Errorf("incident %s, acknowledged by %s: %w", key, a.By, statuspage.ErrAcknowledged)
 	}
 	return err
 }
@@ -254,12 +254,12 @@ func openIncident(rows []store.Escalation, incident string) bool {
 }
 
 // incident is an escalation as the status page shows it at now.
-func (rt *Runtime) incident(e store.Escalation, now time.Time) (web.Incident, error) {
+func (rt *Runtime) incident(e store.Escalation, now time.Time) (statuspage.Incident, error) {
 	var st escalation.State
 	if err := json.Unmarshal(e.State, &st); err != nil {
-		return web.Incident{}, fmt.Errorf("decoding escalation state: %w", err)
+		return statuspage.Incident{}, fmt.Errorf("decoding escalation state: %w", err)
 	}
-	inc := web.Incident{
+	inc := statuspage.Incident{
 		ID: e.IncidentKey, Route: e.Route, Title: e.Route, Status: incidentStatus(st),
 		Started: st.Started, Level: st.Level, AckedBy: st.AckedBy, AckedAt: st.AckedAt,
 		Paged: rt.pagedNow(st, now),
@@ -269,7 +269,7 @@ func (rt *Runtime) incident(e store.Escalation, now time.Time) (web.Incident, er
 	}
 	msg, err := decodePayload(e.Payload)
 	if err != nil {
-		return web.Incident{}, err
+		return statuspage.Incident{}, err
 	}
 	rt.Runbooks.ResolveMessage(msg)
 	inc.Title, inc.Severity, inc.Alerts = incidentTitle(msg, e.Route), msg.Severity(), incidentAlerts(msg)
@@ -279,11 +279,11 @@ func (rt *Runtime) incident(e store.Escalation, now time.Time) (web.Incident, er
 func incidentStatus(st escalation.State) string {
 	switch {
 	case st.Resolved:
-		return web.StatusResolved
+		return statuspage.StatusResolved
 	case st.Acked():
-		return web.StatusAcknowledged
+		return statuspage.StatusAcknowledged
 	}
-	return web.StatusFiring
+	return statuspage.StatusFiring
 }
 
 // pagedNow are the users the current level pages, resolved at now.
@@ -326,14 +326,14 @@ func incidentTitle(msg *alert.Message, route string) string {
 }
 
 // incidentAlerts are the firing alerts, or every alert when none fires.
-func incidentAlerts(msg *alert.Message) []web.Alert {
+func incidentAlerts(msg *alert.Message) []statuspage.Alert {
 	alerts := msg.Firing()
 	if len(alerts) == 0 {
 		alerts = msg.Alerts
 	}
-	out := make([]web.Alert, len(alerts))
+	out := make([]statuspage.Alert, len(alerts))
 	for i, a := range alerts {
-		out[i] = web.Alert{Name: a.Labels["alertname"], Summary: a.Annotations["summary"], RunbookURL: a.Annotations[runbook.Annotation]}
+		out[i] = statuspage.Alert{Name: a.Labels["alertname"], Summary: a.Annotations["summary"], RunbookURL: a.Annotations[runbook.Annotation]}
 	}
 	return out
 }

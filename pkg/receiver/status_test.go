@@ -27,9 +27,9 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord/discordtest"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
+	"github.com/klaxonhq/klaxon/pkg/statuspage"
 	"github.com/klaxonhq/klaxon/pkg/store"
 	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
-	"github.com/klaxonhq/klaxon/pkg/web"
 )
 
 // statusSecret is the ack_secret of the status page tests.
@@ -51,7 +51,7 @@ func (f *fakeAck) Acknowledge(ctx context.Context, incident, by string) (Acknowl
 	f.mu.Unlock()
 	return Acknowledgement{Incident: incident, By: by}, f.st.UpdateEscalation(ctx, incident, func(cur *store.Escalation) (*store.EscalationChange, error) {
 		if cur == nil {
-			return nil, fmt.Errorf("incident %s: %w", incident, web.ErrNotFound)
+			return nil, fmt.Errorf("incident %s: %w", incident, statuspage.ErrNotFound)
 		}
 		var s escalation.State
 		if err := json.Unmarshal(cur.State, &s); err != nil {
@@ -202,10 +202,10 @@ func TestStatusPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []web.Incident{{
+	want := []statuspage.Incident{{
 		ID: key, Route: "critical", Title: "HighErrorRate: api error ratio above 5%", Severity: "critical",
-		Status: web.StatusFiring, Started: aliceWeek, Level: 1, Paged: []string{"alice"},
-		Alerts: []web.Alert{{Name: "HighErrorRate", Summary: "api error ratio above 5%", RunbookURL: "http://localhost:9848/runbooks/higherrorrate"}},
+		Status: statuspage.StatusFiring, Started: aliceWeek, Level: 1, Paged: []string{"alice"},
+		Alerts: []statuspage.Alert{{Name: "HighErrorRate", Summary: "api error ratio above 5%", RunbookURL: "http://localhost:9848/runbooks/higherrorrate"}},
 	}}
 	if diff := cmp.Diff(want, inc); diff != "" {
 		t.Errorf("incidents (-want +got):\n%s", diff)

@@ -11,8 +11,8 @@ import (
 	commoncfg "github.com/prometheus/common/config"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
 	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 // Defaults of a Discord channel.
@@ -63,7 +63,7 @@ type Mentions struct {
 func (c *Config) UnmarshalYAML(node *yaml.Node) error {
 	type plain Config
 	*c = Config{Username: DefaultUsername, MaxAlerts: DefaultMaxAlerts, Timeout: DefaultTimeout}
-	if err := config.DecodeNode(node, (*plain)(c)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(c)); err != nil {
 		return err
 	}
 	for _, check := range []func(*yaml.Node) error{c.checkWebhook, c.checkUsername, c.checkLimits, c.normaliseMentions} {
@@ -83,7 +83,7 @@ func (c *Config) checkWebhook(node *yaml.Node) error {
 	}
 	// The URL is a secret: the error must not quote it.
 	if _, err := parseWebhookURL(string(c.WebhookURL)); err != nil {
-		return config.Errorf(config.ValueNode(node, "webhook_url"), "webhook_url %v", err)
+		return yamlconf.Errorf(yamlconf.ValueNode(node, "webhook_url"), "webhook_url %v", err)
 	}
 	return nil
 }
@@ -93,22 +93,22 @@ func (c *Config) checkUsername(node *yaml.Node) error {
 	lower := strings.ToLower(c.Username)
 	switch {
 	case n == 0 || n > maxUsername:
-		return config.Errorf(config.ValueNode(node, "username"), "username must be 1 to %d characters, not %d", maxUsername, n)
+		return yamlconf.Errorf(yamlconf.ValueNode(node, "username"), "username must be 1 to %d characters, not %d", maxUsername, n)
 	case strings.Contains(lower, "clyde") || strings.Contains(lower, "discord"):
-		return config.Errorf(config.ValueNode(node, "username"), "username %q must not contain \"clyde\" or \"discord\" (Discord refuses it)", c.Username)
+		return yamlconf.Errorf(yamlconf.ValueNode(node, "username"), "username %q must not contain \"clyde\" or \"discord\" (Discord refuses it)", c.Username)
 	}
 	if c.AvatarURL != "" && !isHTTPURL(c.AvatarURL) {
-		return config.Errorf(config.ValueNode(node, "avatar_url"), "avatar_url must be an absolute http or https URL, not %q", c.AvatarURL)
+		return yamlconf.Errorf(yamlconf.ValueNode(node, "avatar_url"), "avatar_url must be an absolute http or https URL, not %q", c.AvatarURL)
 	}
 	return nil
 }
 
 func (c *Config) checkLimits(node *yaml.Node) error {
 	if c.MaxAlerts < 1 || c.MaxAlerts > maxEmbeds {
-		return config.Errorf(config.ValueNode(node, "max_alerts"), "max_alerts must be from 1 to %d (Discord's limit of embeds in a message), not %d", maxEmbeds, c.MaxAlerts)
+		return yamlconf.Errorf(yamlconf.ValueNode(node, "max_alerts"), "max_alerts must be from 1 to %d (Discord's limit of embeds in a message), not %d", maxEmbeds, c.MaxAlerts)
 	}
 	if c.Timeout <= 0 {
-		return config.Errorf(config.ValueNode(node, "timeout"), "timeout must be positive, not %s", c.Timeout)
+		return yamlconf.Errorf(yamlconf.ValueNode(node, "timeout"), "timeout must be positive, not %s", c.Timeout)
 	}
 	return nil
 }
@@ -119,16 +119,16 @@ func (c *Config) normaliseMentions(node *yaml.Node) error {
 	if len(c.Mentions) == 0 {
 		return nil
 	}
-	mn := config.ValueNode(node, "mentions")
+	mn := yamlconf.ValueNode(node, "mentions")
 	out := make(map[string]Mentions, len(c.Mentions))
 	for i := 0; i+1 < len(mn.Content); i += 2 {
 		key, value := mn.Content[i], mn.Content[i+1]
 		sev := strings.ToLower(strings.TrimSpace(key.Value))
 		if sev == "" {
-			return config.Errorf(key, "mentions: a severity must not be empty")
+			return yamlconf.Errorf(key, "mentions: a severity must not be empty")
 		}
 		if _, dup := out[sev]; dup {
-			return config.Errorf(key, "mentions: severity %q is listed twice", sev)
+			return yamlconf.Errorf(key, "mentions: severity %q is listed twice", sev)
 		}
 		m := c.Mentions[key.Value]
 		for _, list := range []struct {
@@ -137,7 +137,7 @@ func (c *Config) normaliseMentions(node *yaml.Node) error {
 		}{{"roles", m.Roles}, {"users", m.Users}} {
 			for j, id := range list.ids {
 				if !isSnowflake(id) {
-					return config.Errorf(config.ItemNode(value, list.name, j), "mentions.%s.%s: %q is not a Discord ID (a snowflake: digits only)", sev, list.name, id)
+					return yamlconf.Errorf(yamlconf.ItemNode(value, list.name, j), "mentions.%s.%s: %q is not a Discord ID (a snowflake: digits only)", sev, list.name, id)
 				}
 			}
 		}
@@ -150,7 +150,7 @@ func (c *Config) normaliseMentions(node *yaml.Node) error {
 // ResolvePaths makes a relative webhook_url_file relative to the directory
 // of the config file.
 func (c *Config) ResolvePaths(configFile string) {
-	c.WebhookURLFile = config.ResolvePath(configFile, c.WebhookURLFile)
+	c.WebhookURLFile = yamlconf.ResolvePath(configFile, c.WebhookURLFile)
 }
 
 // isSnowflake says whether id is a Discord ID: a decimal uint64.

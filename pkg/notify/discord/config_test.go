@@ -9,8 +9,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 // channel is how a Discord channel sits in the receiver's config.
@@ -21,7 +21,7 @@ type channel struct {
 func decodeConfig(t *testing.T, yml string) (*discord.Config, error) {
 	t.Helper()
 	var c channel
-	err := config.Decode("receiver.yml", []byte(yml), &c)
+	err := yamlconf.Decode("receiver.yml", []byte(yml), &c)
 	return &c.Discord, err
 }
 

@@ -12,8 +12,8 @@ import (
 	commoncfg "github.com/prometheus/common/config"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
 	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 // Defaults of an Opsgenie channel.
@@ -90,7 +90,7 @@ type Responder struct {
 func (c *Config) UnmarshalYAML(node *yaml.Node) error {
 	type plain Config
 	*c = Config{Message: DefaultMessage, DefaultPriority: DefaultPriority, Source: DefaultSource, Timeout: DefaultTimeout}
-	if err := config.DecodeNode(node, (*plain)(c)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(c)); err != nil {
 		return err
 	}
 	c.Priorities = mergePriorities(c.Priorities)
@@ -116,47 +116,47 @@ func (c *Config) validateAccess(node *yaml.Node) error {
 		return err
 	}
 	if c.Region != "" && c.APIURL != "" {
-		return config.Errorf(node, "at most one of region and api_url may be set")
+		return yamlconf.Errorf(node, "at most one of region and api_url may be set")
 	}
 	if _, ok := regions[c.Region]; c.Region != "" && !ok {
-		return config.Errorf(config.ValueNode(node, "region"), "region must be us or eu, not %q", c.Region)
+		return yamlconf.Errorf(yamlconf.ValueNode(node, "region"), "region must be us or eu, not %q", c.Region)
 	}
 	if c.APIURL != "" {
 		u, err := url.Parse(c.APIURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return config.Errorf(config.ValueNode(node, "api_url"), "api_url must be an absolute http or https URL, not %q", c.APIURL)
+			return yamlconf.Errorf(yamlconf.ValueNode(node, "api_url"), "api_url must be an absolute http or https URL, not %q", c.APIURL)
 		}
 	}
 	if c.Timeout <= 0 {
-		return config.Errorf(config.ValueNode(node, "timeout"), "timeout must be more than 0s, not %s", c.Timeout)
+		return yamlconf.Errorf(yamlconf.ValueNode(node, "timeout"), "timeout must be more than 0s, not %s", c.Timeout)
 	}
 	return nil
 }
 
 func (c *Config) validateAlert(node *yaml.Node) error {
 	if !slices.Contains(priorities, c.DefaultPriority) {
-		return config.Errorf(config.ValueNode(node, "default_priority"), "default_priority must be one of P1, P2, P3, P4, P5, not %q", c.DefaultPriority)
+		return yamlconf.Errorf(yamlconf.ValueNode(node, "default_priority"), "default_priority must be one of P1, P2, P3, P4, P5, not %q", c.DefaultPriority)
 	}
 	for _, sev := range slices.Sorted(maps.Keys(c.Priorities)) {
 		if p := c.Priorities[sev]; !slices.Contains(priorities, p) {
-			return config.Errorf(config.ValueNode(config.ValueNode(node, "priorities"), sev),
+			return yamlconf.Errorf(yamlconf.ValueNode(yamlconf.ValueNode(node, "priorities"), sev),
 				"priorities: severity %q maps to %q, which is not one of P1, P2, P3, P4, P5", sev, p)
 		}
 	}
 	if len(c.Tags) > maxTags {
-		return config.Errorf(config.ValueNode(node, "tags"), "at most %d tags may be set (Opsgenie's limit), not %d", maxTags, len(c.Tags))
+		return yamlconf.Errorf(yamlconf.ValueNode(node, "tags"), "at most %d tags may be set (Opsgenie's limit), not %d", maxTags, len(c.Tags))
 	}
 	for i, tag := range c.Tags {
 		if tag == "" || utf8.RuneCountInString(tag) > maxTagLength {
-			return config.Errorf(config.ItemNode(node, "tags", i), "tag %q must be 1 to %d characters long", tag, maxTagLength)
+			return yamlconf.Errorf(yamlconf.ItemNode(node, "tags", i), "tag %q must be 1 to %d characters long", tag, maxTagLength)
 		}
 	}
 	if c.Source == "" || utf8.RuneCountInString(c.Source) > maxSource {
-		return config.Errorf(config.ValueNode(node, "source"), "source must be 1 to %d characters long", maxSource)
+		return yamlconf.Errorf(yamlconf.ValueNode(node, "source"), "source must be 1 to %d characters long", maxSource)
 	}
 	for i, r := range c.Responders {
 		if err := r.validate(); err != "" {
-			return config.Errorf(config.ItemNode(node, "responders", i), "responder %d: %s", i+1, err)
+			return yamlconf.Errorf(yamlconf.ItemNode(node, "responders", i), "responder %d: %s", i+1, err)
 		}
 	}
 	return nil
@@ -189,7 +189,7 @@ func (r Responder) validate() string {
 // ResolvePaths makes a relative api_key_file relative to the directory
 // of configFile.
 func (c *Config) ResolvePaths(configFile string) {
-	c.APIKeyFile = config.ResolvePath(configFile, c.APIKeyFile)
+	c.APIKeyFile = yamlconf.ResolvePath(configFile, c.APIKeyFile)
 }
 
 // baseURL is the API's root, without a trailing slash.

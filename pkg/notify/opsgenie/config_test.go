@@ -7,12 +7,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 func TestConfigDefaults(t *testing.T) {
 	var c Config
-	if err := config.Decode("receiver.yml", []byte("api_key: abc\n"), &c); err != nil {
+	if err := yamlconf.Decode("receiver.yml", []byte("api_key: abc\n"), &c); err != nil {
 		t.Fatal(err)
 	}
 	want := Config{APIKey: "abc", Region: "us", Message: DefaultMessage, Priorities: DefaultPriorities(),
@@ -45,7 +45,7 @@ source: acme
 timeout: 4s
 `
 	var c Config
-	if err := config.Decode("receiver.yml", []byte(in), &c); err != nil {
+	if err := yamlconf.Decode("receiver.yml", []byte(in), &c); err != nil {
 		t.Fatal(err)
 	}
 	c.ResolvePaths("/etc/klaxon/receiver.yml")
@@ -63,7 +63,7 @@ timeout: 4s
 		t.Errorf("base URL %s, want the EU host", got)
 	}
 	var u Config
-	if err := config.Decode("receiver.yml", []byte("api_key: k\napi_url: http://127.0.0.1:9/\n"), &u); err != nil {
+	if err := yamlconf.Decode("receiver.yml", []byte("api_key: k\napi_url: http://127.0.0.1:9/\n"), &u); err != nil {
 		t.Fatal(err)
 	}
 	if u.Region != "" || u.baseURL() != "http://127.0.0.1:9" {
@@ -111,7 +111,7 @@ func TestConfigErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c Config
-			err := config.Decode("receiver.yml", []byte(tc.yaml), &c)
+			err := yamlconf.Decode("receiver.yml", []byte(tc.yaml), &c)
 			if err == nil || err.Error() != tc.want {
 				t.Errorf("error:\n%v\nwant:\n%s", err, tc.want)
 			}

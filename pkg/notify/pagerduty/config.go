@@ -11,8 +11,8 @@ import (
 	commoncfg "github.com/prometheus/common/config"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
 	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 // Defaults of a PagerDuty channel.
@@ -74,7 +74,7 @@ func (c *Config) UnmarshalYAML(node *yaml.Node) error {
 	type plain Config
 	*c = Config{URL: DefaultURL, Summary: DefaultSummary, Source: DefaultSource,
 		DefaultSeverity: DefaultSeverity, Client: DefaultClient, Timeout: DefaultTimeout}
-	if err := config.DecodeNode(node, (*plain)(c)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(c)); err != nil {
 		return err
 	}
 	c.Severity = mergeSeverities(c.Severity)
@@ -94,25 +94,25 @@ func (c *Config) validate(node *yaml.Node) error {
 		return err
 	}
 	if err := checkURL("url", c.URL); err != nil {
-		return config.Errorf(config.ValueNode(node, "url"), "%v", err)
+		return yamlconf.Errorf(yamlconf.ValueNode(node, "url"), "%v", err)
 	}
 	if c.ClientURL != "" {
 		if err := checkURL("client_url", c.ClientURL); err != nil {
-			return config.Errorf(config.ValueNode(node, "client_url"), "%v", err)
+			return yamlconf.Errorf(yamlconf.ValueNode(node, "client_url"), "%v", err)
 		}
 	}
 	if !validSeverity(c.DefaultSeverity) {
-		return config.Errorf(config.ValueNode(node, "default_severity"),
+		return yamlconf.Errorf(yamlconf.ValueNode(node, "default_severity"),
 			"default_severity must be one of PagerDuty's severities (critical, error, warning, info), not %q", c.DefaultSeverity)
 	}
 	for _, label := range slices.Sorted(maps.Keys(c.Severity)) {
 		if v := c.Severity[label]; !validSeverity(v) {
-			return config.Errorf(config.ValueNode(config.ValueNode(node, "severity"), label),
+			return yamlconf.Errorf(yamlconf.ValueNode(yamlconf.ValueNode(node, "severity"), label),
 				"severity %q maps to %q, which is not one of PagerDuty's severities (critical, error, warning, info)", label, v)
 		}
 	}
 	if c.Timeout <= 0 {
-		return config.Errorf(config.ValueNode(node, "timeout"), "timeout must be more than 0s, not %s", c.Timeout)
+		return yamlconf.Errorf(yamlconf.ValueNode(node, "timeout"), "timeout must be more than 0s, not %s", c.Timeout)
 	}
 	return nil
 }
@@ -130,7 +130,7 @@ func checkURL(key, raw string) error {
 // ResolvePaths makes a relative routing_key_file relative to the
 // directory of configFile.
 func (c *Config) ResolvePaths(configFile string) {
-	c.RoutingKeyFile = config.ResolvePath(configFile, c.RoutingKeyFile)
+	c.RoutingKeyFile = yamlconf.ResolvePath(configFile, c.RoutingKeyFile)
 }
 
 // routingKey is the configured key, or the key file's trimmed content.

@@ -7,12 +7,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 func TestConfigDefaults(t *testing.T) {
 	var c Config
-	if err := config.Decode("receiver.yml", []byte("routing_key: abc\n"), &c); err != nil {
+	if err := yamlconf.Decode("receiver.yml", []byte("routing_key: abc\n"), &c); err != nil {
 		t.Fatal(err)
 	}
 	want := Config{RoutingKey: "abc", URL: DefaultURL, Summary: DefaultSummary, Source: DefaultSource,
@@ -37,7 +37,7 @@ client_url: https://am.example.com
 timeout: 3s
 `
 	var c Config
-	if err := config.Decode("receiver.yml", []byte(in), &c); err != nil {
+	if err := yamlconf.Decode("receiver.yml", []byte(in), &c); err != nil {
 		t.Fatal(err)
 	}
 	c.ResolvePaths("/etc/klaxon/receiver.yml")
@@ -80,7 +80,7 @@ func TestConfigErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c Config
-			err := config.Decode("receiver.yml", []byte(tc.yaml), &c)
+			err := yamlconf.Decode("receiver.yml", []byte(tc.yaml), &c)
 			if err == nil || err.Error() != tc.want {
 				t.Errorf("error:\n%v\nwant:\n%s", err, tc.want)
 			}

@@ -10,8 +10,8 @@ import (
 	commoncfg "github.com/prometheus/common/config"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
 	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 // Defaults of a Slack channel's config.
@@ -56,7 +56,7 @@ type Config struct {
 func (c *Config) UnmarshalYAML(node *yaml.Node) error {
 	*c = Config{Username: DefaultUsername, MaxAlerts: DefaultMaxAlerts, Timeout: DefaultTimeout}
 	type plain Config
-	if err := config.DecodeNode(node, (*plain)(c)); err != nil {
+	if err := yamlconf.DecodeNode(node, (*plain)(c)); err != nil {
 		return err
 	}
 	if err := notify.CheckSecret(node, "webhook_url", &c.WebhookURL, c.WebhookURLFile, c.WebhookURLEnv); err != nil {
@@ -65,23 +65,23 @@ func (c *Config) UnmarshalYAML(node *yaml.Node) error {
 	switch {
 	case c.WebhookURL != "" && checkWebhookURL(string(c.WebhookURL)) != nil:
 		// The URL is a secret: the error must not repeat it.
-		return config.Errorf(config.ValueNode(node, "webhook_url"), "webhook_url: %v", checkWebhookURL(string(c.WebhookURL)))
+		return yamlconf.Errorf(yamlconf.ValueNode(node, "webhook_url"), "webhook_url: %v", checkWebhookURL(string(c.WebhookURL)))
 	case c.Channel != "" && !channelRE.MatchString(c.Channel):
-		return config.Errorf(config.ValueNode(node, "channel"), "channel must be #name, @user or a channel ID, not %q", c.Channel)
+		return yamlconf.Errorf(yamlconf.ValueNode(node, "channel"), "channel must be #name, @user or a channel ID, not %q", c.Channel)
 	case c.IconEmoji != "" && !emojiRE.MatchString(c.IconEmoji):
-		return config.Errorf(config.ValueNode(node, "icon_emoji"), "icon_emoji must be an emoji code such as :rotating_light:, not %q", c.IconEmoji)
+		return yamlconf.Errorf(yamlconf.ValueNode(node, "icon_emoji"), "icon_emoji must be an emoji code such as :rotating_light:, not %q", c.IconEmoji)
 	case c.MaxAlerts < 1:
-		return config.Errorf(config.ValueNode(node, "max_alerts"), "max_alerts must be 1 or more, not %d", c.MaxAlerts)
+		return yamlconf.Errorf(yamlconf.ValueNode(node, "max_alerts"), "max_alerts must be 1 or more, not %d", c.MaxAlerts)
 	case c.Timeout <= 0:
-		return config.Errorf(config.ValueNode(node, "timeout"), "timeout must be more than 0, not %s", c.Timeout)
+		return yamlconf.Errorf(yamlconf.ValueNode(node, "timeout"), "timeout must be more than 0, not %s", c.Timeout)
 	}
-	return checkSeverities(config.ValueNode(node, "mentions"))
+	return checkSeverities(yamlconf.ValueNode(node, "mentions"))
 }
 
 // ResolvePaths makes a relative webhook_url_file relative to the directory
 // of configFile.
 func (c *Config) ResolvePaths(configFile string) {
-	c.WebhookURLFile = config.ResolvePath(configFile, c.WebhookURLFile)
+	c.WebhookURLFile = yamlconf.ResolvePath(configFile, c.WebhookURLFile)
 }
 
 var (
@@ -113,7 +113,7 @@ func checkSeverities(mentions *yaml.Node) error {
 	for i := 0; i+1 < len(mentions.Content); i += 2 {
 		key := mentions.Content[i]
 		if key.Value == "" || key.Value != strings.ToLower(key.Value) {
-			return config.Errorf(key, "mentions: severity %q must be lower-case, as severity labels are compared lower-cased", key.Value)
+			return yamlconf.Errorf(key, "mentions: severity %q must be lower-case, as severity labels are compared lower-cased", key.Value)
 		}
 	}
 	return nil
@@ -158,7 +158,7 @@ func (m *Mention) UnmarshalYAML(node *yaml.Node) error {
 	}
 	parsed, err := ParseMention(s)
 	if err != nil {
-		return config.Errorf(node, "mentions: %v", err)
+		return yamlconf.Errorf(node, "mentions: %v", err)
 	}
 	*m = parsed
 	return nil

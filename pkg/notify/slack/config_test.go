@@ -9,13 +9,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/klaxonhq/klaxon/pkg/config"
+	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
 func decodeConfig(t *testing.T, in string) *Config {
 	t.Helper()
 	c := &Config{}
-	if err := config.Decode("slack.yml", []byte(in), c); err != nil {
+	if err := yamlconf.Decode("slack.yml", []byte(in), c); err != nil {
 		t.Fatalf("decoding:\n%s\nerror: %v", in, err)
 	}
 	return c
@@ -117,7 +117,7 @@ func TestConfigBad(t *testing.T) {
 			`slack.yml:2: unknown key "webhook" (known keys: channel, icon_emoji, max_alerts, mentions, text, timeout, title, username, webhook_url, webhook_url_env, webhook_url_file)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := config.Decode("slack.yml", []byte(tc.in), &Config{})
+			err := yamlconf.Decode("slack.yml", []byte(tc.in), &Config{})
 			if err == nil {
 				t.Fatalf("no error for\n%s", tc.in)
 			}

@@ -11,8 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
 )
 
 // TestWriterNeverCheckpoints checks that the writer connection leaves

@@ -1,4 +1,4 @@
-// Package web serves Klaxon's status page and the pages behind signed
+// Package statuspage serves Klaxon's status page and the pages behind signed
 // acknowledgement links: server-rendered HTML from embedded templates,
 // usable without JavaScript and readable on a phone.
 //
@@ -6,7 +6,7 @@
 // button, and who is on call. An acknowledgement link from a Slack or
 // Discord message opens a confirmation page; only the POST from that page
 // acknowledges, so link previews and unfurlers, which only GET, never do.
-package web
+package statuspage
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package web
+package statuspage
 
 import (
 	"bytes"
@@ -18,8 +18,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/common/promslog"
 
-	"github.com/klaxonhq/klaxon/pkg/acklink"
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/pkg/acklink"
 )
 
 func TestStatusPageGolden(t *testing.T) {

@@ -1,4 +1,4 @@
-package web
+package statuspage
 
 import (
 	"bufio"
@@ -22,8 +22,8 @@ import (
 
 	"github.com/prometheus/common/promslog"
 
-	"github.com/klaxonhq/klaxon/pkg/acklink"
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/pkg/acklink"
 )
 
 // The browser tests drive Debian's chromium, headless, over the Chrome

@@ -1,11 +1,11 @@
-// Package config loads Klaxon's YAML files strictly: unknown keys are errors,
+// Package yamlconf loads Klaxon's YAML files strictly: unknown keys are errors,
 // and every error names the file and line, as "file.yml:12: reason".
 //
 // Types with defaults or cross-field rules implement yaml.Unmarshaler: they
 // set their defaults, call DecodeNode (which keeps the strictness that
 // yaml.v3 drops inside custom unmarshalers) and report violations with
 // Errorf so that the line is kept.
-package config
+package yamlconf
 
 import (
 	"errors"
