@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 )
 
@@ -213,4 +214,16 @@ func field(b []byte) (string, []byte, bool) {
 	}
 	b = b[size:]
 	return string(b[:n]), b[n:], true
+}
+
+// URL returns the acknowledgement link of an incident, valid until
+// expires, for the notifiers to put in messages: the status page serves
+// it under base/ack/. base is the receiver's external URL; a nil base
+// gives a path.
+func (s *Signer) URL(base *url.URL, incident string, expires time.Time) string {
+	if base == nil {
+		base = &url.URL{Path: "/"}
+	}
+	token := s.Sign(incident, ActionAck, expires, NewNonce())
+	return base.JoinPath("ack", token).String()
 }

@@ -1,7 +1,6 @@
 package deliver
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/store"
 )
@@ -88,33 +86,16 @@ func (d *Deliverer) notification(del store.Delivery) (*notify.Notification, erro
 		Kind:        notify.Kind(del.Kind),
 		CreatedAt:   del.CreatedAt,
 	}
-	if err := decodePayload(n, del.Payload); err != nil {
-		return nil, err
-	}
-	if d.opts.Prepare != nil {
-		d.opts.Prepare(n)
-	}
-	return n, nil
-}
-
-// decodePayload fills n's message, and for an enveloped kind what the
-// escalation added, from a stored payload.
-func decodePayload(n *notify.Notification, payload []byte) error {
-	if !n.Kind.Enveloped() {
-		msg, err := alert.Decode(bytes.NewReader(payload))
-		n.Message = msg
-		return err
-	}
-	env, err := notify.DecodeEnvelope(payload)
+	env, err := notify.DecodeStored(n.Kind, del.Payload)
 	if err != nil {
-		return err
-	}
-	if env.Kind != n.Kind {
-		return fmt.Errorf("envelope of kind %q in a delivery of kind %q", env.Kind, n.Kind)
+		return nil, err
 	}
 	n.Message, n.Mentions, n.Level = env.Message, env.Mentions, env.Level
 	n.AckedBy, n.AckURL = env.AckedBy, env.AckURL
-	return nil
+	if d.opts.Preparer != nil {
+		d.opts.Preparer.Prepare(n)
+	}
+	return n, nil
 }
 
 // attempt sends n under the attempt timeout. An attempt under way when

@@ -140,13 +140,13 @@ func testDigestsHoldTheRateLimit(t *testing.T, up chatUpstream) {
 	channels := map[string]deliver.Channel{"chat": {Notifier: up.notifier, Limit: notify.Limit{Every: every, Burst: 1}}}
 	h := startOn(t, path, &fakeClock{}, channels, func(o *deliver.Options) {
 		o.Now, o.PollInterval = time.Now, 100*time.Millisecond
-		o.Prepare = func(n *notify.Notification) {
+		o.Preparer = prepareFunc(func(n *notify.Notification) {
 			if n.Kind == notify.KindTrigger {
 				var i int
 				fmt.Sscanf(n.IncidentKey, "inc%d", &i)
 				n.Mentions = []string{up.escalation(i)}
 			}
-		}
+		})
 	})
 	testenv.Eventually(t, time.Minute, func() error {
 		stats, err := h.store.Stats(context.Background())
@@ -254,3 +254,8 @@ func stormIngest(t *testing.T, at time.Time, i int, kind notify.Kind) *store.Ing
 		Kind: string(kind), Payload: payload, Channels: []string{"chat"}, ReceivedAt: at,
 	}
 }
+
+// prepareFunc is a function used as a deliver.Preparer.
+type prepareFunc func(*notify.Notification)
+
+func (f prepareFunc) Prepare(n *notify.Notification) { f(n) }

@@ -32,6 +32,13 @@ type Channel struct {
 	Kind string
 }
 
+// Preparer readies a notification at send time, with the config then in
+// force: the incident package makes runbook links absolute and adds who is
+// on call and the acknowledgement link.
+type Preparer interface {
+	Prepare(n *notify.Notification)
+}
+
 // Backoff is the wait between attempts: exponential with full jitter, a
 // random wait between 0 and min(Max, Initial*Factor^(attempts-1)).
 type Backoff struct {
@@ -98,9 +105,11 @@ type Options struct {
 	PollInterval time.Duration
 	// Timeout bounds each attempt (default 30s).
 	Timeout time.Duration
-	// Prepare, if set, adjusts each notification before it is sent (the
-	// receiver makes runbook links absolute).
-	Prepare func(*notify.Notification)
+	// Preparer, if set, readies each notification before it is sent.
+	Preparer Preparer
+	// Wake, if set, is the signal that deliveries were added (default:
+	// the Deliverer's own, for Deliverer.Wake).
+	Wake *Wake
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -127,6 +136,9 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Wake == nil {
+		o.Wake = NewWake()
+	}
 	return o
 }
 
@@ -142,7 +154,7 @@ type Deliverer struct {
 	opts    Options
 	logger  *slog.Logger
 	metrics *metrics
-	wake    chan struct{}
+	wake    *Wake
 }
 
 // New returns a Deliverer for the configured channels and registers its
@@ -157,8 +169,8 @@ func New(st store.Store, channels map[string]Channel, opts Options, reg promethe
 		lanes:  make(map[string]*lane, len(channels)),
 		opts:   opts.withDefaults(),
 		logger: logger,
-		wake:   make(chan struct{}, 1),
 	}
+	d.wake = d.opts.Wake
 	names := make([]string, 0, len(channels))
 	for name, ch := range channels {
 		d.lanes[name] = newLane(ch)
@@ -198,9 +210,20 @@ func (d *Deliverer) lane(channel string) (*lane, bool) {
 
 // Wake makes idle workers look at the outbox now, rather than at the next
 // poll. It does not block.
-func (d *Deliverer) Wake() {
+func (d *Deliverer) Wake() { d.wake.Wake() }
+
+// Wake tells the workers that deliveries were added, so that they look at
+// the outbox before their next poll. Made apart from the Deliverer, it can
+// be given to what adds deliveries before the Deliverer exists.
+type Wake struct{ ch chan struct{} }
+
+// NewWake returns a Wake for Options.Wake.
+func NewWake() *Wake { return &Wake{ch: make(chan struct{}, 1)} }
+
+// Wake signals the workers. It does not block.
+func (w *Wake) Wake() {
 	select {
-	case d.wake <- struct{}{}:
+	case w.ch <- struct{}{}:
 	default:
 	}
 }
@@ -258,7 +281,7 @@ func (d *Deliverer) dispatch(ctx context.Context, jobs chan<- store.Delivery, id
 		select {
 		case <-ctx.Done():
 			return
-		case <-d.wake:
+		case <-d.wake.ch:
 		case <-ticker.C:
 		}
 	}

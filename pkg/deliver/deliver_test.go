@@ -19,7 +19,7 @@ import (
 func TestDeliveredOnce(t *testing.T) {
 	pager, chat := &fakeNotifier{}, &fakeNotifier{}
 	h := start(t, map[string]deliver.Channel{"pager": {Notifier: pager}, "chat": {Notifier: chat}}, func(o *deliver.Options) {
-		o.Prepare = func(n *notify.Notification) { n.Mentions = []string{"prepared"} }
+		o.Preparer = prepareFunc(func(n *notify.Notification) { n.Mentions = []string{"prepared"} })
 	})
 	h.ingest(t, "inc1", "a", notify.KindTrigger, "pager", "chat")
 	h.store.waitEvents(t, 2)

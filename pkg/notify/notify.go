@@ -127,6 +127,28 @@ func DecodeEnvelope(data []byte) (*Envelope, error) {
 	return &e, nil
 }
 
+// DecodeStored reads an outbox row's payload of kind k: the envelope of an
+// escalate or acknowledged row, else the bare Alertmanager payload, which
+// it returns in an envelope of kind k. Each is validated as alert.Decode
+// validates a webhook's payload.
+func DecodeStored(k Kind, payload []byte) (*Envelope, error) {
+	if !k.Enveloped() {
+		msg, err := alert.Decode(bytes.NewReader(payload))
+		if err != nil {
+			return nil, err
+		}
+		return &Envelope{Message: msg, Kind: k}, nil
+	}
+	env, err := DecodeEnvelope(payload)
+	if err != nil {
+		return nil, err
+	}
+	if env.Kind != k {
+		return nil, fmt.Errorf("envelope of kind %q in a delivery of kind %q", env.Kind, k)
+	}
+	return env, nil
+}
+
 // Notifier delivers notifications to one upstream. Notify returns nil on
 // success, else an error that Classify can read: an *Error says whether a
 // retry can help; any other error is treated as a transport failure and

@@ -217,9 +217,13 @@ func (e *Escalator) updateWith(ctx context.Context, key string, event escalation
 			return nil, fmt.Errorf("incident %s: %w", key, statuspage.ErrNotFound)
 		}
 		next, pages := s.On(event, p, now)
-		msg, err := alert.Decode(bytes.NewReader(cur.Payload))
-		if err != nil {
-			return nil, fmt.Errorf("incident %s: decoding its payload: %w", key, err)
+		var msg *alert.Message
+		if len(pages) > 0 {
+			// Only a page needs the alerts: a tick that pages nobody
+			// leaves the payload undecoded.
+			if msg, err = alert.Decode(bytes.NewReader(cur.Payload)); err != nil {
+				return nil, fmt.Errorf("incident %s: decoding its payload: %w", key, err)
+			}
 		}
 		change, err := rt.escalationChange(cur.Route, msg, next, pages)
 		if err == nil && seen != nil {
@@ -239,9 +243,9 @@ func (e *Escalator) updateWith(ctx context.Context, key string, event escalation
 // ingestHook returns the store.Ingest Escalate hook for a notification
 // on route: it starts the incident's escalation when the route has a
 // policy, refreshes it with the alerts, and deletes it on resolution.
-func (rt *Runtime) ingestHook(route *Route, msg *alert.Message) func(*store.Escalation) (*store.EscalationChange, error) {
+func (rt *Runtime) ingestHook(route *Route, msg *alert.Message) store.EscalationHook {
 	now := rt.Now()
-	return func(cur *store.Escalation) (*store.EscalationChange, error) {
+	return store.EscalationHookFunc(func(cur *store.Escalation) (*store.EscalationChange, error) {
 		resolved := msg.Status == alert.StatusResolved
 		if cur == nil {
 			p, ok := rt.Config.EscalationPolicies.Get(route.EscalationPolicy)
@@ -261,7 +265,7 @@ func (rt *Runtime) ingestHook(route *Route, msg *alert.Message) func(*store.Esca
 		}
 		next, pages := s.On(escalation.Alerts{Fingerprints: fingerprints(msg), Reason: msg.NotificationReason}, p, now)
 		return rt.escalationChange(cur.Route, msg, next, pages)
-	}
+	})
 }
 
 // escalationOf decodes a stored escalation's state and finds its policy;

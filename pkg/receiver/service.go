@@ -145,8 +145,8 @@ func NewService(ctx context.Context, configFile string, reg prometheus.Registere
 	}
 	s.Runtime, s.Store = rt, st
 	s.Deliverer = deliver.New(st, rt.Get().Channels, deliver.Options{
-		MaxAge:  cfg.Global.DeadLetterAfter,
-		Prepare: func(n *notify.Notification) { rt.Get().Prepare(n) },
+		MaxAge:   cfg.Global.DeadLetterAfter,
+		Preparer: preparer{rt},
 	}, reg, logger)
 	if err := reg.Register(NewOnCallCollector(rt.Get)); err != nil {
 		_ = st.Close()
@@ -158,6 +158,11 @@ func NewService(ctx context.Context, configFile string, reg prometheus.Registere
 	}
 	return s, nil
 }
+
+// preparer readies each message with the Runtime in force at send time.
+type preparer struct{ runtime *reload.Reloader[*Runtime] }
+
+func (p preparer) Prepare(n *notify.Notification) { p.runtime.Get().Prepare(n) }
 
 // setRoutes makes the per-route metrics follow cfg's routes.
 func (s *Service) setRoutes(cfg *Config) {
@@ -178,7 +183,7 @@ func (s *Service) Config() *Config { return s.Runtime.Get().Config }
 // Handler returns the receiver's HTTP endpoints under mux.
 func (s *Service) Handler(mux *http.ServeMux) error {
 	wh := NewWebhook(s.Config, s.Store, s.Deliverer.Wake, s.reg, s.logger)
-	wh.escalate = func(route *Route, msg *alert.Message) func(*store.Escalation) (*store.EscalationChange, error) {
+	wh.escalate = func(route *Route, msg *alert.Message) store.EscalationHook {
 		return s.Runtime.Get().ingestHook(route, msg)
 	}
 	s.mu.Lock()

@@ -64,7 +64,7 @@ func (rt *Runtime) AckURL(incident string, now time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return statuspage.AckURL(ext, signer, incident, now.Add(acklink.DefaultLifetime)), nil
+	return signer.URL(ext, incident, now.Add(acklink.DefaultLifetime)), nil
 }
 
 // AddAckURL gives a Slack or Discord trigger or escalate message of a

@@ -32,7 +32,7 @@ type Webhook struct {
 	now    func() time.Time
 	// escalate, if set, returns the Ingest hook that starts, refreshes
 	// or resolves the incident's escalation.
-	escalate func(route *Route, msg *alert.Message) func(*store.Escalation) (*store.EscalationChange, error)
+	escalate func(route *Route, msg *alert.Message) store.EscalationHook
 	logger   *slog.Logger
 	requests *prometheus.CounterVec
 	// routes keeps the requests' series with code 200 at 0 for the

@@ -27,6 +27,7 @@ type Reloader[T any] struct {
 	mu        sync.RWMutex
 	current   T
 	load      Loader[T]
+	onReload  []func(T)
 	logger    *slog.Logger
 
 	success   prometheus.Gauge
@@ -79,8 +80,20 @@ func (r *Reloader[T]) Reload() error {
 		return err
 	}
 	r.set(v)
+	for _, fn := range r.onReload {
+		fn(v)
+	}
 	r.logger.Info("config reloaded")
 	return nil
+}
+
+// OnReload has fn called with each config a reload puts in force, after
+// it is in force and before the next reload starts: what was built from
+// the first config follows it. Call it before serving reloads.
+func (r *Reloader[T]) OnReload(fn func(T)) {
+	r.reloading.Lock()
+	defer r.reloading.Unlock()
+	r.onReload = append(r.onReload, fn)
 }
 
 func (r *Reloader[T]) set(v T) {

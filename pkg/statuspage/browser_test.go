@@ -78,7 +78,7 @@ func TestBrowserAckLink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	link := AckURL(u, b.signer, diskID, testNow.Add(time.Hour))
+	link := b.signer.URL(u, diskID, testNow.Add(time.Hour))
 	tab := b.newTab(t)
 	// Opening the link, as a preview would, acknowledges nothing.
 	tab.navigate(t, link, "Acknowledge this incident?")

@@ -468,7 +468,7 @@ func TestAckURL(t *testing.T) {
 		if tt.base != "" {
 			base, _ = url.Parse(tt.base)
 		}
-		link := AckURL(base, f.signer, diskID, testNow.Add(time.Hour))
+		link := f.signer.URL(base, diskID, testNow.Add(time.Hour))
 		token, ok := strings.CutPrefix(link, tt.prefix)
 		if !ok {
 			t.Errorf("AckURL(%q) = %q, want a URL under %s", tt.base, link, tt.prefix)
@@ -482,8 +482,8 @@ func TestAckURL(t *testing.T) {
 			t.Errorf("AckURL(%q): claims %+v", tt.base, claims)
 		}
 	}
-	a := AckURL(nil, f.signer, diskID, testNow.Add(time.Hour))
-	if b := AckURL(nil, f.signer, diskID, testNow.Add(time.Hour)); a == b {
+	a := f.signer.URL(nil, diskID, testNow.Add(time.Hour))
+	if b := f.signer.URL(nil, diskID, testNow.Add(time.Hour)); a == b {
 		t.Error("two links for one incident are equal: they need distinct nonces")
 	}
 }

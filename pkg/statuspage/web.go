@@ -177,14 +177,3 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Cache-Control", "no-store")
 	h.mux.ServeHTTP(w, r)
 }
-
-// AckURL returns the acknowledgement link of an incident, valid until
-// expires, for the notifiers to put in messages. base is the receiver's
-// external URL; a nil base gives a path.
-func AckURL(base *url.URL, signer *acklink.Signer, incident string, expires time.Time) string {
-	if base == nil {
-		base = &url.URL{Path: "/"}
-	}
-	token := signer.Sign(incident, acklink.ActionAck, expires, acklink.NewNonce())
-	return base.JoinPath("ack", token).String()
-}

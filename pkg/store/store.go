@@ -88,10 +88,24 @@ type Ingest struct {
 	// escalation (nil if it has none), whose Payload is this
 	// notification's. Its change commits with the notification's outbox
 	// rows; its error fails the Ingest, which then records nothing. It is
-	// not run for a Duplicate. It must be quick and must not call the
-	// store.
-	Escalate func(cur *Escalation) (*EscalationChange, error)
+	// not run for a Duplicate.
+	Escalate EscalationHook
 }
+
+// EscalationHook starts, refreshes or ends an incident's escalation as
+// a notification is recorded: the incident package's, run by Ingest.
+type EscalationHook interface {
+	// Escalate returns the change to record for the incident's escalation
+	// cur (nil if it has none), or nil for no change. It must be quick
+	// and must not call the store.
+	Escalate(cur *Escalation) (*EscalationChange, error)
+}
+
+// EscalationHookFunc is a function used as an EscalationHook.
+type EscalationHookFunc func(cur *Escalation) (*EscalationChange, error)
+
+// Escalate calls f.
+func (f EscalationHookFunc) Escalate(cur *Escalation) (*EscalationChange, error) { return f(cur) }
 
 // IngestResult says what Ingest did.
 type IngestResult struct {

@@ -290,13 +290,13 @@ func TestClaimDueEscalationsOrder(t *testing.T) {
 func TestIngestEscalates(t *testing.T) {
 	s := open(t, "", sqlite.Options{})
 	in := newIngest("inc1", "h1", t0, "pager")
-	in.Escalate = func(cur *store.Escalation) (*store.EscalationChange, error) {
+	in.Escalate = store.EscalationHookFunc(func(cur *store.Escalation) (*store.EscalationChange, error) {
 		if cur != nil {
 			t.Errorf("first notification: fn got %+v, want nil", cur)
 		}
 		return &store.EscalationChange{Policy: "p", State: state(1), NextAt: t0.Add(time.Minute),
 			Deliveries: []store.NewDelivery{{Channel: "chat", Kind: "trigger"}}}, nil
-	}
+	})
 	if diff := cmp.Diff(store.IngestResult{Deliveries: 2}, mustIngest(t, s, in)); diff != "" {
 		t.Fatalf("ingest result (-want +got):\n%s", diff)
 	}
@@ -307,10 +307,10 @@ func TestIngestEscalates(t *testing.T) {
 	}
 
 	dup := newIngest("inc1", "h1", t0.Add(time.Minute), "pager")
-	dup.Escalate = func(*store.Escalation) (*store.EscalationChange, error) {
+	dup.Escalate = store.EscalationHookFunc(func(*store.Escalation) (*store.EscalationChange, error) {
 		t.Error("Escalate ran for a duplicate")
 		return nil, nil
-	}
+	})
 	if res := mustIngest(t, s, dup); !res.Duplicate {
 		t.Fatalf("repeated state: %+v, want a duplicate", res)
 	}
@@ -318,12 +318,12 @@ func TestIngestEscalates(t *testing.T) {
 	// The next notification's payload is the escalation's, even when the
 	// hook changes nothing.
 	next := newIngest("inc1", "h2", t0.Add(2*time.Minute), "pager")
-	next.Escalate = func(cur *store.Escalation) (*store.EscalationChange, error) {
+	next.Escalate = store.EscalationHookFunc(func(cur *store.Escalation) (*store.EscalationChange, error) {
 		if cur == nil || string(cur.Payload) != string(next.Payload) {
 			t.Errorf("fn got %+v, want the escalation with this notification's payload", cur)
 		}
 		return nil, nil
-	}
+	})
 	mustIngest(t, s, next)
 	want[0].Payload = next.Payload
 	if diff := cmp.Diff(want, openEscalations(t, s)); diff != "" {
@@ -348,7 +348,7 @@ func TestIngestEscalateFails(t *testing.T) {
 		return &store.EscalationChange{State: state(1), Deliveries: []store.NewDelivery{{Channel: "chat", Kind: "trigger"}}}, nil
 	}
 	ins := []*store.Ingest{newIngest("inc1", "h1", t0, "pager"), newIngest("inc2", "h1", t0, "pager"), newIngest("inc3", "h1", t0, "pager")}
-	ins[0].Escalate, ins[1].Escalate = grow, fail
+	ins[0].Escalate, ins[1].Escalate = store.EscalationHookFunc(grow), store.EscalationHookFunc(fail)
 	errs := make([]error, len(ins))
 	var wg sync.WaitGroup
 	for i, in := range ins {
@@ -430,7 +430,7 @@ func TestPruneKeepsEscalations(t *testing.T) {
 	ctx := context.Background()
 	in := newIngest("inc1", "h1", t0, "pager")
 	in.Status = "resolved"
-	in.Escalate = set(&store.EscalationChange{State: state(1)})
+	in.Escalate = store.EscalationHookFunc(set(&store.EscalationChange{State: state(1)}))
 	mustIngest(t, s, in)
 	for _, d := range claim(t, s, t0, 10) {
 		if err := s.Complete(ctx, d.ID, t0); err != nil {

@@ -254,7 +254,7 @@ func ingestEscalated(ctx context.Context, tx *writeTx, req *ingestReq) (res stor
 	res, id, err := ingestOne(ctx, tx, req)
 	if err == nil && !res.Duplicate {
 		var n int
-		n, err = escalateTx(ctx, tx, in.IncidentKey, accepted{id: id, payload: in.Payload, route: in.Route}, in.ReceivedAt, in.Escalate)
+		n, err = escalateTx(ctx, tx, in.IncidentKey, accepted{id: id, payload: in.Payload, route: in.Route}, in.ReceivedAt, in.Escalate.Escalate)
 		res.Deliveries += n
 	}
 	var ce *callerError
