@@ -146,3 +146,31 @@ func TestRegistersReloadMetrics(t *testing.T) {
 		t.Errorf("got %d metrics (%v), want success and timestamp", n, err)
 	}
 }
+
+// TestOnReload: what subscribed is told of each config a reload puts in
+// force, once it is in force, and of none that fails or of the first.
+func TestOnReload(t *testing.T) {
+	src := &source{value: "a"}
+	r, err := New(src.load, nil, "test", promslog.NewNopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	r.OnReload(func(v string) {
+		if cur := r.Get(); cur != v {
+			t.Errorf("told of %q while %q is in force", v, cur)
+		}
+		got = append(got, v)
+	})
+	src.set("b", nil)
+	if err := r.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	src.set("c", errors.New("broken"))
+	if err := r.Reload(); err == nil {
+		t.Fatal("a failing load reloaded")
+	}
+	if fmt.Sprint(got) != "[b]" {
+		t.Errorf("told of %v, want [b]: the first config and a failed reload are not news", got)
+	}
+}
