@@ -1,6 +1,8 @@
 package testkit
 
 import (
+	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -69,4 +71,16 @@ func packageDir() string {
 			return "."
 		}
 	}
+}
+
+// GoldenJSON compares the JSON body, indented by two spaces and ended by
+// a newline, with the golden file at path, as Golden does.
+func GoldenJSON(t testing.TB, path string, body []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, body, "", "  "); err != nil {
+		t.Fatalf("body is not JSON: %v", err)
+	}
+	buf.WriteByte('\n')
+	Golden(t, path, buf.Bytes())
 }

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // recorder is a testing.TB that keeps the failures it is told of.
@@ -72,5 +74,32 @@ func TestGoldenUpdate(t *testing.T) {
 	b, err := os.ReadFile(path)
 	if err != nil || string(b) != "new\n" {
 		t.Errorf("-update wrote %q, %v; want %q", b, err, "new\n")
+	}
+}
+
+func TestGoldenJSON(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "body.json")
+	if err := os.WriteFile(path, []byte("{\n  \"b\": 1,\n  \"a\": [\n    true\n  ]\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	GoldenJSON(t, path, []byte(`{"b":1,"a":[true]}`))
+}
+
+func TestGoldenMetrics(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	up := prometheus.NewGauge(prometheus.GaugeOpts{Name: "up", Help: "Whether it is up."})
+	other := prometheus.NewGauge(prometheus.GaugeOpts{Name: "other", Help: "Not compared."})
+	reg.MustRegister(up, other)
+	up.Set(1)
+	path := filepath.Join(t.TempDir(), "up.prom")
+	if err := os.WriteFile(path, []byte("# HELP up Whether it is up.\n# TYPE up gauge\nup 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	GoldenMetrics(t, path, reg, "up")
+	up.Set(0)
+	r := &recorder{TB: t}
+	GoldenMetrics(r, path, reg, "up")
+	if len(r.failures) != 1 || !strings.Contains(r.failures[0], "-update rewrites it") {
+		t.Errorf("failures %q, want one saying how to rewrite the file", r.failures)
 	}
 }

@@ -1,11 +1,8 @@
 package discord_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -20,13 +17,12 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord/discordtest"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 const (
 	hookID    = "1200000000000000001"
@@ -196,28 +192,6 @@ func send(t *testing.T, extra string, n *notify.Notification) (discordtest.Recei
 	return got[0], logs.String()
 }
 
-func golden(t *testing.T, name string, raw []byte) {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, raw, "", "  "); err != nil {
-		t.Fatal(err)
-	}
-	buf.WriteByte('\n')
-	path := filepath.Join("testdata", name+".golden.json")
-	if *update {
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run the test with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), buf.String()); diff != "" {
-		t.Errorf("%s differs (-want +got):\n%s", path, diff)
-	}
-}
-
 func TestMessages(t *testing.T) {
 	userTemplates := `  title: '{{ .CommonLabels.alertname }} on {{ .CommonLabels.instance }} ({{ .Status }})'
   description: |-
@@ -238,7 +212,7 @@ func TestMessages(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, _ := send(t, tc.extra, tc.n)
-			golden(t, tc.name, got.Raw)
+			testkit.GoldenJSON(t, filepath.Join("testdata", tc.name+".golden.json"), got.Raw)
 			if diff := cmp.Diff(tc.pings, got.Pings()); diff != "" {
 				t.Errorf("pings (-want +got):\n%s", diff)
 			}

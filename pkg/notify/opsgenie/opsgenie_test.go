@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -20,13 +19,12 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/notify/notifytest"
 	"github.com/klaxonhq/klaxon/pkg/notify/opsgenie/opsgenietest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 const testKey = "5ec2e7-SECRET-genie-key-0001"
 
@@ -103,28 +101,6 @@ func newNotifier(t *testing.T, c *Config, logger *slog.Logger) *Notifier {
 	return o
 }
 
-func checkGolden(t *testing.T, name string, body []byte) {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, body, "", "  "); err != nil {
-		t.Fatalf("body is not JSON: %v", err)
-	}
-	buf.WriteByte('\n')
-	path := filepath.Join("testdata", name+".json")
-	if *update {
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), buf.String()); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
-}
-
 func TestGoldenCreates(t *testing.T) {
 	override := func(c *Config) {
 		c.Message = `{{ .CommonLabels.alertname }} on {{ .CommonLabels.job }}`
@@ -161,7 +137,7 @@ func TestGoldenCreates(t *testing.T) {
 			if len(bodies) != 1 {
 				t.Fatalf("fake accepted %d alerts, want 1", len(bodies))
 			}
-			checkGolden(t, tc.name, bodies[0])
+			testkit.GoldenJSON(t, filepath.Join("testdata", tc.name+".json"), bodies[0])
 		})
 	}
 }

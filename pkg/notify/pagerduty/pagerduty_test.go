@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -19,13 +18,12 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/notify/notifytest"
 	"github.com/klaxonhq/klaxon/pkg/notify/pagerduty/pagerdutytest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // testKey is a well-formed routing key, as the fake checks them.
 const testKey = "R0123456789abcdefSECRETKEY000001"
@@ -99,28 +97,6 @@ func newNotifier(t *testing.T, c *Config, logger *slog.Logger) *Notifier {
 	return p
 }
 
-func checkGolden(t *testing.T, name string, body []byte) {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, body, "", "  "); err != nil {
-		t.Fatalf("body is not JSON: %v", err)
-	}
-	buf.WriteByte('\n')
-	path := filepath.Join("testdata", name+".json")
-	if *update {
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), buf.String()); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
-}
-
 func TestGoldenEvents(t *testing.T) {
 	override := func(c *Config) {
 		c.Summary = `{{ .CommonLabels.alertname }} on {{ .CommonLabels.job }}: {{ (index .Alerts 0).Annotations.summary }}`
@@ -156,7 +132,7 @@ func TestGoldenEvents(t *testing.T) {
 			if len(bodies) != 1 {
 				t.Fatalf("fake accepted %d events, want 1", len(bodies))
 			}
-			checkGolden(t, tc.name, bodies[0])
+			testkit.GoldenJSON(t, filepath.Join("testdata", tc.name+".json"), bodies[0])
 		})
 	}
 }

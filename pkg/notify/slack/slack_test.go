@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -23,12 +22,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/common/promslog"
 
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 var (
 	startsAt  = time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)
@@ -165,7 +163,8 @@ func hostile() *notify.Notification {
 	return n
 }
 
-// golden compares the pretty-printed body with testdata/<name>.json.
+// golden compares the body, decoded and encoded again with sorted keys
+// and an indent, with testdata/<name>.json.
 func golden(t *testing.T, name string, body []byte) {
 	t.Helper()
 	var v any
@@ -181,19 +180,7 @@ func golden(t *testing.T, name string, body []byte) {
 	if err := enc.Encode(v); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("testdata", name+".json")
-	if *update {
-		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run the test with -update to write it)", err)
-	}
-	if diff := cmp.Diff(string(want), out.String()); diff != "" {
-		t.Errorf("request body differs from %s (-want +got):\n%s", path, diff)
-	}
+	testkit.Golden(t, filepath.Join("testdata", name+".json"), out.Bytes())
 }
 
 // send delivers n through a notifier configured with extra and returns
