@@ -84,7 +84,7 @@ func TestSecretsStayOut(t *testing.T) {
 		&notify.Error{Reason: notify.ReasonClientError, Err: leak},
 	)}
 	var logs bytes.Buffer
-	clock := &fakeClock{now: t0}
+	clock := testkit.NewClock(t0)
 	st := &spyStore{Store: openStore(t, filepath.Join(t.TempDir(), "klaxon.db"))}
 	reg := prometheus.NewRegistry()
 	d := deliver.New(st, map[string]deliver.Channel{"chat": {Notifier: chat}}, testOptions(clock), reg,
