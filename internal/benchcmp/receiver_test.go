@@ -20,6 +20,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
+	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 )
 
 func TestPayloads(t *testing.T) {
@@ -323,7 +324,7 @@ func TestReceiverRig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rig.Close()
-	rig.PagerDuty.FailNext(1, http.StatusInternalServerError, 0, "")
+	rig.PagerDuty.FailNext(1, fakeapi.Fault{Status: http.StatusInternalServerError})
 	plan := Plan{Clients: []int{2, 4}, Payloads: 20, WarmUp: 5, AckRate: 200, AckPayloads: 20,
 		EndToEndRate: 20, EndToEndPayloads: 6, EndToEndWait: time.Minute}
 	client := NewClient(8)

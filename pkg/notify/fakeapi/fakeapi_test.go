@@ -84,8 +84,8 @@ func TestRateLimitVerdict(t *testing.T) {
 	l.SetClock(func() time.Time { return t0 })
 	got := []Verdict{l.Admit("a"), l.Admit("a")}
 	want := []Verdict{
-		{On: true, OK: true, Limit: 1, Remaining: 0, Reset: t0.Add(2 * time.Second)},
-		{On: true, Limit: 1, Reset: t0.Add(2 * time.Second), Wait: 2 * time.Second},
+		{On: true, OK: true, At: t0, Limit: 1, Remaining: 0, Reset: t0.Add(2 * time.Second)},
+		{On: true, At: t0, Limit: 1, Reset: t0.Add(2 * time.Second), Wait: 2 * time.Second},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("verdicts (-want +got):\n%s", diff)

@@ -30,6 +30,8 @@ type Verdict struct {
 	On bool
 	// OK reports whether the request is admitted.
 	OK bool
+	// At is when the request was counted, by the limit's clock.
+	At time.Time
 	// Limit is n; Remaining, Reset and Wait are for Fixed and Bucket:
 	// how many requests the window has left, when it closes, and how
 	// long until a refused request would be admitted.
@@ -95,8 +97,9 @@ func (l *RateLimit) Admit(key string) Verdict {
 		c = l.rule.counter(l.n, l.per)
 		l.counters[key] = c
 	}
-	v := c.admit(l.now())
-	v.On, v.Limit = true, l.n
+	now := l.now()
+	v := c.admit(now)
+	v.On, v.At, v.Limit = true, now, l.n
 	return v
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
 )
 
@@ -34,13 +35,13 @@ var (
 	createdAt = startsAt.Add(30 * time.Second)
 )
 
-// newFake starts a fake Slack whose rate limit no test hits unless it
-// means to.
+// newFake starts a fake Slack without a rate limit; a test that means to
+// hit one sets it.
 func newFake(t *testing.T) (*slacktest.Server, string) {
 	t.Helper()
 	s := slacktest.NewServer()
 	t.Cleanup(s.Close)
-	s.SetLimit(time.Hour, 1000)
+	s.SetRateLimit(0, 0)
 	return s, s.NewWebhook()
 }
 
@@ -359,7 +360,7 @@ func TestRetryClassification(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fake, hook := newFake(t)
-			fake.FailNext(1, tc.status, tc.body, tc.retryAfter)
+			fake.FailNext(1, fakeapi.Fault{Status: tc.status, Body: tc.body, RetryAfter: tc.retryAfter})
 			err := newNotifier(t, hook, "", nil).Notify(context.Background(), firingTwo())
 			var got outcome
 			if err != nil {
@@ -383,7 +384,7 @@ func TestRetryTransportFailures(t *testing.T) {
 	})
 	t.Run("connection dropped", func(t *testing.T) {
 		fake, hook := newFake(t)
-		fake.HangUpNext(1)
+		fake.FailNext(1, fakeapi.Fault{HangUp: true})
 		err := newNotifier(t, hook, "", nil).Notify(context.Background(), firingTwo())
 		checkRetryable(t, err, notify.ReasonNetwork, "EOF")
 	})
@@ -394,7 +395,7 @@ func TestRetryTransportFailures(t *testing.T) {
 	})
 	t.Run("rate limited by the fake", func(t *testing.T) {
 		fake, hook := newFake(t)
-		fake.SetLimit(time.Hour, 1)
+		fake.SetRateLimit(1, time.Hour)
 		n := newNotifier(t, hook, "", nil)
 		if err := n.Notify(context.Background(), firingTwo()); err != nil {
 			t.Fatalf("first post: %v", err)
@@ -462,10 +463,10 @@ func TestSecretsNeverShown(t *testing.T) {
 		status int
 		body   string
 	}{{400, "invalid_payload"}, {403, "invalid_token"}, {404, "no_service"}, {429, "rate_limited"}, {500, "rollup_error"}, {200, "not ok"}} {
-		fake.FailNext(1, f.status, f.body, time.Second)
+		fake.FailNext(1, fakeapi.Fault{Status: f.status, Body: f.body, RetryAfter: time.Second})
 		notifyOnce(n, firingTwo())
 	}
-	fake.HangUpNext(1)
+	fake.FailNext(1, fakeapi.Fault{HangUp: true})
 	notifyOnce(n, firingTwo())
 	notifyOnce(newNotifier(t, hanging.URL+"/services/"+token, "timeout: 20ms\n", logger), firingTwo())
 	notifyOnce(newNotifier(t, "http://127.0.0.1:1/services/"+token, "", logger), firingTwo())

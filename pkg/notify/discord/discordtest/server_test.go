@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/klaxonhq/klaxon/internal/testkit"
+	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 )
 
 const (
@@ -202,9 +203,9 @@ func TestRateLimit(t *testing.T) {
 
 func TestInjectedAnswers(t *testing.T) {
 	s, url := start(t)
-	s.AnswerNext(1, Answer{Status: 429, RetryAfter: 1500 * time.Millisecond, Global: true})
-	s.AnswerNext(1, Answer{Status: 502})
-	s.AnswerNext(1, Answer{Close: true})
+	s.FailNext(1, GlobalRateLimit(1500*time.Millisecond))
+	s.FailNext(1, fakeapi.Fault{Status: 502})
+	s.FailNext(1, fakeapi.Fault{HangUp: true})
 	got := post(t, url, "application/json", `{"content":"hi"}`)
 	if got.Status != 429 || got.Header.Get("Retry-After") != "2" || got.Header.Get("X-RateLimit-Global") != "true" || !strings.Contains(got.Raw, `"retry_after":1.5`) {
 		t.Errorf("first: %d %s %v", got.Status, got.Raw, got.Header)
