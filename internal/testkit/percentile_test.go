@@ -7,13 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func ms(n ...int) []time.Duration {
-	out := make([]time.Duration, len(n))
-	for i, v := range n {
-		out[i] = time.Duration(v) * time.Millisecond
-	}
-	return out
-}
+const ms = time.Millisecond
 
 func TestPercentile(t *testing.T) {
 	for _, tc := range []struct {
@@ -22,14 +16,14 @@ func TestPercentile(t *testing.T) {
 		want time.Duration
 	}{
 		{nil, 50, 0},
-		{ms(7), 50, 7 * time.Millisecond},
-		{ms(7), 90, 7 * time.Millisecond},
-		{ms(3, 1, 2), 50, 2 * time.Millisecond},
-		{ms(4, 1, 3, 2), 50, 2500 * time.Microsecond},
-		{ms(4, 1, 3, 2), 90, 3700 * time.Microsecond},
-		{ms(4, 1, 3, 2), 0, 1 * time.Millisecond},
-		{ms(4, 1, 3, 2), 100, 4 * time.Millisecond},
-		{ms(10, 20, 30, 40, 50, 60, 70, 80, 90, 100), 90, 91 * time.Millisecond},
+		{[]time.Duration{7 * ms}, 50, 7 * time.Millisecond},
+		{[]time.Duration{7 * ms}, 90, 7 * time.Millisecond},
+		{[]time.Duration{3 * ms, 1 * ms, 2 * ms}, 50, 2 * time.Millisecond},
+		{[]time.Duration{4 * ms, 1 * ms, 3 * ms, 2 * ms}, 50, 2500 * time.Microsecond},
+		{[]time.Duration{4 * ms, 1 * ms, 3 * ms, 2 * ms}, 90, 3700 * time.Microsecond},
+		{[]time.Duration{4 * ms, 1 * ms, 3 * ms, 2 * ms}, 0, 1 * time.Millisecond},
+		{[]time.Duration{4 * ms, 1 * ms, 3 * ms, 2 * ms}, 100, 4 * time.Millisecond},
+		{[]time.Duration{10 * ms, 20 * ms, 30 * ms, 40 * ms, 50 * ms, 60 * ms, 70 * ms, 80 * ms, 90 * ms, 100 * ms}, 90, 91 * time.Millisecond},
 	} {
 		if got := Percentile(tc.in, tc.p); got != tc.want {
 			t.Errorf("Percentile(%v, %v) = %v, want %v", tc.in, tc.p, got, tc.want)
@@ -38,9 +32,9 @@ func TestPercentile(t *testing.T) {
 }
 
 func TestPercentileLeavesInputAlone(t *testing.T) {
-	in := ms(3, 1, 2)
+	in := []time.Duration{3 * ms, 1 * ms, 2 * ms}
 	Percentile(in, 50)
-	if diff := cmp.Diff(ms(3, 1, 2), in); diff != "" {
+	if diff := cmp.Diff([]time.Duration{3 * ms, 1 * ms, 2 * ms}, in); diff != "" {
 		t.Errorf("input changed (-want +got):\n%s", diff)
 	}
 }
