@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -28,9 +27,8 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // startTimeout bounds how long a process may take to become ready.
 const startTimeout = 30 * time.Second
@@ -162,7 +160,7 @@ func testConfigCheck(t *testing.T, bin string) {
 			if quiet != "" {
 				t.Errorf("unexpected output on the other stream: %q", quiet)
 			}
-			golden(t, goldenFile(tc.file), got)
+			testkit.Golden(t, goldenFile(tc.file), got)
 		})
 	}
 }
@@ -490,19 +488,6 @@ func loggedError(t *testing.T, output, msg string) string {
 // file: testdata/x.yml → testdata/x.golden.
 func goldenFile(config string) string {
 	return strings.TrimSuffix(config, ".yml") + ".golden"
-}
-
-// golden compares got with the golden file, or rewrites it with -update.
-func golden(t *testing.T, file, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if diff := cmp.Diff(readGolden(t, file), got); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", file, diff)
-	}
 }
 
 func readGolden(t *testing.T, file string) string {

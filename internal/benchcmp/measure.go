@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 	"time"
+
+	"github.com/klaxonhq/klaxon/internal/testkit"
 )
 
 // Meter records the scrapes of one exporter and the CPU time its process
@@ -77,30 +78,14 @@ func Summarize(name string, samples []Sample, cpu time.Duration, peakRSS int64) 
 	return Result{
 		Name:            name,
 		Scrapes:         n,
-		Median:          Percentile(latencies, 50),
-		P90:             Percentile(latencies, 90),
+		Median:          testkit.Percentile(latencies, 50),
+		P90:             testkit.Percentile(latencies, 90),
 		CPUPerScrape:    cpu / time.Duration(n),
 		PeakRSS:         peakRSS,
 		BytesPerScrape:  float64(bytes) / float64(n),
 		WirePerScrape:   float64(wire) / float64(n),
 		SeriesPerScrape: float64(series) / float64(n),
 	}, nil
-}
-
-// Percentile returns the p-th percentile (0 to 100) of ds, interpolating
-// linearly between the two nearest values, so that the 50th percentile of
-// an even number of values is the mean of the middle two. It returns 0 for
-// no values.
-func Percentile(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	sorted := slices.Clone(ds)
-	slices.Sort(sorted)
-	rank := p / 100 * float64(len(sorted)-1)
-	lo, hi := int(math.Floor(rank)), int(math.Ceil(rank))
-	frac := rank - float64(lo)
-	return sorted[lo] + time.Duration(math.Round(frac*float64(sorted[hi]-sorted[lo])))
 }
 
 // Ratio is a / b, or NaN when b is 0.

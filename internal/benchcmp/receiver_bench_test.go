@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/internal/benchcmp"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 )
 
 var (
@@ -111,7 +112,7 @@ func checkCommitted(b *testing.B, rig *benchcmp.ReceiverRig, res benchcmp.Receiv
 
 func reportReceiver(b *testing.B, res benchcmp.ReceiverResult) {
 	ms := func(ds []time.Duration, p float64) float64 {
-		return float64(benchcmp.Percentile(ds, p)) / float64(time.Millisecond)
+		return float64(testkit.Percentile(ds, p)) / float64(time.Millisecond)
 	}
 	rec, ref := res.Peak()
 	b.ReportMetric(rec.Receiver.Rate(), "receiver-payloads/s")

@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,10 +18,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
+	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 func TestPayloads(t *testing.T) {
 	payloads, err := Payloads("t", 3)
@@ -269,20 +267,7 @@ func exampleResult() ReceiverResult {
 }
 
 func TestReceiverMarkdown(t *testing.T) {
-	golden := filepath.Join("testdata", "receiver.md")
-	got := exampleResult().Markdown()
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("Markdown (-%s +got):\n%s", golden, diff)
-	}
+	testkit.Golden(t, filepath.Join("testdata", "receiver.md"), exampleResult().Markdown())
 }
 
 func TestReceiverResultAdd(t *testing.T) {
@@ -339,7 +324,7 @@ func TestReceiverRig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rig.Close()
-	rig.PagerDuty.FailNext(1, http.StatusInternalServerError, 0, "")
+	rig.PagerDuty.FailNext(1, fakeapi.Fault{Status: http.StatusInternalServerError})
 	plan := Plan{Clients: []int{2, 4}, Payloads: 20, WarmUp: 5, AckRate: 200, AckPayloads: 20,
 		EndToEndRate: 20, EndToEndPayloads: 6, EndToEndWait: time.Minute}
 	client := NewClient(8)

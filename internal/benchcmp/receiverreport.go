@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/klaxonhq/klaxon/internal/testkit"
 )
 
 // The receiver's performance goals, from the issue that asked for the
@@ -104,7 +106,7 @@ func (r ReceiverResult) ThroughputRatio() float64 {
 // acknowledgement latency when the offered load was GoalAckRate.
 func (r ReceiverResult) Goals() (throughput, ack bool) {
 	return r.ThroughputRatio() >= GoalThroughputRatio,
-		r.AckRate == GoalAckRate && Percentile(r.ReceiverAck, 99) < GoalAckP99
+		r.AckRate == GoalAckRate && testkit.Percentile(r.ReceiverAck, 99) < GoalAckP99
 }
 
 // Markdown renders the result as a Markdown table: the receiver against
@@ -112,7 +114,7 @@ func (r ReceiverResult) Goals() (throughput, ack bool) {
 func (r ReceiverResult) Markdown() string {
 	tput, ack := r.Goals()
 	msf := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
-	lat := func(ds []time.Duration, p float64) time.Duration { return Percentile(ds, p) }
+	lat := func(ds []time.Duration, p float64) time.Duration { return testkit.Percentile(ds, p) }
 	ratio := func(a, b time.Duration) string { return fmt.Sprintf("%.2f", Ratio(float64(a), float64(b))) }
 	var sb strings.Builder
 	sb.WriteString("| figure | klaxon-receiver | decode-only handler | ratio | goal |\n")

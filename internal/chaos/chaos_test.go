@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/klaxonhq/klaxon/internal/chaos"
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 )
 
 var chaosMD = flag.String("chaosmd", "", "also write the scenarios' figures as a Markdown table to this file")
@@ -174,8 +173,6 @@ func checkDelivered(t *testing.T, f chaos.Figures) {
 	}
 }
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
 // testBadInput posts the corpus of malformed, oversized, truncated and
 // hostile requests to a running receiver: each gets a 4xx with a JSON
 // error saying what is wrong, none a 5xx, a hang or a crash. The
@@ -221,7 +218,7 @@ func testBadInput(t *testing.T, bin string) {
 	if code, answer, err := chaos.Post(t.Context(), client, url, body, nil); err != nil || code != http.StatusOK {
 		t.Errorf("a good notification after the corpus: %d %s %v, want 200", code, answer, err)
 	}
-	compareGolden(t, filepath.Join("testdata", "bad-input.golden"), chaos.Golden(bad)+"\ntolerated:\n"+chaos.Golden(odd))
+	testkit.Golden(t, filepath.Join("testdata", "bad-input.golden"), chaos.Golden(bad)+"\ntolerated:\n"+chaos.Golden(odd))
 }
 
 func readCorpus(t *testing.T, dir string) []chaos.Entry {
@@ -234,21 +231,4 @@ func readCorpus(t *testing.T, dir string) []chaos.Entry {
 		t.Fatalf("testdata/%s holds no entries", dir)
 	}
 	return entries
-}
-
-func compareGolden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./internal/chaos/ -run 'TestChaos/bad_input' -update writes it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("answers to the corpus differ from %s (-want +got):\n%s", path, diff)
-	}
 }

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klaxonhq/klaxon/internal/benchcmp"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 )
 
@@ -227,7 +227,7 @@ func (o Outcome) WorstDelay() time.Duration {
 }
 
 // Delay is the p-th percentile of the delivery delays.
-func (o Outcome) Delay(p float64) time.Duration { return benchcmp.Percentile(o.Delays, p) }
+func (o Outcome) Delay(p float64) time.Duration { return testkit.Percentile(o.Delays, p) }
 
 // Problems lists what breaks the promise that every accepted notification
 // is delivered in order: lost states, stale channels, messages out of

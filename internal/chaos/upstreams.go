@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/pkg/notify/discord/discordtest"
+	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 	"github.com/klaxonhq/klaxon/pkg/notify/opsgenie/opsgenietest"
 	"github.com/klaxonhq/klaxon/pkg/notify/pagerduty/pagerdutytest"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
@@ -174,13 +175,13 @@ func (u *Upstreams) Inject429(kind string, after time.Duration) {
 	u.mu.Unlock()
 	switch kind {
 	case PagerDuty:
-		u.PagerDuty.FailNext(1, http.StatusTooManyRequests, after, "")
+		u.PagerDuty.FailNext(1, fakeapi.Fault{Status: http.StatusTooManyRequests, RetryAfter: after})
 	case Opsgenie:
-		u.Opsgenie.FailNext(1, http.StatusTooManyRequests, after, "")
+		u.Opsgenie.FailNext(1, fakeapi.Fault{Status: http.StatusTooManyRequests, RetryAfter: after})
 	case Slack:
-		u.Slack.FailNext(1, http.StatusTooManyRequests, `{"ok":false,"error":"rate_limited"}`, after)
+		u.Slack.FailNext(1, fakeapi.Fault{Status: http.StatusTooManyRequests, Body: `{"ok":false,"error":"rate_limited"}`, RetryAfter: after})
 	case Discord:
-		u.Discord.AnswerNext(1, discordtest.Answer{Status: http.StatusTooManyRequests, RetryAfter: after})
+		u.Discord.FailNext(1, fakeapi.Fault{Status: http.StatusTooManyRequests, RetryAfter: after})
 	}
 }
 

@@ -3,19 +3,16 @@ package collector
 import (
 	"context"
 	"errors"
-	"flag"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/common/promslog"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+	"github.com/klaxonhq/klaxon/internal/testkit"
+)
 
 // TestLandingPageGolden scrapes with a probe that fails the second time
 // with an error holding HTML, removes and restores another probe (as
@@ -60,7 +57,7 @@ func TestLandingPageGolden(t *testing.T) {
 	if ct := rec.Header().Get("Content-Type"); ct != "text/html; charset=utf-8" {
 		t.Errorf("Content-Type %q", ct)
 	}
-	golden(t, "landing.html", rec.Body.String())
+	testkit.Golden(t, filepath.Join("testdata", "landing.html"), rec.Body.String())
 }
 
 func TestLandingPageOnlyAtRoot(t *testing.T) {
@@ -89,24 +86,6 @@ func TestResultsKeepDuration(t *testing.T) {
 	}
 	if s.Last.Outcome != Failed || !errors.Is(s.Last.Err, context.DeadlineExceeded) || s.Last.Duration < deadline || !s.LastSuccess.IsZero() {
 		t.Errorf("got %+v, want a failure by the deadline, of at least %s, and no success", s, deadline)
-	}
-}
-
-// golden compares got with testdata/name, which -update rewrites.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
 	}
 }
 

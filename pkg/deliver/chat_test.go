@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/deliver"
 	"github.com/klaxonhq/klaxon/pkg/notify"
@@ -138,7 +139,7 @@ func testDigestsHoldTheRateLimit(t *testing.T, up chatUpstream) {
 
 	every := time.Second
 	channels := map[string]deliver.Channel{"chat": {Notifier: up.notifier, Limit: notify.Limit{Every: every, Burst: 1}}}
-	h := startOn(t, path, &fakeClock{}, channels, func(o *deliver.Options) {
+	h := startOn(t, path, new(testkit.Clock), channels, func(o *deliver.Options) {
 		o.Now, o.PollInterval = time.Now, 100*time.Millisecond
 		o.Preparer = prepareFunc(func(n *notify.Notification) {
 			if n.Kind == notify.KindTrigger {

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/deliver"
 	"github.com/klaxonhq/klaxon/pkg/notify"
 )
@@ -296,7 +297,7 @@ func TestRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	pager := &fakeNotifier{}
-	h := startOn(t, path, &fakeClock{now: t0}, map[string]deliver.Channel{"pager": {Notifier: pager}}, nil)
+	h := startOn(t, path, testkit.NewClock(t0), map[string]deliver.Channel{"pager": {Notifier: pager}}, nil)
 	h.store.waitEvents(t, 2)
 	var got []string
 	for _, n := range pager.Calls() {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/deliver"
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/store"
@@ -90,7 +91,7 @@ func TestDigestCoversWhatWaits(t *testing.T) {
 	path := t.TempDir() + "/klaxon.db"
 	ingestBefore(t, path, threeIncidents(t, t0)...)
 	chat := &fakeDigester{}
-	h := startOn(t, path, &fakeClock{now: t0}, map[string]deliver.Channel{"chat": {Notifier: chat}}, oneWorker)
+	h := startOn(t, path, testkit.NewClock(t0), map[string]deliver.Channel{"chat": {Notifier: chat}}, oneWorker)
 	events := h.store.waitEvents(t, 1)
 	if diff := cmp.Diff([]event{{Op: "settle-done", IDs: []int64{1, 2, 3, 4}, At: t0}}, events); diff != "" {
 		t.Fatalf("store calls (-want +got):\n%s", diff)
@@ -134,7 +135,7 @@ func TestDigestNotForOtherChannels(t *testing.T) {
 	path := t.TempDir() + "/klaxon.db"
 	ingestBefore(t, path, threeIncidents(t, t0)...)
 	chat := &fakeNotifier{}
-	h := startOn(t, path, &fakeClock{now: t0}, map[string]deliver.Channel{"chat": {Notifier: chat}}, oneWorker)
+	h := startOn(t, path, testkit.NewClock(t0), map[string]deliver.Channel{"chat": {Notifier: chat}}, oneWorker)
 	h.store.waitEvents(t, 4)
 	if n := len(chat.Calls()); n != 4 {
 		t.Errorf("%d messages, want one per delivery", n)
@@ -152,7 +153,7 @@ func TestDigestRetriedWhole(t *testing.T) {
 		}
 		return nil
 	}}
-	h := startOn(t, path, &fakeClock{now: t0}, map[string]deliver.Channel{"chat": {Notifier: chat}}, oneWorker)
+	h := startOn(t, path, testkit.NewClock(t0), map[string]deliver.Channel{"chat": {Notifier: chat}}, oneWorker)
 	want := event{Op: "settle-retry", IDs: []int64{1, 2, 3, 4}, At: t0.Add(30 * time.Second), Text: "upstream answered 429 Too Many Requests"}
 	if diff := cmp.Diff(want, h.store.waitEvents(t, 1)[0]); diff != "" {
 		t.Fatalf("after the 429 (-want +got):\n%s", diff)
@@ -179,7 +180,7 @@ func TestDigestPermanentFailure(t *testing.T) {
 	ingestBefore(t, path, threeIncidents(t, t0)...)
 	refused := notify.Errorf(notify.ReasonClientError, "upstream answered 400 Bad Request: invalid_payload")
 	chat := &fakeDigester{answer: func(int, []*notify.Notification) error { return refused }}
-	h := startOn(t, path, &fakeClock{now: t0}, map[string]deliver.Channel{"chat": {Notifier: chat}}, oneWorker)
+	h := startOn(t, path, testkit.NewClock(t0), map[string]deliver.Channel{"chat": {Notifier: chat}}, oneWorker)
 	want := []event{{Op: "settle-dead", IDs: []int64{1, 2, 3, 4}, Text: "upstream answered 400 Bad Request: invalid_payload"}}
 	if diff := cmp.Diff(want, h.store.waitEvents(t, 1)); diff != "" {
 		t.Fatalf("store calls (-want +got):\n%s", diff)
@@ -198,7 +199,7 @@ func TestDigestMaxAge(t *testing.T) {
 		newIngest(t, t0.Add(-2*time.Hour), "inc1", "a", notify.KindTrigger, "chat"),
 		newIngest(t, t0, "inc2", "a", notify.KindTrigger, "chat"))
 	chat := &fakeDigester{answer: func(int, []*notify.Notification) error { return retryable("upstream answered 503", 0) }}
-	h := startOn(t, path, &fakeClock{now: t0}, map[string]deliver.Channel{"chat": {Notifier: chat}}, func(o *deliver.Options) {
+	h := startOn(t, path, testkit.NewClock(t0), map[string]deliver.Channel{"chat": {Notifier: chat}}, func(o *deliver.Options) {
 		o.Workers, o.MaxAge = 1, time.Hour
 	})
 	events := h.store.waitEvents(t, 2)
@@ -216,7 +217,7 @@ func TestDigestHandsBackWhatDoesNotFit(t *testing.T) {
 	path := t.TempDir() + "/klaxon.db"
 	ingestBefore(t, path, threeIncidents(t, t0)...)
 	chat := &fakeDigester{fit: 2}
-	h := startOn(t, path, &fakeClock{now: t0}, map[string]deliver.Channel{"chat": {Notifier: chat}}, oneWorker)
+	h := startOn(t, path, testkit.NewClock(t0), map[string]deliver.Channel{"chat": {Notifier: chat}}, oneWorker)
 	want := []event{
 		{Op: "settle-postponed", IDs: []int64{3, 4}, At: t0},
 		{Op: "settle-done", IDs: []int64{1, 2}, At: t0},

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/deliver"
 	"github.com/klaxonhq/klaxon/pkg/notify"
@@ -25,24 +26,6 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // wait is how long a test waits for a condition; a failure, never a pause.
 const wait = 10 * time.Second
-
-// fakeClock is the Deliverer's clock; it moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // fakeNotifier records its calls and answers as the test scripts: answer
 // gets the call's number (0 for the first).
@@ -189,7 +172,7 @@ func (s *spyStore) waitIdle(t *testing.T) {
 
 type harness struct {
 	store *spyStore
-	clock *fakeClock
+	clock *testkit.Clock
 	reg   *prometheus.Registry
 	d     *deliver.Deliverer
 	path  string
@@ -208,7 +191,7 @@ func openStore(t *testing.T, path string) *sqlite.Store {
 
 // testOptions drive everything through Wake and the fake clock: the poll
 // interval is longer than any test.
-func testOptions(clock *fakeClock) deliver.Options {
+func testOptions(clock *testkit.Clock) deliver.Options {
 	return deliver.Options{
 		Workers:      2,
 		PollInterval: time.Hour,
@@ -221,10 +204,10 @@ func testOptions(clock *fakeClock) deliver.Options {
 func start(t *testing.T, channels map[string]deliver.Channel, modify func(*deliver.Options)) *harness {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "klaxon.db")
-	return startOn(t, path, &fakeClock{now: t0}, channels, modify)
+	return startOn(t, path, testkit.NewClock(t0), channels, modify)
 }
 
-func startOn(t *testing.T, path string, clock *fakeClock, channels map[string]deliver.Channel, modify func(*deliver.Options)) *harness {
+func startOn(t *testing.T, path string, clock *testkit.Clock, channels map[string]deliver.Channel, modify func(*deliver.Options)) *harness {
 	t.Helper()
 	h := &harness{store: &spyStore{Store: openStore(t, path)}, clock: clock, reg: prometheus.NewRegistry(), path: path}
 	opts := testOptions(h.clock)

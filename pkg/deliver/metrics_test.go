@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"log/slog"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,13 +13,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/prometheus/common/expfmt"
 
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/deliver"
 	"github.com/klaxonhq/klaxon/pkg/notify"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // TestMetrics drives one success, one retry and one dead letter and
 // compares every metric with testdata/metrics.txt.
@@ -38,36 +34,7 @@ func TestMetrics(t *testing.T) {
 	h.ingestAt(t, t0.Add(-90*time.Second), "inc2", "a", notify.KindResolve, "pager")
 	h.store.waitEvents(t, 3)
 
-	golden := filepath.Join("testdata", "metrics.txt")
-	if *update {
-		writeGolden(t, h.reg, golden)
-	}
-	want, err := os.Open(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer want.Close()
-	if err := testutil.GatherAndCompare(h.reg, want); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func writeGolden(t *testing.T, reg prometheus.Gatherer, path string) {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testkit.GoldenMetrics(t, filepath.Join("testdata", "metrics.txt"), h.reg)
 }
 
 // TestMetricsAcrossReload: a second Deliverer on the same registry, as
@@ -117,7 +84,7 @@ func TestSecretsStayOut(t *testing.T) {
 		&notify.Error{Reason: notify.ReasonClientError, Err: leak},
 	)}
 	var logs bytes.Buffer
-	clock := &fakeClock{now: t0}
+	clock := testkit.NewClock(t0)
 	st := &spyStore{Store: openStore(t, filepath.Join(t.TempDir(), "klaxon.db"))}
 	reg := prometheus.NewRegistry()
 	d := deliver.New(st, map[string]deliver.Channel{"chat": {Notifier: chat}}, testOptions(clock), reg,

@@ -2,7 +2,6 @@ package escalation
 
 import (
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,27 +9,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/klaxonhq/klaxon/internal/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
-}
 
 // rota is a fake schedule: one user until the handoff, another after.
 type rota struct {
@@ -101,7 +82,7 @@ func TestSimulateExample(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			pages := Simulate(p, resolver, directory, sc.start, sc.events, sc.start.Add(sc.length))
 			name := strings.NewReplacer(" ", "-", ";", "", "/", "-").Replace(sc.name)
-			golden(t, "timeline-"+name+".golden", Timeline(sc.start, pages))
+			testkit.Golden(t, filepath.Join("testdata", "timeline-"+name+".golden"), Timeline(sc.start, pages))
 		})
 	}
 }
@@ -177,7 +158,7 @@ func TestStateJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "state.golden.json", string(b)+"\n")
+	testkit.Golden(t, filepath.Join("testdata", "state.golden.json"), string(b)+"\n")
 }
 
 // TestDocumentedTimeline keeps the example in the docs equal to the

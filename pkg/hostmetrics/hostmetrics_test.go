@@ -4,24 +4,20 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/collector"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // fixtureOptions points the collectors at the fixture trees under testdata/.
 func fixtureOptions() options {
@@ -88,21 +84,7 @@ func exposition(t *testing.T, reg prometheus.Gatherer) []byte {
 // rewrites.
 func assertGolden(t *testing.T, metrics []prometheus.Metric, name string) {
 	t.Helper()
-	reg := registry(t, metrics)
-	golden := filepath.Join("testdata", name+".prom")
-	if *update {
-		if err := os.WriteFile(golden, exposition(t, reg), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f, err := os.Open(golden)
-	if err != nil {
-		t.Fatalf("%v (run the test with -update to create it)", err)
-	}
-	defer f.Close()
-	if err := testutil.GatherAndCompare(reg, f); err != nil {
-		t.Errorf("%s: %v", golden, err)
-	}
+	testkit.GoldenMetrics(t, filepath.Join("testdata", name+".prom"), registry(t, metrics))
 }
 
 func TestGolden(t *testing.T) {

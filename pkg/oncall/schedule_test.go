@@ -1,19 +1,16 @@
 package oncall
 
 import (
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 const people = `users:
   - name: alice
@@ -593,17 +590,5 @@ func TestShiftsGolden(t *testing.T) {
 	for _, line := range render(s.Shifts(ts(t, "2026-10-19T00:00:00Z"), ts(t, "2026-11-23T00:00:00Z"))) {
 		b.WriteString(line + "\n")
 	}
-	golden := filepath.Join("testdata", "primary-shifts.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(string(want), b.String()); diff != "" {
-		t.Errorf("shifts (-want +got), rerun with -update if intended:\n%s", diff)
-	}
+	testkit.Golden(t, filepath.Join("testdata", "primary-shifts.golden"), b.String())
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -24,25 +23,9 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/collector"
 )
-
-// The -update flag rewrites golden files. Other test files of this package
-// may declare it too, so it is looked up rather than owned.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files under testdata/")
-	}
-}
-
-func pgUpdateGolden() bool {
-	f := flag.Lookup("update")
-	if f == nil {
-		return false
-	}
-	on, _ := strconv.ParseBool(f.Value.String())
-	return on
-}
 
 func TestPostgresConfigGood(t *testing.T) {
 	c, err := LoadFile("testdata/postgres-good.yml")
@@ -119,7 +102,7 @@ func TestPostgresConnectionStates(t *testing.T) {
 		return labels["application"] == app ||
 			name == "klaxon_postgres_slow_query_threshold_seconds" || name == "klaxon_probe_success"
 	})
-	pgCompareGolden(t, "testdata/postgres-connections.prom", got)
+	testkit.Golden(t, "testdata/postgres-connections.prom", got)
 }
 
 // TestPostgresExcludesSelf checks that the probe's own backend, which is
@@ -411,20 +394,6 @@ func pgAssertFailure(t *testing.T, mfs []*dto.MetricFamily, err error, reason st
 		return strings.HasPrefix(name, "klaxon_postgres_")
 	}); got != "" {
 		t.Errorf("a failed probe sent postgres metrics:\n%s", got)
-	}
-}
-
-func pgCompareGolden(t *testing.T, path, got string) {
-	t.Helper()
-	if pgUpdateGolden() {
-		pgWriteFile(t, path, got)
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run the test with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs (-want +got):\n%s", path, diff)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/pem"
-	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -27,20 +26,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
-
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite the golden files under testdata/")
-	}
-}
-
-// redisUpdateGolden reports whether -update was given.
-func redisUpdateGolden() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 func TestRedisConfigGood(t *testing.T) {
 	const in = `
@@ -219,7 +207,7 @@ func TestRedisQueues(t *testing.T) {
 	if v := got.series["klaxon_probe_success"]; v != 1 {
 		t.Errorf("klaxon_probe_success = %v, want 1: a bad queue does not make Redis unhealthy", v)
 	}
-	redisCompareGolden(t, "testdata/redis-queues.golden", got.text("klaxon_queue_depth"))
+	testkit.Golden(t, "testdata/redis-queues.golden", got.text("klaxon_queue_depth"))
 	redisCheckAges(t, got, map[string]float64{
 		"retry": 90, "retry-ms": 120, "events": 200, "drained": 0, "missing-zset": 0,
 	})
@@ -261,7 +249,7 @@ func TestRedisBullMQ(t *testing.T) {
 	if got.err != nil {
 		t.Fatal(got.err)
 	}
-	redisCompareGolden(t, "testdata/redis-bullmq.golden", got.text("klaxon_queue_depth"))
+	testkit.Golden(t, "testdata/redis-bullmq.golden", got.text("klaxon_queue_depth"))
 	redisCheckAges(t, got, map[string]float64{"emails": 300, "reports": 150, "idle": 0})
 	if got.logs != "" {
 		t.Errorf("unexpected logs:\n%s", got.logs)
@@ -554,20 +542,6 @@ func redisLabel(m *dto.Metric, name string) string {
 		}
 	}
 	return ""
-}
-
-func redisCompareGolden(t *testing.T, path, got string) {
-	t.Helper()
-	if redisUpdateGolden() {
-		redisWriteFile(t, path, got)
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
 }
 
 func redisWriteFile(t *testing.T, path, content string) {

@@ -1,7 +1,6 @@
 package probe_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -11,13 +10,11 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,26 +22,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/promslog"
 
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/collector"
 	"github.com/klaxonhq/klaxon/pkg/probe"
 	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
-
-// updateGolden rewrites the golden files under testdata/. Another test file
-// of the package may define -update too; both then share it.
-var updateGolden = lookupOrDefineBool("update", "rewrite the golden files under testdata/")
-
-func lookupOrDefineBool(name, usage string) func() bool {
-	if f := flag.Lookup(name); f != nil {
-		return func() bool { return f.Value.String() == "true" }
-	}
-	b := flag.Bool(name, false, usage)
-	return func() bool { return *b }
-}
 
 // netGoldenMetrics are compared with the golden files: everything the http
 // and tcp probes emit except durations.
@@ -96,41 +80,10 @@ func netTestCollector(t *testing.T, yamlText string) collector.Collector {
 func runNetGolden(t *testing.T, c collector.Collector, golden string) error {
 	t.Helper()
 	run := &netProbeRun{c: c}
-	path := filepath.Join("testdata", golden)
-	if updateGolden() {
-		writeNetGolden(t, run, path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("opening golden file (run with -update to create it): %v", err)
-	}
-	defer f.Close()
-	if err := testutil.CollectAndCompare(run, f, netGoldenMetrics...); err != nil {
-		t.Errorf("metrics differ from %s:\n%v", path, err)
-	}
-	return run.err
-}
-
-func writeNetGolden(t *testing.T, run *netProbeRun, path string) {
-	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(run)
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	for _, mf := range families {
-		if !slices.Contains(netGoldenMetrics, mf.GetName()) {
-			continue
-		}
-		if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testkit.GoldenMetrics(t, filepath.Join("testdata", golden), reg, netGoldenMetrics...)
+	return run.err
 }
 
 // netTestCert makes a self-signed certificate for health.klaxon.test that

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
-	"flag"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -18,10 +17,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/common/promslog"
 
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/runbooks"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 const prefix = "/runbooks/"
 
@@ -67,19 +65,7 @@ func TestGolden(t *testing.T) {
 			if got, want := rec.Header().Get("Content-Type"), "text/html; charset=utf-8"; got != want {
 				t.Errorf("Content-Type = %q, want %q", got, want)
 			}
-			golden := filepath.Join("testdata", "golden", tt.golden)
-			if *update {
-				if err := os.WriteFile(golden, rec.Body.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if diff := cmp.Diff(string(want), rec.Body.String()); diff != "" {
-				t.Errorf("%s differs from %s (-want +got):\n%s", tt.path, golden, diff)
-			}
+			testkit.Golden(t, filepath.Join("testdata", "golden", tt.golden), rec.Body.String())
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/acklink"
 )
 
@@ -44,7 +46,7 @@ func TestStatusPageGolden(t *testing.T) {
 			if got := rec.Header().Get("Set-Cookie"); got != "" {
 				t.Errorf("Set-Cookie = %q with a valid session cookie", got)
 			}
-			golden(t, tt.golden, rec.Body.String())
+			testkit.Golden(t, filepath.Join("testdata", "golden", tt.golden), rec.Body.String())
 		})
 	}
 }
@@ -347,7 +349,7 @@ func TestLinkConfirmGolden(t *testing.T) {
 	if strings.Contains(rec.Body.String(), token) {
 		t.Error("the page repeats the token")
 	}
-	golden(t, "confirm.html", rec.Body.String())
+	testkit.Golden(t, filepath.Join("testdata", "golden", "confirm.html"), rec.Body.String())
 }
 
 func TestLinkAckOnce(t *testing.T) {
@@ -357,7 +359,7 @@ func TestLinkAckOnce(t *testing.T) {
 	if rec.Code != http.StatusOK {
 		t.Errorf("status = %d, want 200", rec.Code)
 	}
-	golden(t, "acknowledged.html", rec.Body.String())
+	testkit.Golden(t, filepath.Join("testdata", "golden", "acknowledged.html"), rec.Body.String())
 
 	replay := f.do(http.MethodPost, "/ack/"+token, url.Values{"name": {"mallory"}})
 	checkStatus(t, replay, http.StatusConflict, "Link already used")

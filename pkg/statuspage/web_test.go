@@ -3,13 +3,10 @@ package statuspage
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -17,13 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/pkg/acklink"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 var (
 	testKey = []byte("0123456789abcdef0123456789abcdef")
@@ -185,26 +179,6 @@ func (f *fixture) token(incident string, expires time.Time) string {
 }
 
 var sessionCookie = &http.Cookie{Name: csrfCookie, Value: testSession}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs (-want +got):\n%s", path, diff)
-	}
-}
 
 var titleRE = regexp.MustCompile(`<h1>([^<]*)</h1>`)
 

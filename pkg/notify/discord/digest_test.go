@@ -2,11 +2,13 @@ package discord_test
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/notify"
 )
@@ -51,7 +53,7 @@ func TestDigestGolden(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("the fake accepted %d messages, want 1", len(got))
 	}
-	golden(t, "digest", got[0].Raw)
+	testkit.GoldenJSON(t, filepath.Join("testdata", "digest.golden.json"), got[0].Raw)
 	// The channel's critical mentions and the first trigger's, and the
 	// escalation's; nobody for the warning trigger, the resolve or the
 	// acknowledgement.

@@ -1,11 +1,8 @@
 package discord_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -20,13 +17,13 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord/discordtest"
+	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 const (
 	hookID    = "1200000000000000001"
@@ -196,28 +193,6 @@ func send(t *testing.T, extra string, n *notify.Notification) (discordtest.Recei
 	return got[0], logs.String()
 }
 
-func golden(t *testing.T, name string, raw []byte) {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, raw, "", "  "); err != nil {
-		t.Fatal(err)
-	}
-	buf.WriteByte('\n')
-	path := filepath.Join("testdata", name+".golden.json")
-	if *update {
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run the test with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), buf.String()); diff != "" {
-		t.Errorf("%s differs (-want +got):\n%s", path, diff)
-	}
-}
-
 func TestMessages(t *testing.T) {
 	userTemplates := `  title: '{{ .CommonLabels.alertname }} on {{ .CommonLabels.instance }} ({{ .Status }})'
   description: |-
@@ -238,7 +213,7 @@ func TestMessages(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, _ := send(t, tc.extra, tc.n)
-			golden(t, tc.name, got.Raw)
+			testkit.GoldenJSON(t, filepath.Join("testdata", tc.name+".golden.json"), got.Raw)
 			if diff := cmp.Diff(tc.pings, got.Pings()); diff != "" {
 				t.Errorf("pings (-want +got):\n%s", diff)
 			}
@@ -388,30 +363,30 @@ var failureCases = []struct {
 	want  outcome
 }{
 	{"200", nil, outcome{OK: true}},
-	{"204", answer(discordtest.Answer{Status: 204}), outcome{OK: true}},
-	{"400", answer(discordtest.Answer{Status: 400}), outcome{Reason: "clientError", Status: 400,
+	{"204", answer(fakeapi.Fault{Status: 204}), outcome{OK: true}},
+	{"400", answer(fakeapi.Fault{Status: 400}), outcome{Reason: "clientError", Status: 400,
 		Text: "discord answered 400 Bad Request: Invalid Form Body (code 50035): content: Must be 2000 or fewer in length."}},
-	{"401", answer(discordtest.Answer{Status: 401}), outcome{Reason: "authError", Status: 401,
+	{"401", answer(fakeapi.Fault{Status: 401}), outcome{Reason: "authError", Status: 401,
 		Text: "discord answered 401 Unauthorized: Invalid Webhook Token (code 50027)"}},
-	{"403", answer(discordtest.Answer{Status: 403}), outcome{Reason: "authError", Status: 403,
+	{"403", answer(fakeapi.Fault{Status: 403}), outcome{Reason: "authError", Status: 403,
 		Text: "discord answered 403 Forbidden: Missing Permissions (code 50013)"}},
 	{"404 unknown webhook", func(s *discordtest.Server) string { return s.WebhookURL("1300000000000000000", hookToken) },
 		outcome{Reason: "clientError", Status: 404, Text: "discord answered 404 Not Found: Unknown Webhook (code 10015)"}},
-	{"429", answer(discordtest.Answer{Status: 429, RetryAfter: 1500 * time.Millisecond}), outcome{Retry: true, RetryAfter: 1500 * time.Millisecond,
+	{"429", answer(fakeapi.Fault{Status: 429, RetryAfter: 1500 * time.Millisecond}), outcome{Retry: true, RetryAfter: 1500 * time.Millisecond,
 		Reason: "rateLimited", Status: 429, Text: "discord answered 429 Too Many Requests: You are being rate limited. (code 0), retry after 1.5s"}},
-	{"429 global", answer(discordtest.Answer{Status: 429, RetryAfter: 250 * time.Millisecond, Global: true}), outcome{Retry: true, RetryAfter: 250 * time.Millisecond,
+	{"429 global", answer(discordtest.GlobalRateLimit(250 * time.Millisecond)), outcome{Retry: true, RetryAfter: 250 * time.Millisecond,
 		Reason: "rateLimited", Status: 429, Text: "discord answered 429 Too Many Requests: You are being rate limited. (code 0), retry after 0.25s (global limit)"}},
-	{"500", answer(discordtest.Answer{Status: 500}), outcome{Retry: true, Reason: "serverError", Status: 500,
+	{"500", answer(fakeapi.Fault{Status: 500}), outcome{Retry: true, Reason: "serverError", Status: 500,
 		Text: "discord answered 500 Internal Server Error: 500: Internal Server Error (code 0)"}},
-	{"502", answer(discordtest.Answer{Status: 502}), outcome{Retry: true, Reason: "serverError", Status: 502,
+	{"502", answer(fakeapi.Fault{Status: 502}), outcome{Retry: true, Reason: "serverError", Status: 502,
 		Text: "discord answered 502 Bad Gateway: <html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>"}},
-	{"503", answer(discordtest.Answer{Status: 503}), outcome{Retry: true, Reason: "serverError", Status: 503,
+	{"503", answer(fakeapi.Fault{Status: 503}), outcome{Retry: true, Reason: "serverError", Status: 503,
 		Text: "discord answered 503 Service Unavailable: <html><head><title>503 Service Unavailable</title></head><body><center><h1>503 Service Unavailable</h1></center></body></html>"}},
 }
 
-func answer(a discordtest.Answer) func(*discordtest.Server) string {
+func answer(f fakeapi.Fault) func(*discordtest.Server) string {
 	return func(s *discordtest.Server) string {
-		s.AnswerNext(1, a)
+		s.FailNext(1, f)
 		return ""
 	}
 }
@@ -440,7 +415,7 @@ func TestRetryClassification(t *testing.T) {
 func TestRetryOnTransportFailures(t *testing.T) {
 	t.Run("connection closed", func(t *testing.T) {
 		s, url := fake(t)
-		s.AnswerNext(1, discordtest.Answer{Close: true})
+		s.FailNext(1, fakeapi.Fault{HangUp: true})
 		n, _ := notifier(t, url, "")
 		if got := classify(n.Notify(context.Background(), firingPair())); !got.Retry || got.Reason != "network" {
 			t.Errorf("outcome %+v, want a retryable network error", got)
@@ -457,7 +432,7 @@ func TestRetryOnTransportFailures(t *testing.T) {
 	})
 	t.Run("timeout", func(t *testing.T) {
 		s, url := fake(t)
-		s.AnswerNext(1, discordtest.Answer{Hang: true})
+		s.FailNext(1, fakeapi.Fault{Stall: true})
 		n, _ := notifier(t, url, "  timeout: 50ms\n")
 		got := classify(n.Notify(context.Background(), firingPair()))
 		if !got.Retry || got.Reason != "timeout" || !strings.Contains(got.Text, "configured discord timeout of 50ms reached") {
@@ -488,8 +463,8 @@ func TestSecretsStayHidden(t *testing.T) {
 		}
 	}
 	setups := map[string]func(s *discordtest.Server) string{
-		"closed":  answer(discordtest.Answer{Close: true}),
-		"hang":    answer(discordtest.Answer{Hang: true}),
+		"closed":  answer(fakeapi.Fault{HangUp: true}),
+		"hang":    answer(fakeapi.Fault{Stall: true}),
 		"refused": func(s *discordtest.Server) string { s.Close(); return "" },
 	}
 	for _, tc := range failureCases {

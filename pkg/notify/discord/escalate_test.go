@@ -1,11 +1,13 @@
 package discord_test
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/notify"
 )
 
@@ -38,7 +40,7 @@ func TestEscalationMessages(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, _ := send(t, mentionsYAML, tc.n)
-			golden(t, tc.name, got.Raw)
+			testkit.GoldenJSON(t, filepath.Join("testdata", tc.name+".golden.json"), got.Raw)
 			if diff := cmp.Diff(tc.pings, got.Pings()); diff != "" {
 				t.Errorf("pings (-want +got):\n%s", diff)
 			}

@@ -1,7 +1,8 @@
 // Package fakeapi is what the fakes of the upstream APIs (pagerdutytest,
-// opsgenietest, slacktest, discordtest) share: a queue of injected
-// answers, a sliding-window rate limit, dropping a connection and writing
-// JSON.
+// opsgenietest, slacktest, discordtest) share: scripted faults
+// (FailNext), a rate limit counted by the upstream's rule (SetRateLimit),
+// dropping a connection and writing JSON. Each fake keeps what is its
+// upstream's own: the bodies it answers and the headers of its limit.
 package fakeapi
 
 import (

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -20,13 +19,13 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 	"github.com/klaxonhq/klaxon/pkg/notify/notifytest"
 	"github.com/klaxonhq/klaxon/pkg/notify/opsgenie/opsgenietest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 const testKey = "5ec2e7-SECRET-genie-key-0001"
 
@@ -103,28 +102,6 @@ func newNotifier(t *testing.T, c *Config, logger *slog.Logger) *Notifier {
 	return o
 }
 
-func checkGolden(t *testing.T, name string, body []byte) {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, body, "", "  "); err != nil {
-		t.Fatalf("body is not JSON: %v", err)
-	}
-	buf.WriteByte('\n')
-	path := filepath.Join("testdata", name+".json")
-	if *update {
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), buf.String()); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
-}
-
 func TestGoldenCreates(t *testing.T) {
 	override := func(c *Config) {
 		c.Message = `{{ .CommonLabels.alertname }} on {{ .CommonLabels.job }}`
@@ -161,7 +138,7 @@ func TestGoldenCreates(t *testing.T) {
 			if len(bodies) != 1 {
 				t.Fatalf("fake accepted %d alerts, want 1", len(bodies))
 			}
-			checkGolden(t, tc.name, bodies[0])
+			testkit.GoldenJSON(t, filepath.Join("testdata", tc.name+".json"), bodies[0])
 		})
 	}
 }
@@ -241,7 +218,9 @@ func TestRetryClassification(t *testing.T) {
 		text   string
 	}
 	fail := func(status int, after time.Duration) func(*opsgenietest.Server, *Config) {
-		return func(s *opsgenietest.Server, _ *Config) { s.FailNext(1, status, after, "") }
+		return func(s *opsgenietest.Server, _ *Config) {
+			s.FailNext(1, fakeapi.Fault{Status: status, RetryAfter: after})
+		}
 	}
 	for _, tc := range []struct {
 		name  string
@@ -249,7 +228,9 @@ func TestRetryClassification(t *testing.T) {
 		want  want
 	}{
 		{"202 accepted", nil, want{ok: true}},
-		{"200 ok", func(s *opsgenietest.Server, _ *Config) { s.FailNext(1, 200, 0, `{"result":"ok"}`) }, want{ok: true}},
+		{"200 ok", func(s *opsgenietest.Server, _ *Config) {
+			s.FailNext(1, fakeapi.Fault{Status: 200, Body: `{"result":"ok"}`})
+		}, want{ok: true}},
 		{"400", fail(400, 0), want{reason: notify.ReasonClientError, text: "opsgenie answered 400 Bad Request: Bad Request (request fake-request-1)"}},
 		{"401 bad key", func(_ *opsgenietest.Server, c *Config) { c.APIKey = "wrong" },
 			want{reason: notify.ReasonAuthError, text: "opsgenie answered 401 Unauthorized: Key format is not valid! (request fake-request-1)"}},
@@ -263,7 +244,7 @@ func TestRetryClassification(t *testing.T) {
 		{"500", fail(500, 0), want{retry: true, reason: notify.ReasonServerError, text: "500 Internal Server Error"}},
 		{"502", fail(502, 0), want{retry: true, reason: notify.ReasonServerError, text: "502 Bad Gateway"}},
 		{"503", fail(503, 0), want{retry: true, reason: notify.ReasonServerError, text: "503 Service Unavailable"}},
-		{"connection dropped", func(s *opsgenietest.Server, _ *Config) { s.DropNext(1) }, want{retry: true, reason: notify.ReasonNetwork, text: "EOF"}},
+		{"connection dropped", func(s *opsgenietest.Server, _ *Config) { s.FailNext(1, fakeapi.Fault{HangUp: true}) }, want{retry: true, reason: notify.ReasonNetwork, text: "EOF"}},
 		{"connection refused", func(_ *opsgenietest.Server, c *Config) { c.APIURL = "http://" + testenv.FreeAddr(t) },
 			want{retry: true, reason: notify.ReasonNetwork, text: "connection refused"}},
 	} {
@@ -323,9 +304,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 		{"from key file", func(_ *opsgenietest.Server, c *Config) { c.APIKey, c.APIKeyFile = "", keyFile }, notify.KindTrigger, firingTwo()},
 		{"limits held", nil, notify.KindTrigger, large()},
 		{"upstream echoes the key", func(s *opsgenietest.Server, _ *Config) {
-			s.FailNext(1, 422, 0, `{"message":"Key `+testKey+` is disabled","took":0.001,"requestId":"r"}`)
+			s.FailNext(1, fakeapi.Fault{Status: 422, Body: `{"message":"Key ` + testKey + ` is disabled","took":0.001,"requestId":"r"}`})
 		}, notify.KindTrigger, firingTwo()},
-		{"server error echoes the key", func(s *opsgenietest.Server, _ *Config) { s.FailNext(1, 500, 0, "GenieKey "+testKey) }, notify.KindTrigger, firingTwo()},
+		{"server error echoes the key", func(s *opsgenietest.Server, _ *Config) {
+			s.FailNext(1, fakeapi.Fault{Status: 500, Body: "GenieKey " + testKey})
+		}, notify.KindTrigger, firingTwo()},
 		{"connection refused", func(_ *opsgenietest.Server, c *Config) { c.APIURL = "http://" + testenv.FreeAddr(t) }, notify.KindTrigger, firingTwo()},
 		{"key file gone", func(_ *opsgenietest.Server, c *Config) { c.APIKey, c.APIKeyFile = "", keyFile+".missing" }, notify.KindTrigger, firingTwo()},
 		{"bad template", func(_ *opsgenietest.Server, c *Config) { c.Message = `{{ .CommonLabels.x | nosuchfunc }}` }, notify.KindTrigger, firingTwo()},

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -19,13 +18,13 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 	"github.com/klaxonhq/klaxon/pkg/notify/notifytest"
 	"github.com/klaxonhq/klaxon/pkg/notify/pagerduty/pagerdutytest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // testKey is a well-formed routing key, as the fake checks them.
 const testKey = "R0123456789abcdefSECRETKEY000001"
@@ -99,28 +98,6 @@ func newNotifier(t *testing.T, c *Config, logger *slog.Logger) *Notifier {
 	return p
 }
 
-func checkGolden(t *testing.T, name string, body []byte) {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, body, "", "  "); err != nil {
-		t.Fatalf("body is not JSON: %v", err)
-	}
-	buf.WriteByte('\n')
-	path := filepath.Join("testdata", name+".json")
-	if *update {
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), buf.String()); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
-}
-
 func TestGoldenEvents(t *testing.T) {
 	override := func(c *Config) {
 		c.Summary = `{{ .CommonLabels.alertname }} on {{ .CommonLabels.job }}: {{ (index .Alerts 0).Annotations.summary }}`
@@ -156,7 +133,7 @@ func TestGoldenEvents(t *testing.T) {
 			if len(bodies) != 1 {
 				t.Fatalf("fake accepted %d events, want 1", len(bodies))
 			}
-			checkGolden(t, tc.name, bodies[0])
+			testkit.GoldenJSON(t, filepath.Join("testdata", tc.name+".json"), bodies[0])
 		})
 	}
 }
@@ -217,26 +194,32 @@ func TestRetryClassification(t *testing.T) {
 		want  want
 	}{
 		{"202 accepted", nil, want{ok: true}},
-		{"200 ok", func(s *pagerdutytest.Server, _ *Config) { s.FailNext(1, 200, 0, `{"status":"success"}`) }, want{ok: true}},
+		{"200 ok", func(s *pagerdutytest.Server, _ *Config) {
+			s.FailNext(1, fakeapi.Fault{Status: 200, Body: `{"status":"success"}`})
+		}, want{ok: true}},
 		{"400 rejected", func(_ *pagerdutytest.Server, c *Config) { c.RoutingKey = "too-short" },
 			want{reason: notify.ReasonClientError, text: "pagerduty answered 400 Bad Request: Event object is invalid: Length of 'routing_key' is incorrect (should be 32 characters)"}},
-		{"401", func(s *pagerdutytest.Server, _ *Config) { s.FailNext(1, 401, 0, "") },
+		{"401", func(s *pagerdutytest.Server, _ *Config) { s.FailNext(1, fakeapi.Fault{Status: 401}) },
 			want{reason: notify.ReasonAuthError, text: "pagerduty answered 401 Unauthorized: Unauthorized"}},
-		{"403", func(s *pagerdutytest.Server, _ *Config) { s.FailNext(1, 403, 0, "") },
+		{"403", func(s *pagerdutytest.Server, _ *Config) { s.FailNext(1, fakeapi.Fault{Status: 403}) },
 			want{reason: notify.ReasonAuthError, text: "pagerduty answered 403 Forbidden: Forbidden"}},
 		{"404", func(s *pagerdutytest.Server, c *Config) { c.URL = strings.TrimSuffix(c.URL, "enqueue") + "nowhere" },
 			want{reason: notify.ReasonClientError, text: "pagerduty answered 404 Not Found: Not Found"}},
-		{"429 with Retry-After", func(s *pagerdutytest.Server, _ *Config) { s.FailNext(1, 429, 90*time.Second, "") },
+		{"429 with Retry-After", func(s *pagerdutytest.Server, _ *Config) {
+			s.FailNext(1, fakeapi.Fault{Status: 429, RetryAfter: 90 * time.Second})
+		},
 			want{retry: true, after: 90 * time.Second, reason: notify.ReasonRateLimited, text: "429 Too Many Requests"}},
 		{"429 from the rate limit", func(s *pagerdutytest.Server, _ *Config) { s.SetRateLimit(0, time.Minute) },
 			want{retry: true, after: rateLimitWait, reason: notify.ReasonRateLimited, text: "arriving too quickly"}},
-		{"500", func(s *pagerdutytest.Server, _ *Config) { s.FailNext(1, 500, 0, "") },
+		{"500", func(s *pagerdutytest.Server, _ *Config) { s.FailNext(1, fakeapi.Fault{Status: 500}) },
 			want{retry: true, reason: notify.ReasonServerError, text: "500 Internal Server Error"}},
-		{"502", func(s *pagerdutytest.Server, _ *Config) { s.FailNext(1, 502, 0, "") },
+		{"502", func(s *pagerdutytest.Server, _ *Config) { s.FailNext(1, fakeapi.Fault{Status: 502}) },
 			want{retry: true, reason: notify.ReasonServerError, text: "502 Bad Gateway"}},
-		{"503 with Retry-After", func(s *pagerdutytest.Server, _ *Config) { s.FailNext(1, 503, 5*time.Second, "") },
+		{"503 with Retry-After", func(s *pagerdutytest.Server, _ *Config) {
+			s.FailNext(1, fakeapi.Fault{Status: 503, RetryAfter: 5 * time.Second})
+		},
 			want{retry: true, after: 5 * time.Second, reason: notify.ReasonServerError, text: "503 Service Unavailable"}},
-		{"connection dropped", func(s *pagerdutytest.Server, _ *Config) { s.DropNext(1) },
+		{"connection dropped", func(s *pagerdutytest.Server, _ *Config) { s.FailNext(1, fakeapi.Fault{HangUp: true}) },
 			want{retry: true, reason: notify.ReasonNetwork, text: "EOF"}},
 		{"connection refused", func(_ *pagerdutytest.Server, c *Config) { c.URL = "http://" + testenv.FreeAddr(t) + "/v2/enqueue" },
 			want{retry: true, reason: notify.ReasonNetwork, text: "connection refused"}},
@@ -280,9 +263,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 		{"accepted from key file", func(_ *pagerdutytest.Server, c *Config) { c.RoutingKey, c.RoutingKeyFile = "", keyFile }, firingTwo()},
 		{"truncated and too large", nil, large()},
 		{"upstream echoes the key", func(s *pagerdutytest.Server, _ *Config) {
-			s.FailNext(1, 400, 0, `{"status":"invalid event","message":"Event object is invalid","errors":["unknown routing_key `+testKey+`"]}`)
+			s.FailNext(1, fakeapi.Fault{Status: 400, Body: `{"status":"invalid event","message":"Event object is invalid","errors":["unknown routing_key ` + testKey + `"]}`})
 		}, firingTwo()},
-		{"server error echoes the key", func(s *pagerdutytest.Server, _ *Config) { s.FailNext(1, 500, 0, "key="+testKey) }, firingTwo()},
+		{"server error echoes the key", func(s *pagerdutytest.Server, _ *Config) {
+			s.FailNext(1, fakeapi.Fault{Status: 500, Body: "key=" + testKey})
+		}, firingTwo()},
 		{"connection refused", func(_ *pagerdutytest.Server, c *Config) { c.URL = "http://" + testenv.FreeAddr(t) + "/v2/enqueue" }, firingTwo()},
 		{"key file gone", func(_ *pagerdutytest.Server, c *Config) { c.RoutingKey, c.RoutingKeyFile = "", keyFile+".missing" }, firingTwo()},
 		{"bad template", func(_ *pagerdutytest.Server, c *Config) { c.Summary = `{{ .CommonLabels.x | nosuchfunc }}` }, firingTwo()},

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -23,12 +22,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/common/promslog"
 
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 var (
 	startsAt  = time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)
@@ -36,13 +35,13 @@ var (
 	createdAt = startsAt.Add(30 * time.Second)
 )
 
-// newFake starts a fake Slack whose rate limit no test hits unless it
-// means to.
+// newFake starts a fake Slack without a rate limit; a test that means to
+// hit one sets it.
 func newFake(t *testing.T) (*slacktest.Server, string) {
 	t.Helper()
 	s := slacktest.NewServer()
 	t.Cleanup(s.Close)
-	s.SetLimit(time.Hour, 1000)
+	s.SetRateLimit(0, 0)
 	return s, s.NewWebhook()
 }
 
@@ -165,7 +164,8 @@ func hostile() *notify.Notification {
 	return n
 }
 
-// golden compares the pretty-printed body with testdata/<name>.json.
+// golden compares the body, decoded and encoded again with sorted keys
+// and an indent, with testdata/<name>.json.
 func golden(t *testing.T, name string, body []byte) {
 	t.Helper()
 	var v any
@@ -181,19 +181,7 @@ func golden(t *testing.T, name string, body []byte) {
 	if err := enc.Encode(v); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("testdata", name+".json")
-	if *update {
-		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run the test with -update to write it)", err)
-	}
-	if diff := cmp.Diff(string(want), out.String()); diff != "" {
-		t.Errorf("request body differs from %s (-want +got):\n%s", path, diff)
-	}
+	testkit.Golden(t, filepath.Join("testdata", name+".json"), out.Bytes())
 }
 
 // send delivers n through a notifier configured with extra and returns
@@ -372,7 +360,7 @@ func TestRetryClassification(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fake, hook := newFake(t)
-			fake.FailNext(1, tc.status, tc.body, tc.retryAfter)
+			fake.FailNext(1, fakeapi.Fault{Status: tc.status, Body: tc.body, RetryAfter: tc.retryAfter})
 			err := newNotifier(t, hook, "", nil).Notify(context.Background(), firingTwo())
 			var got outcome
 			if err != nil {
@@ -396,7 +384,7 @@ func TestRetryTransportFailures(t *testing.T) {
 	})
 	t.Run("connection dropped", func(t *testing.T) {
 		fake, hook := newFake(t)
-		fake.HangUpNext(1)
+		fake.FailNext(1, fakeapi.Fault{HangUp: true})
 		err := newNotifier(t, hook, "", nil).Notify(context.Background(), firingTwo())
 		checkRetryable(t, err, notify.ReasonNetwork, "EOF")
 	})
@@ -407,7 +395,7 @@ func TestRetryTransportFailures(t *testing.T) {
 	})
 	t.Run("rate limited by the fake", func(t *testing.T) {
 		fake, hook := newFake(t)
-		fake.SetLimit(time.Hour, 1)
+		fake.SetRateLimit(1, time.Hour)
 		n := newNotifier(t, hook, "", nil)
 		if err := n.Notify(context.Background(), firingTwo()); err != nil {
 			t.Fatalf("first post: %v", err)
@@ -475,10 +463,10 @@ func TestSecretsNeverShown(t *testing.T) {
 		status int
 		body   string
 	}{{400, "invalid_payload"}, {403, "invalid_token"}, {404, "no_service"}, {429, "rate_limited"}, {500, "rollup_error"}, {200, "not ok"}} {
-		fake.FailNext(1, f.status, f.body, time.Second)
+		fake.FailNext(1, fakeapi.Fault{Status: f.status, Body: f.body, RetryAfter: time.Second})
 		notifyOnce(n, firingTwo())
 	}
-	fake.HangUpNext(1)
+	fake.FailNext(1, fakeapi.Fault{HangUp: true})
 	notifyOnce(n, firingTwo())
 	notifyOnce(newNotifier(t, hanging.URL+"/services/"+token, "timeout: 20ms\n", logger), firingTwo())
 	notifyOnce(newNotifier(t, "http://127.0.0.1:1/services/"+token, "", logger), firingTwo())

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/store"
 	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
 )
@@ -14,7 +15,7 @@ import (
 // TestEscalationKeys: the keys that start with a prefix, in order, up to
 // the limit; a prefix ending in f or 9 stops at the next digit.
 func TestEscalationKeys(t *testing.T) {
-	s := open(t, "", sqlite.Options{Now: fixedClock(t0).Now})
+	s := open(t, "", sqlite.Options{Now: testkit.NewClock(t0).Now})
 	keys := []string{"3f9a00", "3f9a1c2e00", "3f9a1c2e7f", "3f9a1c2f00", "3f9b00", "3fa000", "4000"}
 	for _, k := range keys {
 		update(t, s, k, set(&store.EscalationChange{Route: "ops", Policy: "p", State: state(1)}))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/store"
 	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
 )
@@ -73,14 +74,8 @@ func claimEscalations(t testing.TB, s *sqlite.Store, now time.Time, limit int) [
 	return out
 }
 
-func fixedClock(at time.Time) *clock {
-	c := &clock{}
-	c.Set(at)
-	return c
-}
-
 func TestUpdateEscalation(t *testing.T) {
-	s := open(t, "", sqlite.Options{Now: fixedClock(t0).Now})
+	s := open(t, "", sqlite.Options{Now: testkit.NewClock(t0).Now})
 	in := newIngest("inc1", "h1", t0, "pager")
 	mustIngest(t, s, in)
 
@@ -129,7 +124,7 @@ func TestUpdateEscalation(t *testing.T) {
 }
 
 func TestUpdateEscalationRollsBack(t *testing.T) {
-	s := open(t, "", sqlite.Options{Now: fixedClock(t0).Now})
+	s := open(t, "", sqlite.Options{Now: testkit.NewClock(t0).Now})
 	ctx := context.Background()
 	update(t, s, "inc1", set(&store.EscalationChange{Route: "ops", Policy: "p", State: state(1)}))
 	before := openEscalations(t, s)
@@ -191,7 +186,7 @@ func TestUpdateEscalationValidation(t *testing.T) {
 // one before it.
 func TestConcurrentEscalationUpdates(t *testing.T) {
 	const goroutines, each = 8, 10
-	s := open(t, "", sqlite.Options{Now: fixedClock(t0).Now})
+	s := open(t, "", sqlite.Options{Now: testkit.NewClock(t0).Now})
 	mustIngest(t, s, newIngest("inc1", "h1", t0))
 	increment := func(cur *store.Escalation) (*store.EscalationChange, error) {
 		n := 0
@@ -234,7 +229,7 @@ func TestConcurrentEscalationUpdates(t *testing.T) {
 }
 
 func TestClaimDueEscalations(t *testing.T) {
-	s := open(t, "", sqlite.Options{Now: fixedClock(t0).Now})
+	s := open(t, "", sqlite.Options{Now: testkit.NewClock(t0).Now})
 	update(t, s, "a", set(&store.EscalationChange{Route: "ops", State: state(0), NextAt: t0.Add(time.Minute)}))
 	update(t, s, "b", set(&store.EscalationChange{Route: "ops", State: state(0), NextAt: t0.Add(2 * time.Minute)}))
 	update(t, s, "c", set(&store.EscalationChange{Route: "ops", State: state(0)})) // no timer
@@ -391,7 +386,7 @@ func claimableKeys(es []store.Escalation) []string {
 }
 
 func TestUseNonce(t *testing.T) {
-	c := fixedClock(t0)
+	c := testkit.NewClock(t0)
 	s := open(t, "", sqlite.Options{Now: c.Now})
 	ctx := context.Background()
 	use := func(nonce string, until time.Time) bool {
@@ -425,7 +420,7 @@ func TestUseNonce(t *testing.T) {
 
 func TestPruneKeepsEscalations(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "klaxon.db")
-	c := fixedClock(t0)
+	c := testkit.NewClock(t0)
 	s := open(t, path, sqlite.Options{Now: c.Now, Retention: time.Hour, PruneInterval: time.Millisecond})
 	ctx := context.Background()
 	in := newIngest("inc1", "h1", t0, "pager")
@@ -470,7 +465,7 @@ func countNonces(t *testing.T, path string) int {
 
 func TestEscalationsSurviveRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "klaxon.db")
-	s := open(t, path, sqlite.Options{Now: fixedClock(t0).Now})
+	s := open(t, path, sqlite.Options{Now: testkit.NewClock(t0).Now})
 	ctx := context.Background()
 	update(t, s, "inc1", set(&store.EscalationChange{Route: "ops", Policy: "p", State: state(3), NextAt: t0.Add(time.Minute)}))
 	update(t, s, "inc2", set(&store.EscalationChange{Route: "ops", Policy: "p", State: state(1), NextAt: t0.Add(time.Minute)}))
@@ -483,7 +478,7 @@ func TestEscalationsSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s = open(t, path, sqlite.Options{Now: fixedClock(t0).Now})
+	s = open(t, path, sqlite.Options{Now: testkit.NewClock(t0).Now})
 	if diff := cmp.Diff(before, openEscalations(t, s)); diff != "" {
 		t.Fatalf("escalations after restart (-want +got):\n%s", diff)
 	}
@@ -525,7 +520,7 @@ func TestUpgradeFromSchema2(t *testing.T) {
 	}
 	raw.Close()
 
-	s := open(t, path, sqlite.Options{Now: fixedClock(t0).Now})
+	s := open(t, path, sqlite.Options{Now: testkit.NewClock(t0).Now})
 	update(t, s, "inc1", set(&store.EscalationChange{Policy: "p", State: state(1),
 		Deliveries: []store.NewDelivery{{Channel: "pager", Kind: "trigger"}}}))
 	want := []store.Escalation{{IncidentKey: "inc1", Route: "ops", Policy: "p", State: state(1), UpdatedAt: t0, Payload: []byte("{}")}}

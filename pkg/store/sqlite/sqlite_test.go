@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/store"
 	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
 )
@@ -322,7 +322,7 @@ func TestRescheduleBuryRequeue(t *testing.T) {
 // later was delivered, the dead letter is requeued.
 func TestRequeueSkipsSuperseded(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "klaxon.db")
-	clk := &clock{now: t0}
+	clk := testkit.NewClock(t0)
 	s := open(t, path, sqlite.Options{Retention: time.Hour, PruneInterval: time.Millisecond, Now: clk.Now})
 	ctx := context.Background()
 	mustIngest(t, s, newIngest("inc1", "h1", t0, "pager", "chat"))
@@ -478,31 +478,13 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-// clock is the pruner's clock in tests; it moves only when told.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // wait is how long a test waits for the pruner; a failure, never a pause.
 const wait = 10 * time.Second
 
 // prunedAt sets the pruner's clock and waits for a pass that read it: the
 // second to finish after it was set, since the first may have started
 // before.
-func prunedAt(t *testing.T, s *sqlite.Store, c *clock, now time.Time) {
+func prunedAt(t *testing.T, s *sqlite.Store, c *testkit.Clock, now time.Time) {
 	t.Helper()
 	c.Set(now)
 	from := s.PrunePasses()
@@ -531,7 +513,7 @@ func countRows(t *testing.T, path string) (rows, payloads, incidents int) {
 
 func TestRetention(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "klaxon.db")
-	clk := &clock{now: t0}
+	clk := testkit.NewClock(t0)
 	s := open(t, path, sqlite.Options{Retention: time.Second, PruneInterval: time.Millisecond, Now: clk.Now})
 	ctx := context.Background()
 	mustIngest(t, s, newIngest("inc1", "h1", t0, "pager"))
@@ -576,7 +558,7 @@ func TestClaimDoesNotPrune(t *testing.T) {
 	open(t, path, sqlite.Options{}).Close()
 	insertDone(t, path, backlog, t0)
 
-	clk := &clock{now: t0}
+	clk := testkit.NewClock(t0)
 	s := open(t, path, sqlite.Options{Retention: time.Hour, PruneInterval: time.Millisecond, Now: clk.Now})
 	mustIngest(t, s, newIngest("inc1", "h1", t0, "pager"))
 	if got := keys(claim(t, s, t0.Add(48*time.Hour), 10)); !cmp.Equal(got, []string{"pager/inc1"}) {

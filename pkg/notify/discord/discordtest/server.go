@@ -20,11 +20,11 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 )
 
-// DefaultRateLimit and DefaultRateWindow are the fake's bucket for each
+// DefaultRateLimit and DefaultRatePeriod are the fake's bucket for each
 // webhook: the numbers commonly observed from Discord.
 const (
 	DefaultRateLimit  = 5
-	DefaultRateWindow = 2 * time.Second
+	DefaultRatePeriod = 2 * time.Second
 )
 
 // maxBody is the largest JSON body the fake reads.
@@ -34,37 +34,22 @@ const maxBody = 1 << 20
 // POST /api/webhooks/{id}/{token} (optionally /api/v{N}/...). It is safe
 // for concurrent use.
 type Server struct {
-	srv     *httptest.Server
-	closing chan struct{}
-	once    sync.Once
+	srv    *httptest.Server
+	faults fakeapi.Faults
+	limit  *fakeapi.RateLimit
 
 	mu       sync.Mutex
 	hooks    map[string]string // id → token
 	received []Received
 	attempts int
-	answers  fakeapi.Queue[Answer]
-	limit    int
-	window   time.Duration
-	buckets  map[string]*bucket
-	now      func() time.Time
 	lastID   uint64
 }
 
-// Answer is an answer the fake gives instead of executing the webhook.
-type Answer struct {
-	// Status is the HTTP status. The body is Discord's for that status
-	// unless Body is set.
-	Status int
-	// RetryAfter, for a 429, is sent as retry_after in the body (seconds,
-	// fractional) and, rounded up, as the Retry-After header.
-	RetryAfter time.Duration
-	// Global marks a 429 as the global rate limit.
-	Global bool
-	Body   string
-	// Close drops the connection without an answer.
-	Close bool
-	// Hang answers nothing until the client gives up or the server closes.
-	Hang bool
+// GlobalRateLimit is the fault of Discord's global rate limit: a 429 that
+// says so in its headers and body, to retry after after.
+func GlobalRateLimit(after time.Duration) fakeapi.Fault {
+	return fakeapi.Fault{Status: http.StatusTooManyRequests, RetryAfter: after,
+		Header: http.Header{"X-Ratelimit-Global": {"true"}, "X-Ratelimit-Scope": {"global"}}}
 }
 
 // Received is a message the fake accepted.
@@ -141,20 +126,11 @@ type AllowedMentions struct {
 	RepliedUser bool     `json:"replied_user,omitempty"`
 }
 
-type bucket struct {
-	remaining int
-	reset     time.Time
-}
-
 // NewServer starts a fake with no webhooks; add them with AddWebhook.
 func NewServer() *Server {
 	s := &Server{
-		closing: make(chan struct{}),
-		hooks:   map[string]string{},
-		buckets: map[string]*bucket{},
-		limit:   DefaultRateLimit,
-		window:  DefaultRateWindow,
-		now:     time.Now,
+		hooks: map[string]string{},
+		limit: fakeapi.NewRateLimit(fakeapi.Fixed, DefaultRateLimit, DefaultRatePeriod),
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -162,7 +138,7 @@ func NewServer() *Server {
 
 // Close stops the fake; requests then fail with "connection refused".
 func (s *Server) Close() {
-	s.once.Do(func() { close(s.closing) })
+	s.faults.Release()
 	s.srv.Close()
 }
 
@@ -198,28 +174,19 @@ func (s *Server) Attempts() int {
 	return s.attempts
 }
 
-// AnswerNext makes the next n requests to webhook paths get a instead of
-// being executed.
-func (s *Server) AnswerNext(n int, a Answer) {
-	s.answers.Add(n, a)
-}
+// FailNext makes the next n requests to webhook paths get f instead of
+// being executed. The body is Discord's for the status unless f.Body is
+// set: for a 429, retry_after is f.RetryAfter in seconds, fractional (see
+// GlobalRateLimit for the global limit).
+func (s *Server) FailNext(n int, f fakeapi.Fault) { s.faults.FailNext(n, f) }
 
-// SetRateLimit sets each webhook's bucket: limit requests per window. A
-// limit of 0 turns rate limiting off.
-func (s *Server) SetRateLimit(limit int, window time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.limit, s.window = limit, window
-	clear(s.buckets)
-}
+// SetRateLimit sets each webhook's bucket: n requests per period. A period
+// of 0 turns rate limiting off.
+func (s *Server) SetRateLimit(n int, per time.Duration) { s.limit.SetRateLimit(n, per) }
 
-// SetClock replaces the clock of the rate limit, so that tests control
-// time.
-func (s *Server) SetClock(now func() time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.now = now
-}
+// SetClock replaces the clock of the rate limit and of the messages'
+// timestamps, so that tests control time.
+func (s *Server) SetClock(now func() time.Time) { s.limit.SetClock(now) }
 
 var pathRE = regexp.MustCompile(`^/api(?:/v[0-9]+)?/webhooks/([^/]+)/([^/]+)$`)
 
@@ -233,12 +200,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, 0, "405: Method Not Allowed", nil)
 		return
 	}
-	a, injected, known := s.admit(m[1], m[2])
-	if injected {
-		s.answer(w, r, a)
+	s.count()
+	if s.faults.Answer(w, r, writeFault) {
 		return
 	}
-	if !known {
+	if !s.known(m[1], m[2]) {
 		writeError(w, http.StatusNotFound, 10015, "Unknown Webhook", nil)
 		return
 	}
@@ -248,74 +214,52 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.execute(w, r, m[1])
 }
 
-// admit counts the attempt and returns an injected answer, if any, and
-// whether the webhook exists.
-func (s *Server) admit(id, token string) (a Answer, injected, known bool) {
+// count counts a request to a webhook path, answered or not.
+func (s *Server) count() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.attempts++
-	if a, ok := s.answers.Next(); ok {
-		return a, true, true
-	}
+}
+
+// known reports whether the webhook exists.
+func (s *Server) known(id, token string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	t, ok := s.hooks[id]
-	return Answer{}, false, ok && t == token
+	return ok && t == token
 }
 
 // rateLimit takes a request from the webhook's bucket and sets Discord's
 // headers; on an empty bucket it answers 429 and returns false.
 func (s *Server) rateLimit(w http.ResponseWriter, id string) bool {
-	s.mu.Lock()
-	if s.limit <= 0 {
-		s.mu.Unlock()
+	v := s.limit.Admit(id)
+	if !v.On {
 		return true
 	}
-	now := s.now()
-	b := s.buckets[id]
-	if b == nil || !now.Before(b.reset) {
-		b = &bucket{remaining: s.limit, reset: now.Add(s.window)}
-		s.buckets[id] = b
-	}
-	ok := b.remaining > 0
-	if ok {
-		b.remaining--
-	}
-	limit, remaining, reset := s.limit, b.remaining, b.reset
-	s.mu.Unlock()
-
-	after := reset.Sub(now)
+	after := v.Reset.Sub(v.At)
 	h := w.Header()
-	h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
-	h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
-	h.Set("X-RateLimit-Reset", strconv.FormatFloat(float64(reset.UnixMilli())/1000, 'f', 3, 64))
+	h.Set("X-RateLimit-Limit", strconv.Itoa(v.Limit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(v.Remaining))
+	h.Set("X-RateLimit-Reset", strconv.FormatFloat(float64(v.Reset.UnixMilli())/1000, 'f', 3, 64))
 	h.Set("X-RateLimit-Reset-After", strconv.FormatFloat(after.Seconds(), 'f', 3, 64))
 	h.Set("X-RateLimit-Bucket", "webhook-"+id)
-	if !ok {
+	if !v.OK {
 		h.Set("X-RateLimit-Scope", "user")
 		writeRateLimited(w, after, false)
 	}
-	return ok
+	return v.OK
 }
 
-func (s *Server) answer(w http.ResponseWriter, r *http.Request, a Answer) {
+// writeFault answers a fault's status with its body or Discord's.
+func writeFault(w http.ResponseWriter, f fakeapi.Fault) {
 	switch {
-	case a.Close:
-		fakeapi.HangUp(w)
-	case a.Hang:
-		select {
-		case <-r.Context().Done():
-		case <-s.closing:
-		}
-	case a.Status == http.StatusTooManyRequests && a.Body == "":
-		if a.Global {
-			w.Header().Set("X-RateLimit-Global", "true")
-			w.Header().Set("X-RateLimit-Scope", "global")
-		}
-		writeRateLimited(w, a.RetryAfter, a.Global)
-	case a.Body != "":
-		w.WriteHeader(a.Status)
-		_, _ = io.WriteString(w, a.Body)
+	case f.Status == http.StatusTooManyRequests && f.Body == "":
+		writeRateLimited(w, f.RetryAfter, f.Header.Get("X-RateLimit-Global") == "true")
+	case f.Body != "":
+		w.WriteHeader(f.Status)
+		_, _ = io.WriteString(w, f.Body)
 	default:
-		writeStatus(w, a.Status)
+		writeStatus(w, f.Status)
 	}
 }
 

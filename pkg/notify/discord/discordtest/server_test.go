@@ -7,11 +7,13 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/klaxonhq/klaxon/internal/testkit"
+	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 )
 
 const (
@@ -169,9 +171,8 @@ func TestAcceptsAndRecords(t *testing.T) {
 
 func TestRateLimit(t *testing.T) {
 	s, url := start(t)
-	now := time.Unix(1_800_000_000, 0)
-	var mu sync.Mutex
-	s.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+	clock := testkit.NewClock(time.Unix(1_800_000_000, 0))
+	s.SetClock(clock.Now)
 	s.SetRateLimit(2, 2*time.Second)
 	for i, want := range []string{"1", "0"} {
 		got := post(t, url, "application/json", `{"content":"hi"}`)
@@ -179,9 +180,7 @@ func TestRateLimit(t *testing.T) {
 			t.Fatalf("request %d: %d remaining %q", i, got.Status, got.Header.Get("X-RateLimit-Remaining"))
 		}
 	}
-	mu.Lock()
-	now = now.Add(500 * time.Millisecond)
-	mu.Unlock()
+	clock.Advance(500 * time.Millisecond)
 	got := post(t, url, "application/json", `{"content":"hi"}`)
 	var body struct {
 		RetryAfter float64 `json:"retry_after"`
@@ -193,9 +192,7 @@ func TestRateLimit(t *testing.T) {
 	if got.Status != 429 || body.RetryAfter != 1.5 || got.Header.Get("Retry-After") != "2" || got.Header.Get("X-RateLimit-Reset-After") != "1.500" {
 		t.Fatalf("third request: %d %s, headers %v", got.Status, got.Raw, got.Header)
 	}
-	mu.Lock()
-	now = now.Add(1500 * time.Millisecond)
-	mu.Unlock()
+	clock.Advance(1500 * time.Millisecond)
 	if got := post(t, url, "application/json", `{"content":"hi"}`); got.Status != 204 {
 		t.Fatalf("after the reset: %d %s", got.Status, got.Raw)
 	}
@@ -206,9 +203,9 @@ func TestRateLimit(t *testing.T) {
 
 func TestInjectedAnswers(t *testing.T) {
 	s, url := start(t)
-	s.AnswerNext(1, Answer{Status: 429, RetryAfter: 1500 * time.Millisecond, Global: true})
-	s.AnswerNext(1, Answer{Status: 502})
-	s.AnswerNext(1, Answer{Close: true})
+	s.FailNext(1, GlobalRateLimit(1500*time.Millisecond))
+	s.FailNext(1, fakeapi.Fault{Status: 502})
+	s.FailNext(1, fakeapi.Fault{HangUp: true})
 	got := post(t, url, "application/json", `{"content":"hi"}`)
 	if got.Status != 429 || got.Header.Get("Retry-After") != "2" || got.Header.Get("X-RateLimit-Global") != "true" || !strings.Contains(got.Raw, `"retry_after":1.5`) {
 		t.Errorf("first: %d %s %v", got.Status, got.Raw, got.Header)

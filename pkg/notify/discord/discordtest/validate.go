@@ -125,7 +125,7 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	wait, _ := strconv.ParseBool(r.URL.Query().Get("wait"))
-	msgID := s.record(Received{WebhookID: id, Wait: wait, Body: msg, Raw: raw, At: s.clock()})
+	msgID := s.record(Received{WebhookID: id, Wait: wait, Body: msg, Raw: raw, At: s.limit.Now()})
 	if !wait {
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -156,17 +156,9 @@ func (s *Server) record(rec Received) string {
 	return strconv.FormatUint(1_300_000_000_000_000_000+s.lastID, 10)
 }
 
-func (s *Server) clock() time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.now()
-}
-
 // created is the message object Discord returns for ?wait=true.
 func (s *Server) created(msgID, webhookID string, m *Message) map[string]any {
-	s.mu.Lock()
-	now := s.now()
-	s.mu.Unlock()
+	now := s.limit.Now()
 	name := m.Username
 	if name == "" {
 		name = "Fake Webhook"

@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -63,28 +62,19 @@ type Server struct {
 	srv *httptest.Server
 	key string
 
+	faults fakeapi.Faults
+	limit  *fakeapi.RateLimit
+
 	mu       sync.Mutex
 	alerts   []Alert
 	bodies   [][]byte
 	closes   []Close
-	failures fakeapi.Queue[failure]
-	limit    int
-	window   time.Duration
-	sent     fakeapi.Window
 	requests int
-}
-
-// failure is an injected answer: a status (with body and Retry-After), or
-// a dropped connection when status is 0.
-type failure struct {
-	status     int
-	retryAfter time.Duration
-	body       string
 }
 
 // NewServer starts a fake that accepts only apiKey. Close it when done.
 func NewServer(apiKey string) *Server {
-	s := &Server{key: apiKey}
+	s := &Server{key: apiKey, limit: fakeapi.NewRateLimit(fakeapi.Sliding, 0, 0)}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
 	return s
 }
@@ -93,7 +83,10 @@ func NewServer(apiKey string) *Server {
 func (s *Server) URL() string { return s.srv.URL }
 
 // Close stops the fake.
-func (s *Server) Close() { s.srv.Close() }
+func (s *Server) Close() {
+	s.faults.Release()
+	s.srv.Close()
+}
 
 // Received returns the alerts created so far, in order.
 func (s *Server) Received() []Alert {
@@ -116,35 +109,23 @@ func (s *Server) Closed() []Close {
 	return slices.Clone(s.closes)
 }
 
-// SetRateLimit answers 429 to requests beyond n per period; n <= 0 turns
-// the limit off, which is the default.
-func (s *Server) SetRateLimit(n int, per time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.limit, s.window = n, per
-}
+// SetRateLimit answers 429 to requests beyond n in any period; a period
+// of 0 turns the limit off, which is the default.
+func (s *Server) SetRateLimit(n int, per time.Duration) { s.limit.SetRateLimit(n, per) }
 
-// FailNext answers the next n requests with status, before looking at
-// them, with a Retry-After header when retryAfter > 0. body replaces the
-// default body, Opsgenie's error object.
-func (s *Server) FailNext(n, status int, retryAfter time.Duration, body string) {
-	s.failures.Add(n, failure{status: status, retryAfter: retryAfter, body: body})
-}
-
-// DropNext closes the connection of the next n requests without an
-// answer.
-func (s *Server) DropNext(n int) { s.FailNext(n, 0, 0, "") }
+// FailNext answers the next n requests with f, before looking at them;
+// the body is Opsgenie's error object unless f.Body is set.
+func (s *Server) FailNext(n int, f fakeapi.Fault) { s.faults.FailNext(n, f) }
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
-	if f, ok := s.failures.Next(); ok {
-		s.fail(w, f)
+	if s.faults.Answer(w, r, s.writeFault) {
 		return
 	}
 	if r.Header.Get("Authorization") != "GenieKey "+s.key {
 		s.writeError(w, http.StatusUnauthorized, "Key format is not valid!")
 		return
 	}
-	if !s.admit() {
+	if !s.limit.Admit("").OK {
 		w.Header().Set("X-RateLimit-State", "THROTTLED")
 		s.writeError(w, http.StatusTooManyRequests, "You are making too many requests! To avoid errors, we recommend you limit requests.")
 		return
@@ -276,30 +257,15 @@ func checkDetails(v any) string {
 	return ""
 }
 
-func (s *Server) admit() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.limit <= 0 {
-		return true
-	}
-	return s.sent.Admit("", s.limit, s.window, time.Now())
-}
-
-func (s *Server) fail(w http.ResponseWriter, f failure) {
-	if f.status == 0 {
-		fakeapi.HangUp(w)
-		return
-	}
-	if f.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(f.retryAfter.Round(time.Second)/time.Second)))
-	}
-	if f.body == "" {
-		s.writeError(w, f.status, http.StatusText(f.status))
+// writeFault answers a fault's status with its body or Opsgenie's.
+func (s *Server) writeFault(w http.ResponseWriter, f fakeapi.Fault) {
+	if f.Body == "" {
+		s.writeError(w, f.Status, http.StatusText(f.Status))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(f.status)
-	_, _ = io.WriteString(w, f.body)
+	w.WriteHeader(f.Status)
+	_, _ = io.WriteString(w, f.Body)
 }
 
 func (s *Server) accepted(w http.ResponseWriter) {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 )
 
 const key = "0bd2b0a4-test-key"
@@ -111,8 +113,8 @@ func TestServerRateLimitAndFailures(t *testing.T) {
 	s := NewServer(key)
 	defer s.Close()
 	s.SetRateLimit(1, time.Hour)
-	s.FailNext(1, 503, 3*time.Second, "")
-	s.DropNext(1)
+	s.FailNext(1, fakeapi.Fault{Status: 503, RetryAfter: 3 * time.Second})
+	s.FailNext(1, fakeapi.Fault{HangUp: true})
 	var got []answer
 	for range 4 {
 		got = append(got, send(t, s.URL()+"/v2/alerts", "GenieKey "+key, `{"message":"m"}`))

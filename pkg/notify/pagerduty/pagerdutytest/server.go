@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -75,27 +74,18 @@ type Image struct {
 type Server struct {
 	srv *httptest.Server
 
-	mu       sync.Mutex
-	events   []Event
-	bodies   [][]byte
-	failures fakeapi.Queue[failure]
-	limit    int
-	window   time.Duration
-	sent     fakeapi.Window
-}
+	faults fakeapi.Faults
+	limit  *fakeapi.RateLimit
 
-// failure is an injected answer: a status (with body and Retry-After), or
-// a dropped connection when status is 0.
-type failure struct {
-	status     int
-	retryAfter time.Duration
-	body       string
+	mu     sync.Mutex
+	events []Event
+	bodies [][]byte
 }
 
 // NewServer starts a fake holding PagerDuty's rate limit. Close it when
 // done.
 func NewServer() *Server {
-	s := &Server{limit: RateLimit, window: time.Minute}
+	s := &Server{limit: fakeapi.NewRateLimit(fakeapi.Sliding, RateLimit, time.Minute)}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
 	return s
 }
@@ -104,7 +94,10 @@ func NewServer() *Server {
 func (s *Server) URL() string { return s.srv.URL + "/v2/enqueue" }
 
 // Close stops the fake.
-func (s *Server) Close() { s.srv.Close() }
+func (s *Server) Close() {
+	s.faults.Release()
+	s.srv.Close()
+}
 
 // Received returns the events accepted so far, in order.
 func (s *Server) Received() []Event {
@@ -121,27 +114,15 @@ func (s *Server) Bodies() [][]byte {
 }
 
 // SetRateLimit replaces the limit of RateLimit events per minute and
-// routing key.
-func (s *Server) SetRateLimit(events int, per time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.limit, s.window = events, per
-}
+// routing key with n events in any period; see fakeapi.RateLimit.
+func (s *Server) SetRateLimit(n int, per time.Duration) { s.limit.SetRateLimit(n, per) }
 
-// FailNext answers the next n requests with status, before looking at
-// them, with a Retry-After header when retryAfter > 0. body replaces the
-// default body, which is PagerDuty's for the status.
-func (s *Server) FailNext(n, status int, retryAfter time.Duration, body string) {
-	s.failures.Add(n, failure{status: status, retryAfter: retryAfter, body: body})
-}
-
-// DropNext closes the connection of the next n requests without an
-// answer.
-func (s *Server) DropNext(n int) { s.FailNext(n, 0, 0, "") }
+// FailNext answers the next n requests with f, before looking at them;
+// the body is PagerDuty's for the status unless f.Body is set.
+func (s *Server) FailNext(n int, f fakeapi.Fault) { s.faults.FailNext(n, f) }
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
-	if f, ok := s.failures.Next(); ok {
-		s.fail(w, f)
+	if s.faults.Answer(w, r, writeFault) {
 		return
 	}
 	if r.URL.Path != "/v2/enqueue" {
@@ -170,7 +151,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		invalid(w, problems...)
 		return
 	}
-	if !s.admit(ev.RoutingKey) {
+	if !s.limit.Admit(ev.RoutingKey).OK {
 		fakeapi.WriteJSON(w, http.StatusTooManyRequests, map[string]string{"status": "throttle event",
 			"message": "Requests for this routing key are arriving too quickly. Please retry later."})
 		return
@@ -179,21 +160,15 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	fakeapi.WriteJSON(w, http.StatusAccepted, map[string]string{"status": "success", "message": "Event processed", "dedup_key": ev.DedupKey})
 }
 
-func (s *Server) fail(w http.ResponseWriter, f failure) {
-	if f.status == 0 {
-		fakeapi.HangUp(w)
-		return
-	}
-	if f.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(f.retryAfter.Round(time.Second)/time.Second)))
-	}
-	body := f.body
+// writeFault answers a fault's status with its body or PagerDuty's.
+func writeFault(w http.ResponseWriter, f fakeapi.Fault) {
+	body := f.Body
 	if body == "" {
-		b, _ := json.Marshal(defaultFailure(f.status))
+		b, _ := json.Marshal(defaultFailure(f.Status))
 		body = string(b)
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(f.status)
+	w.WriteHeader(f.Status)
 	_, _ = io.WriteString(w, body)
 }
 
@@ -203,13 +178,6 @@ func defaultFailure(status int) any {
 		return map[string]any{"status": "invalid event", "message": "Event object is invalid", "errors": []string{"injected failure"}}
 	}
 	return map[string]string{"status": strings.ToLower(http.StatusText(status)), "message": http.StatusText(status)}
-}
-
-// admit counts one event against its routing key's sliding window.
-func (s *Server) admit(key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.sent.Admit(key, s.limit, s.window, time.Now())
 }
 
 func (s *Server) record(ev *Event, body []byte) {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 )
 
 const key = "0123456789abcdef0123456789abcdef"
@@ -114,8 +116,8 @@ func TestServerRateLimitPerKey(t *testing.T) {
 func TestServerInjectedFailures(t *testing.T) {
 	s := NewServer()
 	defer s.Close()
-	s.FailNext(1, 503, 7*time.Second, "")
-	s.DropNext(1)
+	s.FailNext(1, fakeapi.Fault{Status: 503, RetryAfter: 7 * time.Second})
+	s.FailNext(1, fakeapi.Fault{HangUp: true})
 	body := `{"routing_key":"` + key + `","event_action":"resolve","dedup_key":"d"}`
 	got := []answer{post(t, s.URL(), body), post(t, s.URL(), body), post(t, s.URL(), body)}
 	want := []answer{

@@ -21,8 +21,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"golang.org/x/time/rate"
-
 	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 )
 
@@ -38,10 +36,11 @@ const (
 )
 
 // Default rate limit per webhook: Slack allows about one message a second
-// with short bursts.
+// with short bursts, so the fake takes 4 at once, refilled at one a
+// second.
 const (
-	DefaultEvery = time.Second
-	DefaultBurst = 4
+	DefaultRateLimit  = 4
+	DefaultRatePeriod = 4 * time.Second
 )
 
 // Message is a webhook post as the fake decodes it.
@@ -84,38 +83,30 @@ type Request struct {
 type Server struct {
 	srv *httptest.Server
 
+	faults fakeapi.Faults
+	limit  *fakeapi.RateLimit
+
 	mu       sync.Mutex
 	tokens   map[string]bool
-	limiters map[string]*rate.Limiter
-	every    time.Duration
-	burst    int
-	failures fakeapi.Queue[failure]
 	received []Request
 	attempts int
-}
-
-// failure is an injected answer.
-type failure struct {
-	status     int
-	body       string
-	retryAfter time.Duration
-	hangUp     bool
 }
 
 // NewServer starts a fake Slack. Close it when done.
 func NewServer() *Server {
 	s := &Server{
-		tokens:   map[string]bool{},
-		limiters: map[string]*rate.Limiter{},
-		every:    DefaultEvery,
-		burst:    DefaultBurst,
+		tokens: map[string]bool{},
+		limit:  fakeapi.NewRateLimit(fakeapi.Bucket, DefaultRateLimit, DefaultRatePeriod),
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
 
 // Close shuts the server down; later posts are refused.
-func (s *Server) Close() { s.srv.Close() }
+func (s *Server) Close() {
+	s.faults.Release()
+	s.srv.Close()
+}
 
 // URL is the server's base URL.
 func (s *Server) URL() string { return s.srv.URL }
@@ -139,25 +130,16 @@ func randomID(n int) string {
 	return string(b)
 }
 
-// SetLimit changes the rate limit of every webhook: burst posts at once,
-// refilled at one per every. Tests that must see a 429 set a long every.
-func (s *Server) SetLimit(every time.Duration, burst int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.every, s.burst = every, burst
-	s.limiters = map[string]*rate.Limiter{}
-}
+// SetRateLimit changes the rate limit of every webhook: n posts at once,
+// refilled at n per period. Tests that must see a 429 set a long period;
+// a period of 0 turns the limit off.
+func (s *Server) SetRateLimit(n int, per time.Duration) { s.limit.SetRateLimit(n, per) }
 
-// FailNext answers the next n posts with status and body, with a
-// Retry-After header when retryAfter is positive.
-func (s *Server) FailNext(n, status int, body string, retryAfter time.Duration) {
-	s.failures.Add(n, failure{status: status, body: body, retryAfter: retryAfter})
-}
-
-// HangUpNext closes the connection of the next n posts without an answer.
-func (s *Server) HangUpNext(n int) {
-	s.failures.Add(n, failure{hangUp: true})
-}
+// FailNext answers the next n posts with f, before looking at them. Slack
+// answers in plain text, so f.Body is sent as it is, "ok" with a 200 or
+// an error string such as "invalid_token"; without a body Slack sends
+// none.
+func (s *Server) FailNext(n int, f fakeapi.Fault) { s.faults.FailNext(n, f) }
 
 // Received returns the posts accepted so far.
 func (s *Server) Received() []Request {
@@ -176,16 +158,8 @@ func (s *Server) Attempts() int {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	f, injected := s.next()
-	switch {
-	case injected && f.hangUp:
-		fakeapi.HangUp(w)
-		return
-	case injected:
-		if f.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(f.retryAfter.Seconds()))))
-		}
-		answer(w, f.status, f.body)
+	s.count()
+	if s.faults.Answer(w, r, func(w http.ResponseWriter, f fakeapi.Fault) { answer(w, f.Status, f.Body) }) {
 		return
 	}
 	token, ok := strings.CutPrefix(r.URL.Path, "/services/")
@@ -209,19 +183,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		answer(w, status, reason)
 		return
 	}
-	req.Webhook, req.At = token, time.Now()
+	req.Webhook, req.At = token, s.limit.Now()
 	s.mu.Lock()
 	s.received = append(s.received, req)
 	s.mu.Unlock()
 	answer(w, http.StatusOK, "ok")
 }
 
-// next counts the request and pops an injected failure, if any.
-func (s *Server) next() (failure, bool) {
+// count counts a request, accepted or not.
+func (s *Server) count() {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.attempts++
-	s.mu.Unlock()
-	return s.failures.Next()
 }
 
 func (s *Server) known(token string) bool {
@@ -231,20 +204,11 @@ func (s *Server) known(token string) bool {
 }
 
 // allow takes a token from the webhook's bucket, or says how long to wait
-// for one.
+// for one: a second at least, as Slack counts in seconds.
 func (s *Server) allow(token string) (time.Duration, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := s.limiters[token]
-	if l == nil {
-		l = rate.NewLimiter(rate.Every(s.every), s.burst)
-		s.limiters[token] = l
-	}
-	now := time.Now()
-	res := l.ReserveN(now, 1)
-	if wait := res.DelayFrom(now); wait > 0 {
-		res.CancelAt(now)
-		return max(wait, time.Second), false
+	v := s.limit.Admit(token)
+	if !v.OK {
+		return max(v.Wait, time.Second), false
 	}
 	return 0, true
 }

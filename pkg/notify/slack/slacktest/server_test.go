@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 )
 
 type answerText struct {
@@ -35,7 +37,7 @@ func post(t *testing.T, url, contentType, body string) answerText {
 func TestServerRejectsWhatSlackRejects(t *testing.T) {
 	s := NewServer()
 	defer s.Close()
-	s.SetLimit(time.Hour, 100) // this test is not about the rate limit
+	s.SetRateLimit(0, 0) // this test is not about the rate limit
 	hook := s.NewWebhook()
 	const ct = "application/json"
 	for _, tc := range []struct {
@@ -107,7 +109,7 @@ func TestServerRecords(t *testing.T) {
 func TestServerRateLimit(t *testing.T) {
 	s := NewServer()
 	defer s.Close()
-	s.SetLimit(time.Hour, 2)
+	s.SetRateLimit(2, 2*time.Hour)
 	hook, other := s.NewWebhook(), s.NewWebhook()
 	var got []answerText
 	for range 3 {
@@ -129,8 +131,8 @@ func TestServerInjectedFailures(t *testing.T) {
 	s := NewServer()
 	defer s.Close()
 	hook := s.NewWebhook()
-	s.FailNext(2, http.StatusServiceUnavailable, "rollup_error", 5*time.Second)
-	s.HangUpNext(1)
+	s.FailNext(2, fakeapi.Fault{Status: http.StatusServiceUnavailable, Body: "rollup_error", RetryAfter: 5 * time.Second})
+	s.FailNext(1, fakeapi.Fault{HangUp: true})
 	want := answerText{503, "rollup_error", "5"}
 	for i := range 2 {
 		if diff := cmp.Diff(want, post(t, hook, "application/json", `{"text":"hi"}`)); diff != "" {
@@ -138,7 +140,7 @@ func TestServerInjectedFailures(t *testing.T) {
 		}
 	}
 	if _, err := http.Post(hook, "application/json", strings.NewReader(`{"text":"hi"}`)); err == nil {
-		t.Error("post after HangUpNext got an answer, want a dropped connection")
+		t.Error("post after a HangUp fault got an answer, want a dropped connection")
 	}
 	if got := post(t, hook, "application/json", `{"text":"hi"}`); got.Status != 200 {
 		t.Errorf("post after the failures: %+v, want 200", got)
