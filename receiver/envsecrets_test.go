@@ -11,6 +11,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord/discordtest"
+	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
 )
 
@@ -97,7 +98,7 @@ func TestSecretsFromEnvironment(t *testing.T) {
 		dir, addr := t.TempDir(), testenv.FreeAddr(t)
 		p := testenv.StartProcess(t, dir, bin, "--web.listen-address="+addr)
 		p.WaitReady(t, "http://"+addr+"/-/ready", startTimeout)
-		slack.FailNext(1, http.StatusForbidden, "invalid_token", 0)
+		slack.FailNext(1, fakeapi.Fault{Status: http.StatusForbidden, Body: "invalid_token"})
 		if code, body, err := httpDo(t.Context(), http.MethodPost, "http://"+addr+"/webhook/critical", sample(t)); err != nil || code != http.StatusOK {
 			t.Fatalf("POST /webhook/critical: %d %s %v", code, body, err)
 		}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -25,14 +24,14 @@ import (
 	_ "modernc.org/sqlite" // the test reads the outbox's leases directly
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord/discordtest"
+	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 	"github.com/klaxonhq/klaxon/pkg/notify/opsgenie/opsgenietest"
 	"github.com/klaxonhq/klaxon/pkg/notify/pagerduty/pagerdutytest"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 const (
 	// startTimeout bounds how long the receiver may take to become ready.
@@ -330,12 +329,12 @@ func testCrash(t *testing.T, bin string) {
 	// Each upstream fails the first request with a Retry-After; the
 	// receiver then holds the channel back and sends it nothing more
 	// before the kill.
-	f.pd.FailNext(1, http.StatusServiceUnavailable, upstreamHold, "")
-	f.og.FailNext(1, http.StatusServiceUnavailable, upstreamHold, "")
-	f.slack.FailNext(1, http.StatusServiceUnavailable, "", upstreamHold)
+	f.pd.FailNext(1, fakeapi.Fault{Status: http.StatusServiceUnavailable, RetryAfter: upstreamHold})
+	f.og.FailNext(1, fakeapi.Fault{Status: http.StatusServiceUnavailable, RetryAfter: upstreamHold})
+	f.slack.FailNext(1, fakeapi.Fault{Status: http.StatusServiceUnavailable, RetryAfter: upstreamHold})
 	// The Discord fake sends no Retry-After with a 503; Discord asks for
 	// a pause with a 429 and retry_after.
-	f.discord.AnswerNext(1, discordtest.Answer{Status: http.StatusTooManyRequests, RetryAfter: upstreamHold})
+	f.discord.FailNext(1, fakeapi.Fault{Status: http.StatusTooManyRequests, RetryAfter: upstreamHold})
 	r := startReceiver(t, bin, f)
 	for i := range crashIncidents {
 		r.mustPost(t, "critical", message(crashName(i), "firing"))
@@ -429,7 +428,7 @@ func awaitQuiet(t *testing.T, path string) int {
 // and the running receiver delivers it.
 func testDeadLetters(t *testing.T, bin string) {
 	f := newFakes(t)
-	f.slack.FailNext(1, http.StatusBadRequest, "invalid_blocks", 0)
+	f.slack.FailNext(1, fakeapi.Fault{Status: http.StatusBadRequest, Body: "invalid_blocks"})
 	r := startReceiver(t, bin, f)
 	r.mustPost(t, "chat", message("DiskFull", "firing"))
 	testenv.Eventually(t, deliveryTimeout, func() error {
@@ -506,7 +505,7 @@ func testSendTest(t *testing.T, bin string) {
 		t.Errorf("send-test --channel sms: exit %d, stdout %q, stderr %q; want exit 1 and %q", code, stdout, stderr, want)
 	}
 	// A refused test message says why, without the webhook's token.
-	f.slack.FailNext(1, http.StatusForbidden, "invalid_token", 0)
+	f.slack.FailNext(1, fakeapi.Fault{Status: http.StatusForbidden, Body: "invalid_token"})
 	_, stderr, code = r.run(t, "send-test", "--channel", "slack")
 	want = `klaxon-receiver: channel "slack" (slack): upstream refused: 403 Forbidden (authError, a delivery would not be retried): ` +
 		"posting to slack: upstream answered 403 Forbidden: invalid_token\n"
@@ -609,7 +608,7 @@ func testCheckConfig(t *testing.T, bin string) {
 			if quiet != "" {
 				t.Errorf("unexpected output on the other stream: %q", quiet)
 			}
-			golden(t, filepath.Join("testdata", "check-config-"+name+".golden"), got)
+			testkit.Golden(t, filepath.Join("testdata", "check-config-"+name+".golden"), got)
 		})
 	}
 }
@@ -630,22 +629,6 @@ func writeFile(t *testing.T, path, content string) {
 	}
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// golden compares got with the golden file, or rewrites it with -update.
-func golden(t *testing.T, file, got string) {
-	t.Helper()
-	if *update {
-		writeFile(t, file, got)
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", file, diff)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/escalation"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
@@ -77,29 +78,11 @@ storage:
   path: %q
 `
 
-// clock is a settable time.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // escHarness is a Service on a real store with a fake Slack, its clock
 // injected and its deliverer running.
 type escHarness struct {
 	svc     *Service
-	clock   *clock
+	clock   *testkit.Clock
 	slack   *slacktest.Server
 	handler http.Handler
 	reg     *prometheus.Registry
@@ -119,7 +102,7 @@ func newEscHarness(t *testing.T, dir string, fake *slacktest.Server, webhookURL 
 	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h := &escHarness{clock: &clock{now: now}, slack: fake, reg: prometheus.NewRegistry(), logs: &testenv.Buffer{}}
+	h := &escHarness{clock: testkit.NewClock(now), slack: fake, reg: prometheus.NewRegistry(), logs: &testenv.Buffer{}}
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc, err := NewService(t.Context(), file, h.reg, logger)
 	if err != nil {
@@ -574,7 +557,7 @@ func TestIncidentCommands(t *testing.T) {
 	if err := c.ShowIncidents(t.Context(), &out); err != nil {
 		t.Fatal(err)
 	}
-	checkGolden(t, "incident-commands.golden", strings.ReplaceAll(out.String(), alert.ShortID(key), "SHORTID"))
+	testkit.Golden(t, filepath.Join("testdata", "incident-commands.golden"), strings.ReplaceAll(out.String(), alert.ShortID(key), "SHORTID"))
 	err := c.Resolve(t.Context(), key, &out)
 	want := "receiver answered 404: incident " + key + ": no such open incident"
 	if err == nil || err.Error() != want {

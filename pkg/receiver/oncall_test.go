@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/promslog"
 
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord/discordtest"
@@ -234,26 +235,6 @@ func TestMentions(t *testing.T) {
 	}
 }
 
-// checkGolden compares got with testdata/<name>, or rewrites it with
-// -update.
-func checkGolden(t *testing.T, name, got string) {
-	t.Helper()
-	file := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", file, diff)
-	}
-}
-
 func TestOnCallCommand(t *testing.T) {
 	for _, tc := range []struct {
 		name, schedule string
@@ -267,7 +248,7 @@ func TestOnCallCommand(t *testing.T) {
 			if err := ShowOnCall("testdata/oncall.yml", tc.at, tc.schedule, &out, promslog.NewNopLogger()); err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, tc.name, out.String())
+			testkit.Golden(t, filepath.Join("testdata", tc.name), out.String())
 		})
 	}
 	var out bytes.Buffer
@@ -297,7 +278,7 @@ func TestSimulateCommand(t *testing.T) {
 			if err := Simulate("testdata/oncall.yml", tc.opts, &out, promslog.NewNopLogger()); err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, tc.golden, out.String())
+			testkit.Golden(t, filepath.Join("testdata", tc.golden), out.String())
 		})
 	}
 	for _, tc := range []struct {

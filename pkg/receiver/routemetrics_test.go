@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/promslog"
+
+	"github.com/klaxonhq/klaxon/internal/testkit"
 )
 
 // routeMetricsConfig has a route without an escalation policy (warning),
@@ -92,7 +94,7 @@ func TestRouteMetricsAtZero(t *testing.T) {
 	}
 	out.WriteString("# after a request to critical and chat, and a reload without chat\n")
 	writeRouteMetrics(t, &out, reg)
-	golden(t, "testdata/route-metrics.golden", out.String())
+	testkit.Golden(t, "testdata/route-metrics.golden", out.String())
 }
 
 // writeRouteMetrics writes the per-route metrics gathered from reg in the

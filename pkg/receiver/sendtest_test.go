@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 	"github.com/klaxonhq/klaxon/pkg/notify/pagerduty/pagerdutytest"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
 )
@@ -49,8 +50,8 @@ channels:
 `, filepath.Join(dir, "receiver.db"), upHook, downHook, silent, routingKey, pd.URL()))
 	secrets := []string{routingKey, "s3cretsilent", upHook[strings.LastIndex(upHook, "/")+1:], downHook[strings.LastIndex(downHook, "/")+1:]}
 
-	slackUp.FailNext(1, http.StatusForbidden, "invalid_token", 0)
-	pd.FailNext(1, http.StatusBadRequest, 0, `{"status":"invalid event","message":"Event object is invalid","errors":["Length of 'routing_key' is incorrect"]}`)
+	slackUp.FailNext(1, fakeapi.Fault{Status: http.StatusForbidden, Body: "invalid_token"})
+	pd.FailNext(1, fakeapi.Fault{Status: http.StatusBadRequest, Body: `{"status":"invalid event","message":"Event object is invalid","errors":["Length of 'routing_key' is incorrect"]}`})
 	downHost := strings.TrimPrefix(strings.Split(downHook, "/services/")[0], "http://")
 	for _, tc := range []struct {
 		channel string

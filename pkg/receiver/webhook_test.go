@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -22,12 +21,11 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/store"
 	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // Secrets of testConfig, which must never show in an answer or a log line.
 const (
@@ -219,7 +217,7 @@ func TestWebhookAccepts(t *testing.T) {
 			t.Errorf("%s: the deliverer was woken %d times, want %d", s.name, n, s.wakes)
 		}
 	}
-	golden(t, "testdata/webhook-accepts.golden", got.String())
+	testkit.Golden(t, "testdata/webhook-accepts.golden", got.String())
 	// The incident key is the one PagerDuty and Opsgenie will see.
 	a := h.post(t, "critical", encode(t, message(group, "firing", "a=firing")), nil)
 	if want := alert.IncidentKey("critical", group); a.resp.Incident != want {
@@ -567,21 +565,5 @@ func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// golden compares got with the golden file, or rewrites it with -update.
-func golden(t *testing.T, file, got string) {
-	t.Helper()
-	if *update {
-		writeFile(t, file, got)
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", file, diff)
 	}
 }
