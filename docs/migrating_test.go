@@ -14,8 +14,9 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/pkg/incident"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
-	"github.com/klaxonhq/klaxon/pkg/receiver"
+	"github.com/klaxonhq/klaxon/pkg/receiver/config"
 )
 
 // How long the receiver and Alertmanager may take to start, and an alert
@@ -255,7 +256,7 @@ func docCommand(t *testing.T, d *doc, prefix string) []string {
 func onCallSlackID(t *testing.T, url string) string {
 	t.Helper()
 	var status struct {
-		Schedules []receiver.ScheduleStatus `json:"schedules"`
+		Schedules []config.ScheduleStatus `json:"schedules"`
 	}
 	getJSON(t, url+"/api/v1/oncall", &status)
 	if len(status.Schedules) != 1 || status.Schedules[0].OnCall == nil {
@@ -268,7 +269,7 @@ func onCallSlackID(t *testing.T, url string) string {
 func openIncident(t *testing.T, url string) string {
 	t.Helper()
 	var list struct {
-		Incidents []receiver.IncidentStatus `json:"incidents"`
+		Incidents []incident.Summary `json:"incidents"`
 	}
 	getJSON(t, url+"/api/v1/incidents", &list)
 	if len(list.Incidents) != 1 {

@@ -24,7 +24,10 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
+	"github.com/klaxonhq/klaxon/pkg/api"
 	"github.com/klaxonhq/klaxon/pkg/receiver"
+	"github.com/klaxonhq/klaxon/receiver/client"
+	"github.com/klaxonhq/klaxon/runbooks"
 )
 
 const name = "klaxon-receiver"
@@ -56,7 +59,7 @@ func run(args []string) int {
 	simAlert := simulate.Flag("alert", "An Alertmanager webhook payload (JSON), firing.").Required().String()
 	simRoute := simulate.Flag("route", "The route the payload arrives on (default: the only route with an escalation_policy).").String()
 	simAt := simulate.Flag("at", "When the incident starts, RFC 3339 (default now).").String()
-	simUntil := simulate.Flag("until", "How long after the start to simulate.").Default(receiver.DefaultSimulateUntil.String()).Duration()
+	simUntil := simulate.Flag("until", "How long after the start to simulate.").Default(DefaultSimulateUntil.String()).Duration()
 	incidents := app.Command("incidents", "List the open incidents of a running receiver.")
 	incidentsClient := clientFlags(incidents)
 	ack := app.Command("ack", "Acknowledge an incident of a running receiver: its escalation stops.")
@@ -78,13 +81,13 @@ func run(args []string) int {
 
 	switch cmd {
 	case "check-config":
-		err = receiver.CheckConfig(*configFile, os.Stdout, logger)
+		err = CheckConfig(*configFile, os.Stdout, logger)
 	case "send-test":
-		err = receiver.SendTest(ctx, *configFile, *testChannel, os.Stdout, logger)
+		err = SendTest(ctx, *configFile, *testChannel, os.Stdout, logger)
 	case "dead-letters list":
-		err = receiver.ListDeadLetters(ctx, *configFile, os.Stdout)
+		err = ListDeadLetters(ctx, *configFile, os.Stdout)
 	case "dead-letters retry":
-		err = receiver.RetryDeadLetters(ctx, *configFile, *retryIDs, os.Stdout)
+		err = RetryDeadLetters(ctx, *configFile, *retryIDs, os.Stdout)
 	case "oncall":
 		err = showOnCall(*configFile, *onCallAt, *onCallSchedule, logger)
 	case "incidents":
@@ -94,7 +97,7 @@ func run(args []string) int {
 	case "resolve":
 		err = resolveClient.Resolve(ctx, *resolveID, os.Stdout)
 	case "simulate":
-		err = simulateAlert(*configFile, receiver.SimulateOptions{Alert: *simAlert, Route: *simRoute, Until: *simUntil}, *simAt, logger)
+		err = simulateAlert(*configFile, SimulateOptions{Alert: *simAlert, Route: *simRoute, Until: *simUntil}, *simAt, logger)
 	default:
 		err = runServer(ctx, *configFile, toolkitFlags, logger)
 	}
@@ -115,37 +118,37 @@ const (
 
 func exitCode(err error) int {
 	switch {
-	case errors.Is(err, receiver.ErrUnreachable):
+	case errors.Is(err, ErrUnreachable):
 		return exitUnreachable
-	case errors.Is(err, receiver.ErrRefused):
+	case errors.Is(err, ErrRefused):
 		return exitRefused
 	}
 	return 1
 }
 
 // clientFlags adds the flags that find a running receiver to cmd.
-func clientFlags(cmd *kingpin.CmdClause) *receiver.IncidentClient {
-	c := &receiver.IncidentClient{}
-	cmd.Flag("receiver.url", "The running receiver's URL.").Default(receiver.DefaultReceiverURL).StringVar(&c.URL)
+func clientFlags(cmd *kingpin.CmdClause) *client.Client {
+	c := &client.Client{}
+	cmd.Flag("receiver.url", "The running receiver's URL.").Default(client.DefaultURL).StringVar(&c.URL)
 	cmd.Flag("receiver.bearer-token-file", "File holding the receiver's bearer token (global.bearer_token).").StringVar(&c.BearerTokenFile)
 	return c
 }
 
 func showOnCall(configFile, at, schedule string, logger *slog.Logger) error {
-	t, err := receiver.ParseTime(at, time.Now())
+	t, err := api.ParseTime(at, time.Now())
 	if err != nil {
 		return fmt.Errorf("--at: %w", err)
 	}
-	return receiver.ShowOnCall(configFile, t, schedule, os.Stdout, logger)
+	return ShowOnCall(configFile, t, schedule, os.Stdout, logger)
 }
 
-func simulateAlert(configFile string, opts receiver.SimulateOptions, at string, logger *slog.Logger) error {
-	t, err := receiver.ParseTime(at, time.Now())
+func simulateAlert(configFile string, opts SimulateOptions, at string, logger *slog.Logger) error {
+	t, err := api.ParseTime(at, time.Now())
 	if err != nil {
 		return fmt.Errorf("--at: %w", err)
 	}
 	opts.Start = t
-	return receiver.Simulate(configFile, opts, os.Stdout, logger)
+	return Simulate(configFile, opts, os.Stdout, logger)
 }
 
 func runServer(ctx context.Context, configFile string, flags *web.FlagConfig, logger *slog.Logger) error {
@@ -153,12 +156,12 @@ func runServer(ctx context.Context, configFile string, flags *web.FlagConfig, lo
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(versioncollector.NewCollector("klaxon_receiver"),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
-	svc, err := receiver.NewService(ctx, configFile, reg, logger)
+	svc, err := receiver.NewService(ctx, receiver.Options{ConfigFile: configFile, Runbooks: runbooks.FS, Registerer: reg, Logger: logger})
 	if err != nil {
 		return err
 	}
 	defer svc.Close()
-	svc.Runtime.WatchSignals(ctx)
+	svc.Config.WatchSignals(ctx)
 
 	mux := http.NewServeMux()
 	if err := svc.Handler(mux); err != nil {
@@ -172,11 +175,9 @@ func runServer(ctx context.Context, configFile string, flags *web.FlagConfig, lo
 	// deferred Close of the store: a worker must not lose its store while
 	// it records a delivery.
 	workCtx, stopWork := context.WithCancel(ctx)
-	delivered := make(chan error, 1)
-	escalated := make(chan error, 1)
-	go func() { delivered <- svc.Deliverer.Run(workCtx) }()
-	go func() { escalated <- svc.RunEscalations(workCtx) }()
-	defer func() { stopWork(); <-delivered; <-escalated }()
+	worked := make(chan struct{})
+	go func() { defer close(worked); svc.Run(workCtx) }()
+	defer func() { stopWork(); <-worked }()
 
 	srv := receiver.NewServer(mux, receiver.DefaultTimeouts)
 	served := make(chan error, 1)

@@ -21,7 +21,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
-	"github.com/klaxonhq/klaxon/pkg/receiver"
+	"github.com/klaxonhq/klaxon/pkg/incident"
+	"github.com/klaxonhq/klaxon/pkg/receiver/config"
 )
 
 // startupWait bounds how long a binary may take to answer /-/ready on a
@@ -128,13 +129,12 @@ func TestReceiverConfig(t *testing.T) {
 	if configFile == "" {
 		t.Fatalf("receiver args %v: no --config.file", args)
 	}
-	var out strings.Builder
-	if err := receiver.CheckConfig(configFile, &out, promslog.NewNopLogger()); err != nil {
+	rt, err := config.Load(configFile, promslog.NewNopLogger())
+	if err != nil {
 		t.Fatalf("the ConfigMap's config: %v", err)
 	}
-	rt, err := receiver.Load(configFile, promslog.NewNopLogger())
-	if err != nil {
-		t.Fatal(err)
+	if err := config.CheckSecretFiles(configFile); err != nil {
+		t.Fatalf("the ConfigMap's config: %v", err)
 	}
 	if store := rt.Config.Storage.Path; !strings.HasPrefix(store, pod.dirs[pod.claim]+"/") {
 		t.Fatalf("the store %s is not on the volume claim (%s): it would be lost with the pod", store, pod.claim)
@@ -164,7 +164,7 @@ func TestReceiverConfig(t *testing.T) {
 	}
 	code, body := httpDo(t, http.MethodGet, "http://"+addr+"/api/v1/incidents", nil)
 	var list struct {
-		Incidents []receiver.IncidentStatus `json:"incidents"`
+		Incidents []incident.Summary `json:"incidents"`
 	}
 	if err := json.Unmarshal([]byte(body), &list); code != http.StatusOK || err != nil {
 		t.Fatalf("GET /api/v1/incidents: %d %s (%v)", code, body, err)

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path"
@@ -37,7 +36,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/deploy/kubernetes/internal/promrule"
 	"github.com/klaxonhq/klaxon/internal/testenv"
-	"github.com/klaxonhq/klaxon/pkg/receiver"
+	"github.com/klaxonhq/klaxon/pkg/receiver/config"
 )
 
 const (
@@ -850,19 +849,18 @@ func TestUserOverlay(t *testing.T) {
 
 	pod := layOutReceiver(t, r, []string{"ACK_SECRET", "SLACK_WEBHOOK_URL"})
 	configFile := flagValues(pod.args)["--config.file"]
-	var out strings.Builder
-	if err := receiver.CheckConfig(configFile, &out, promslog.NewNopLogger()); err != nil {
+	rt, err := config.Load(configFile, promslog.NewNopLogger())
+	if err == nil {
+		err = config.CheckSecretFiles(configFile)
+	}
+	if err != nil {
 		t.Fatalf("check-config of the README's klaxon-receiver.yml, with the Secret's files: %v", err)
 	}
-	if want := "/webhook/critical -> [slack-oncall], escalation policy default"; !strings.Contains(out.String(), want) {
-		t.Errorf("check-config of the README's klaxon-receiver.yml:\n%s\nwant %q", out.String(), want)
-	}
-	rt, err := receiver.Load(configFile, promslog.NewNopLogger())
-	if err != nil {
-		t.Fatal(err)
+	if r := rt.Config.Route("critical"); r == nil || !slices.Equal(r.Channels, []string{"slack-oncall"}) || r.EscalationPolicy != "default" {
+		t.Errorf("the README's klaxon-receiver.yml: route critical is %+v, want channels [slack-oncall] and escalation policy default", r)
 	}
 	slack := filepath.Join(pod.dirs[secretsMount], "SLACK_WEBHOOK_URL")
-	if i := slices.IndexFunc(rt.Config.Channels, func(ch receiver.Channel) bool { return ch.Name == "slack-oncall" }); i < 0 ||
+	if i := slices.IndexFunc(rt.Config.Channels, func(ch config.Channel) bool { return ch.Name == "slack-oncall" }); i < 0 ||
 		rt.Config.Channels[i].Slack == nil || rt.Config.Channels[i].Slack.WebhookURLFile != slack {
 		t.Errorf("the README's config has no Slack channel slack-oncall reading %s: %+v", slack, rt.Config.Channels)
 	}
@@ -870,7 +868,7 @@ func TestUserOverlay(t *testing.T) {
 	if err := os.Remove(slack); err != nil {
 		t.Fatal(err)
 	}
-	err = receiver.CheckConfig(configFile, io.Discard, promslog.NewNopLogger())
+	err = config.CheckSecretFiles(configFile)
 	if want := "webhook_url_file: open " + slack + ": no such file or directory"; err == nil || !strings.Contains(err.Error(), want) ||
 		!strings.HasPrefix(err.Error(), configFile+":") {
 		t.Errorf("check-config without the Secret's SLACK_WEBHOOK_URL: %v, want %s:<line>: ...%s", err, configFile, want)

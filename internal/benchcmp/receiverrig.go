@@ -24,6 +24,7 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/notify/pagerduty/pagerdutytest"
 	"github.com/klaxonhq/klaxon/pkg/receiver"
+	"github.com/klaxonhq/klaxon/runbooks"
 )
 
 // IngestRoute is the rig's route that delivers to no channel: what it
@@ -79,7 +80,7 @@ func StartReceiverRig(ctx context.Context, dir string, teams int, logger *slog.L
 		return nil, err
 	}
 	r.reg = prometheus.NewRegistry()
-	r.svc, err = receiver.NewService(ctx, path, r.reg, logger)
+	r.svc, err = receiver.NewService(ctx, receiver.Options{ConfigFile: path, Runbooks: runbooks.FS, Registerer: r.reg, Logger: logger})
 	if err != nil {
 		return nil, err
 	}

@@ -26,11 +26,11 @@ import (
 
 	"github.com/klaxonhq/klaxon/internal/demoapp"
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/pkg/incident"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord/discordtest"
 	"github.com/klaxonhq/klaxon/pkg/notify/opsgenie/opsgenietest"
 	"github.com/klaxonhq/klaxon/pkg/notify/pagerduty/pagerdutytest"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
-	"github.com/klaxonhq/klaxon/pkg/receiver"
 )
 
 // timeScale shortens every for:, rule range window and Alertmanager
@@ -639,10 +639,10 @@ func checkMessage(t *testing.T, what, text string, pings []string, runbook, ping
 }
 
 // incident returns the open incident key from the receiver's API, or nil.
-func (s *stack) incident(t *testing.T, key string) *receiver.IncidentStatus {
+func (s *stack) incident(t *testing.T, key string) *incident.Summary {
 	t.Helper()
 	var list struct {
-		Incidents []receiver.IncidentStatus `json:"incidents"`
+		Incidents []incident.Summary `json:"incidents"`
 	}
 	if err := s.api(t.Context(), http.MethodGet, "/api/v1/incidents", nil, &list); err != nil {
 		t.Fatal(err)
@@ -658,10 +658,10 @@ func (s *stack) incident(t *testing.T, key string) *receiver.IncidentStatus {
 // awaitLevel waits until the incident has paged level, checking on the way
 // that each level falls due at its delay from the incident's start and is
 // paged no earlier and at most onTime later, and returns the incident.
-func (s *stack) awaitLevel(t *testing.T, key string, level int) *receiver.IncidentStatus {
+func (s *stack) awaitLevel(t *testing.T, key string, level int) *incident.Summary {
 	t.Helper()
 	delays := []time.Duration{0, level2Delay, level3Delay}
-	var in *receiver.IncidentStatus
+	var in *incident.Summary
 	testenv.Eventually(t, alertTimeout, func() error {
 		in = s.incident(t, key)
 		switch {

@@ -24,8 +24,10 @@ import (
 	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/escalation"
+	"github.com/klaxonhq/klaxon/pkg/incident"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
-	"github.com/klaxonhq/klaxon/pkg/statuspage"
+	"github.com/klaxonhq/klaxon/receiver/client"
+	"github.com/klaxonhq/klaxon/runbooks"
 )
 
 // escBearer guards the escalation tests' receiver.
@@ -104,14 +106,15 @@ func newEscHarness(t *testing.T, dir string, fake *slacktest.Server, webhookURL 
 	}
 	h := &escHarness{clock: testkit.NewClock(now), slack: fake, reg: prometheus.NewRegistry(), logs: &testenv.Buffer{}}
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc, err := NewService(t.Context(), file, h.reg, logger)
+	svc, err := newService(t.Context(), Options{ConfigFile: file, Runbooks: runbooks.FS, Registerer: h.reg, Logger: logger},
+		func(wake incident.Waker) incident.Waker {
+			return wakeFunc(func() { h.added.Add(1); wake.Wake() })
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.svc = svc
-	svc.Runtime.Get().Now = h.clock.Now
-	wake := svc.Escalator.wake
-	svc.Escalator.wake = func() { h.added.Add(1); wake() }
+	svc.Config.Get().Now = h.clock.Now
 	mux := http.NewServeMux()
 	if err := svc.Handler(mux); err != nil {
 		t.Fatal(err)
@@ -148,7 +151,7 @@ func (h *escHarness) post(t *testing.T, msg *alert.Message) string {
 func (h *escHarness) tick(t *testing.T, at time.Time) {
 	t.Helper()
 	h.clock.Set(at)
-	if err := h.svc.Escalator.Tick(t.Context()); err != nil {
+	if err := h.svc.Incidents.Tick(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -215,9 +218,9 @@ func summary(text string, mentions []string) string {
 }
 
 // incident returns the one open incident.
-func (h *escHarness) incident(t *testing.T) IncidentStatus {
+func (h *escHarness) incident(t *testing.T) incident.Summary {
 	t.Helper()
-	list, err := h.svc.Escalator.Incidents(t.Context())
+	list, err := h.svc.Incidents.Open(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +232,7 @@ func (h *escHarness) incident(t *testing.T) IncidentStatus {
 
 func (h *escHarness) openIncidents(t *testing.T) int {
 	t.Helper()
-	list, err := h.svc.Escalator.Incidents(t.Context())
+	list, err := h.svc.Incidents.Open(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +259,7 @@ func TestEscalationToLevel2(t *testing.T) {
 		t.Errorf("Slack messages after the trigger (-want +got):\n%s", diff)
 	}
 	in := h.incident(t)
-	want := IncidentStatus{ID: key, Route: "critical", Policy: "default", Level: 1, Loop: 1, Started: escStart, NextEscalation: escStart.Add(30 * time.Minute)}
+	want := incident.Summary{ID: key, Route: "critical", Policy: "default", Level: 1, Loop: 1, Started: escStart, NextEscalation: escStart.Add(30 * time.Minute)}
 	if diff := cmp.Diff(want, in); diff != "" {
 		t.Errorf("incident after the trigger (-want +got):\n%s", diff)
 	}
@@ -271,7 +274,7 @@ func TestEscalationToLevel2(t *testing.T) {
 	}
 
 	h.clock.Set(escStart.Add(40 * time.Minute))
-	if _, err := h.svc.Acknowledge(t.Context(), key, "alice"); err != nil {
+	if _, err := h.svc.Incidents.Acknowledge(t.Context(), key, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	h.tick(t, escStart.Add(3*time.Hour))
@@ -286,7 +289,7 @@ func TestEscalationToLevel2(t *testing.T) {
 	if in.AckedBy != "alice" || !in.AckedAt.Equal(escStart.Add(40*time.Minute)) || !in.NextEscalation.IsZero() {
 		t.Errorf("incident after the acknowledgement: %+v", in)
 	}
-	if _, err := h.svc.Acknowledge(t.Context(), key, "bob"); err != nil {
+	if _, err := h.svc.Incidents.Acknowledge(t.Context(), key, "bob"); err != nil {
 		t.Errorf("second acknowledgement: %v", err)
 	}
 	if n := h.added.Load(); n != 2 {
@@ -311,7 +314,7 @@ func TestEscalationRepeatPagesNobody(t *testing.T) {
 	if next := h.incident(t).NextEscalation; !next.Equal(escStart.Add(30 * time.Minute)) {
 		t.Errorf("next escalation after the repeat: %v, want %v", next, escStart.Add(30*time.Minute))
 	}
-	if _, err := h.svc.Acknowledge(t.Context(), key, "alice"); err != nil {
+	if _, err := h.svc.Incidents.Acknowledge(t.Context(), key, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]string{"<@U01ALICE0> trigger", "acknowledged by alice"}, h.awaitSlack(t, 2)); diff != "" {
@@ -326,7 +329,7 @@ func TestEscalationNewAlertsRepage(t *testing.T) {
 	defer fake.Close()
 	h := newEscHarness(t, t.TempDir(), fake, fake.NewWebhook(), escStart)
 	key := h.post(t, firing("a"))
-	if _, err := h.svc.Acknowledge(t.Context(), key, "alice"); err != nil {
+	if _, err := h.svc.Incidents.Acknowledge(t.Context(), key, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	h.clock.Set(escStart.Add(5 * time.Minute))
@@ -352,7 +355,7 @@ func TestEscalationResolve(t *testing.T) {
 			h.tick(t, escStart.Add(30*time.Minute))
 			h.clock.Set(escStart.Add(45 * time.Minute))
 			if by == "hand" {
-				if _, err := h.svc.Resolve(t.Context(), key, "alice"); err != nil {
+				if _, err := h.svc.Incidents.Resolve(t.Context(), key, "alice"); err != nil {
 					t.Fatal(err)
 				}
 			} else {
@@ -365,11 +368,11 @@ func TestEscalationResolve(t *testing.T) {
 			if n := h.added.Load(); n != 1 {
 				t.Errorf("deliveries added %d times, want 1 (level 2)", n)
 			}
-			_, ackErr := h.svc.Acknowledge(t.Context(), key, "alice")
-			_, resolveErr := h.svc.Resolve(t.Context(), key, "alice")
+			_, ackErr := h.svc.Incidents.Acknowledge(t.Context(), key, "alice")
+			_, resolveErr := h.svc.Incidents.Resolve(t.Context(), key, "alice")
 			for _, err := range []error{ackErr, resolveErr} {
-				if !errors.Is(err, statuspage.ErrNotFound) {
-					t.Errorf("change of a resolved incident: %v, want statuspage.ErrNotFound", err)
+				if !errors.Is(err, incident.ErrNotFound) {
+					t.Errorf("change of a resolved incident: %v, want incident.ErrNotFound", err)
 				}
 			}
 		})
@@ -459,7 +462,7 @@ func TestIncidentMetrics(t *testing.T) {
 	h.clock.Set(escStart.Add(10 * time.Minute))
 	second := h.post(t, other)
 	h.tick(t, escStart.Add(time.Hour))
-	if _, err := h.svc.Acknowledge(t.Context(), second, "alice"); err != nil {
+	if _, err := h.svc.Incidents.Acknowledge(t.Context(), second, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	h.awaitSlack(t, 6)
@@ -529,6 +532,30 @@ func gather(t *testing.T, reg *prometheus.Registry) string {
 	return b.String()
 }
 
+// TestRunEscalations runs the ticker as receiver/main.go does: a level
+// that is due pages without a call to Tick, and Run returns when its
+// context ends.
+func TestRunEscalations(t *testing.T) {
+	fake := slacktest.NewServer()
+	defer fake.Close()
+	h := newEscHarness(t, t.TempDir(), fake, fake.NewWebhook(), escStart)
+	h.post(t, firing("a"))
+	// Delivered before level 2 is due, so that the two pages do not
+	// share a digest, whose mentions no line could claim.
+	h.awaitSlack(t, 1)
+	h.clock.Set(escStart.Add(30 * time.Minute))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- h.svc.Incidents.Run(ctx) }()
+	if diff := cmp.Diff([]string{"<@U01ALICE0> trigger", "<@U04SENIOR> level 2"}, h.awaitSlack(t, 2)); diff != "" {
+		t.Errorf("Slack messages (-want +got):\n%s", diff)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("RunEscalations: %v", err)
+	}
+}
+
 // TestIncidentCommands runs the incidents, ack and resolve commands'
 // client against a receiver's API with the bearer token from a file.
 func TestIncidentCommands(t *testing.T) {
@@ -540,7 +567,7 @@ func TestIncidentCommands(t *testing.T) {
 	defer srv.Close()
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	writeFile(t, tokenFile, escBearer+"\n")
-	c := &IncidentClient{URL: srv.URL + "/", BearerTokenFile: tokenFile}
+	c := &client.Client{URL: srv.URL + "/", BearerTokenFile: tokenFile}
 	var out strings.Builder
 	if err := c.ShowIncidents(t.Context(), &out); err != nil {
 		t.Fatal(err)
@@ -563,32 +590,8 @@ func TestIncidentCommands(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Errorf("resolving again: %v, want %s", err, want)
 	}
-	noToken := &IncidentClient{URL: srv.URL}
+	noToken := &client.Client{URL: srv.URL}
 	if err := noToken.ShowIncidents(t.Context(), &out); err == nil || err.Error() != "receiver answered 401: missing or wrong bearer token" {
 		t.Errorf("without the token: %v", err)
-	}
-}
-
-// TestRunEscalations runs the ticker as receiver/main.go does: a level
-// that is due pages without a call to Tick, and Run returns when its
-// context ends.
-func TestRunEscalations(t *testing.T) {
-	fake := slacktest.NewServer()
-	defer fake.Close()
-	h := newEscHarness(t, t.TempDir(), fake, fake.NewWebhook(), escStart)
-	h.post(t, firing("a"))
-	// Delivered before level 2 is due, so that the two pages do not
-	// share a digest, whose mentions no line could claim.
-	h.awaitSlack(t, 1)
-	h.clock.Set(escStart.Add(30 * time.Minute))
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- h.svc.RunEscalations(ctx) }()
-	if diff := cmp.Diff([]string{"<@U01ALICE0> trigger", "<@U04SENIOR> level 2"}, h.awaitSlack(t, 2)); diff != "" {
-		t.Errorf("Slack messages (-want +got):\n%s", diff)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("RunEscalations: %v", err)
 	}
 }

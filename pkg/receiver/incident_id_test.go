@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/klaxonhq/klaxon/pkg/alert"
+	"github.com/klaxonhq/klaxon/pkg/incident"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
-	"github.com/klaxonhq/klaxon/pkg/statuspage"
+	"github.com/klaxonhq/klaxon/receiver/client"
 )
 
 // collidingGroups are two group keys whose incident keys on route
@@ -46,8 +46,8 @@ func TestAmbiguousIncidentID(t *testing.T) {
 	if a.code != http.StatusConflict || strings.TrimSpace(a.raw) != want {
 		t.Errorf("ack %s: %d %s, want 409 %s", short, a.code, a.raw, want)
 	}
-	if _, err := h.svc.Resolve(t.Context(), short, "alice"); !errors.Is(err, ErrAmbiguousID) {
-		t.Errorf("resolve %s: %v, want ErrAmbiguousID", short, err)
+	if _, err := h.svc.Incidents.Resolve(t.Context(), short, "alice"); !errors.Is(err, incident.ErrAmbiguousID) {
+		t.Errorf("resolve %s: %v, want incident.ErrAmbiguousID", short, err)
 	}
 	// The shortest prefix that tells them apart names one.
 	n := 0
@@ -60,14 +60,14 @@ func TestAmbiguousIncidentID(t *testing.T) {
 	}
 	// The status page takes a prefix too, but to it an ambiguous one is
 	// no open incident.
-	src := &statusSource{runtime: h.svc.Runtime.Get, store: h.svc.Escalator.store, ack: h.svc, logger: h.svc.logger}
-	if err := src.Ack(t.Context(), short, "alice"); !errors.Is(err, statuspage.ErrNotFound) || !errors.Is(err, ErrAmbiguousID) {
-		t.Errorf("status page ack of %s: %v, want statuspage.ErrNotFound and ErrAmbiguousID", short, err)
+	src := &statusSource{incidents: h.svc.Incidents, current: h.svc.Config}
+	if err := src.Ack(t.Context(), short, "alice"); !errors.Is(err, incident.ErrNotFound) || !errors.Is(err, incident.ErrAmbiguousID) {
+		t.Errorf("status page ack of %s: %v, want incident.ErrNotFound and incident.ErrAmbiguousID", short, err)
 	}
 	if err := src.Ack(t.Context(), first[:n+1], "carol"); err != nil {
 		t.Errorf("status page ack of %s: %v", first[:n+1], err)
 	}
-	list, err := h.svc.Escalator.Incidents(t.Context())
+	list, err := h.svc.Incidents.Open(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestAckTwice(t *testing.T) {
 	defer srv.Close()
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	writeFile(t, tokenFile, escBearer+"\n")
-	c := &IncidentClient{URL: srv.URL, BearerTokenFile: tokenFile}
+	c := &client.Client{URL: srv.URL, BearerTokenFile: tokenFile}
 
 	var out strings.Builder
 	if err := c.Acknowledge(t.Context(), key[:8], "alice", &out); err != nil {
@@ -145,11 +145,7 @@ func TestAckTwice(t *testing.T) {
 	if got := h.awaitSlack(t, 2); len(got) != 2 || got[1] != "acknowledged by alice" {
 		t.Errorf("Slack messages: %q, want the trigger and one acknowledgement", got)
 	}
-	var m dto.Metric
-	if err := h.svc.Escalator.timeToAck.WithLabelValues("critical").(prometheus.Metric).Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	if n := m.GetHistogram().GetSampleCount(); n != 1 {
+	if n := timeToAckCount(t, h.reg, "critical"); n != 1 {
 		t.Errorf("time to acknowledge counted %d times, want 1", n)
 	}
 }
@@ -162,14 +158,36 @@ func TestStatusPageAckedBySomeoneElse(t *testing.T) {
 	defer fake.Close()
 	h := newEscHarness(t, t.TempDir(), fake, fake.NewWebhook(), escStart)
 	key := h.post(t, firing("a"))
-	src := &statusSource{runtime: h.svc.Runtime.Get, store: h.svc.Escalator.store, ack: h.svc, logger: h.svc.logger}
+	src := &statusSource{incidents: h.svc.Incidents, current: h.svc.Config}
 	if err := src.Ack(t.Context(), key, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	if err := src.Ack(t.Context(), key, "alice"); err != nil {
 		t.Errorf("alice again: %v, want nil", err)
 	}
-	if err := src.Ack(t.Context(), key, "bob"); !errors.Is(err, statuspage.ErrAcknowledged) || !strings.Contains(err.Error(), "acknowledged by alice") {
-		t.Errorf("bob: %v, want statuspage.ErrAcknowledged naming alice", err)
+	if err := src.Ack(t.Context(), key, "bob"); !errors.Is(err, incident.ErrAcknowledged) || !strings.Contains(err.Error(), "acknowledged by alice") {
+		t.Errorf("bob: %v, want incident.ErrAcknowledged naming alice", err)
 	}
+}
+
+// timeToAckCount is how many times to acknowledge reg holds for route.
+func timeToAckCount(t *testing.T, reg prometheus.Gatherer, route string) uint64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "klaxon_receiver_time_to_acknowledge_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "route" && l.GetValue() == route {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return 0
 }

@@ -19,11 +19,13 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/promslog"
 
-	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
+	"github.com/klaxonhq/klaxon/pkg/api"
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord/discordtest"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
+	"github.com/klaxonhq/klaxon/pkg/receiver/config"
+	"github.com/klaxonhq/klaxon/runbooks"
 )
 
 // Times at which testdata/oncall.yml's on-call is known: alice holds
@@ -44,9 +46,9 @@ const (
 // onCallRuntime builds testdata/oncall.yml with its Slack and Discord
 // channels pointed at the given webhook URLs, its clock at now and its
 // logs in logs.
-func onCallRuntime(t *testing.T, slackURL, discordURL string, now time.Time, logs *bytes.Buffer) *Runtime {
+func onCallRuntime(t *testing.T, slackURL, discordURL string, now time.Time, logs *bytes.Buffer) *config.Runtime {
 	t.Helper()
-	cfg, err := LoadFile("testdata/oncall.yml")
+	cfg, err := config.LoadFile("testdata/oncall.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +64,7 @@ func onCallRuntime(t *testing.T, slackURL, discordURL string, now time.Time, log
 	if logs != nil {
 		logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	rt, err := Build(cfg, logger)
+	rt, err := config.Build(cfg, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +134,7 @@ func TestOnCallConfigBad(t *testing.T) {
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			path := filepath.Join("testdata", tc.file)
-			_, err := LoadFile(path)
+			_, err := config.LoadFile(path)
 			if err == nil {
 				t.Fatal("loaded, want an error")
 			}
@@ -148,7 +150,7 @@ func TestOnCallConfigBad(t *testing.T) {
 			`x.yml:3: unknown key "escalation" (known keys: channels, escalation_policy, name)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse("x.yml", []byte(tc.in))
+			_, err := config.Parse("x.yml", []byte(tc.in))
 			if err == nil {
 				t.Fatal("parsed, want an error")
 			}
@@ -191,13 +193,14 @@ func TestMentions(t *testing.T) {
 			id := "30000000000000000" + string(rune('0'+i))
 			var logs bytes.Buffer
 			rt := onCallRuntime(t, slackFake.NewWebhook(), discordFake.AddWebhook(id, "token"), tc.at, &logs)
+			m := newManager(t, nil, fixedConfig{rt}, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 			before := len(slackFake.Received())
 			for _, ch := range rt.Config.Route(tc.route).Channels {
 				n := &notify.Notification{
 					ID: 1, Channel: ch, Route: tc.route, Kind: tc.kind, Message: readMessage(t, tc.payload),
 					IncidentKey: alert.IncidentKey(tc.route, "g"), CreatedAt: tc.at,
 				}
-				rt.Prepare(n)
+				m.Prepare(n)
 				if ch == "pagerduty" {
 					if len(n.Mentions) != 0 {
 						t.Errorf("PagerDuty got mentions %v; it escalates by itself", n.Mentions)
@@ -235,88 +238,10 @@ func TestMentions(t *testing.T) {
 	}
 }
 
-func TestOnCallCommand(t *testing.T) {
-	for _, tc := range []struct {
-		name, schedule string
-		at             time.Time
-	}{
-		{"oncall-all.golden", "", aliceWeek},
-		{"oncall-office-saturday.golden", "office", saturday},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var out bytes.Buffer
-			if err := ShowOnCall("testdata/oncall.yml", tc.at, tc.schedule, &out, promslog.NewNopLogger()); err != nil {
-				t.Fatal(err)
-			}
-			testkit.Golden(t, filepath.Join("testdata", tc.name), out.String())
-		})
-	}
-	var out bytes.Buffer
-	err := ShowOnCall("testdata/oncall.yml", aliceWeek, "secondary", &out, promslog.NewNopLogger())
-	if want := `no schedule "secondary" in the config (schedules: primary, office)`; err == nil || err.Error() != want {
-		t.Errorf("unknown schedule: error %v, want %q", err, want)
-	}
-	out.Reset()
-	if err := ShowOnCall("testdata/good.yml", aliceWeek, "", &out, promslog.NewNopLogger()); err != nil {
-		t.Fatal(err)
-	}
-	if want := "on call at 2026-03-10T08:50:00Z\nno schedules in the config\n"; out.String() != want {
-		t.Errorf("config without schedules: %q, want %q", out.String(), want)
-	}
-}
-
-func TestSimulateCommand(t *testing.T) {
-	for _, tc := range []struct {
-		golden string
-		opts   SimulateOptions
-	}{
-		{"simulate-critical.golden", SimulateOptions{Alert: "testdata/payload-firing.json", Route: "critical", Start: aliceWeek}},
-		{"simulate-office-saturday.golden", SimulateOptions{Alert: "testdata/payload-firing.json", Route: "office", Start: saturday, Until: 40 * time.Minute}},
-	} {
-		t.Run(tc.golden, func(t *testing.T) {
-			var out bytes.Buffer
-			if err := Simulate("testdata/oncall.yml", tc.opts, &out, promslog.NewNopLogger()); err != nil {
-				t.Fatal(err)
-			}
-			testkit.Golden(t, filepath.Join("testdata", tc.golden), out.String())
-		})
-	}
-	for _, tc := range []struct {
-		name, config string
-		opts         SimulateOptions
-		err          string
-	}{
-		{"route without a policy", "testdata/oncall.yml", SimulateOptions{Alert: "testdata/payload-firing.json", Route: "warning"},
-			`route "warning" has no escalation_policy: nobody would be paged by the receiver`},
-		{"unknown route", "testdata/oncall.yml", SimulateOptions{Alert: "testdata/payload-firing.json", Route: "nope"},
-			`no route "nope" in the config (routes critical, chat, office, warning)`},
-		{"several routes with a policy", "testdata/oncall.yml", SimulateOptions{Alert: "testdata/payload-firing.json"},
-			"routes critical, chat, office have escalation policies: name one with --route"},
-		{"no route with a policy", "testdata/good.yml", SimulateOptions{Alert: "testdata/payload-firing.json"},
-			"no route has an escalation_policy: nothing to simulate"},
-		{"invalid payload", "testdata/oncall.yml", SimulateOptions{Alert: "testdata/payload-invalid.json", Route: "critical"},
-			"testdata/payload-invalid.json: invalid Alertmanager payload: truncated JSON"},
-		{"resolved payload", "testdata/oncall.yml", SimulateOptions{Alert: "testdata/payload-resolved.json", Route: "critical"},
-			"testdata/payload-resolved.json: no firing alert in the payload: only a firing notification starts an incident"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var out bytes.Buffer
-			tc.opts.Start = aliceWeek
-			err := Simulate(tc.config, tc.opts, &out, promslog.NewNopLogger())
-			if err == nil {
-				t.Fatalf("no error; printed:\n%s", out.String())
-			}
-			if diff := cmp.Diff(tc.err, err.Error()); diff != "" {
-				t.Errorf("error (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
 func TestOnCallAPI(t *testing.T) {
 	var logs bytes.Buffer
 	rt := onCallRuntime(t, "https://hooks.example.com/x", "https://discord.example.com/api/webhooks/1/x", aliceWeek, &logs)
-	h := NewOnCallAPI(func() *Runtime { return rt }, slog.New(slog.NewTextHandler(&logs, nil)))
+	h := api.NewOnCallAPI(fixedConfig{rt}, slog.New(slog.NewTextHandler(&logs, nil)))
 	get := func(target, token string) (int, string) {
 		r := httptest.NewRequest(http.MethodGet, target, nil)
 		if token != "" {
@@ -340,7 +265,7 @@ func TestOnCallAPI(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := get(tc.target, tc.token)
-			var resp response
+			var resp api.Response
 			if err := json.Unmarshal([]byte(body), &resp); err != nil {
 				t.Fatal(err)
 			}
@@ -351,8 +276,8 @@ func TestOnCallAPI(t *testing.T) {
 		})
 	}
 	type answer struct {
-		At        time.Time        `json:"at"`
-		Schedules []ScheduleStatus `json:"schedules"`
+		At        time.Time               `json:"at"`
+		Schedules []config.ScheduleStatus `json:"schedules"`
 	}
 	london, err := time.LoadLocation("Europe/London")
 	if err != nil {
@@ -369,28 +294,28 @@ func TestOnCallAPI(t *testing.T) {
 		target string
 		want   answer
 	}{
-		{"/api/v1/oncall", answer{At: aliceWeek, Schedules: []ScheduleStatus{
+		{"/api/v1/oncall", answer{At: aliceWeek, Schedules: []config.ScheduleStatus{
 			{Schedule: "primary", TimeZone: "Europe/London",
-				OnCall: &OnCallUser{Name: "alice", SlackID: "U01ALICE0", DiscordID: "100000000000000001"},
-				NextHandoffs: []Handoff{
+				OnCall: &config.OnCallUser{Name: "alice", SlackID: "U01ALICE0", DiscordID: "100000000000000001"},
+				NextHandoffs: []config.Handoff{
 					{At: at("2026-03-16 09:00"), From: "alice", To: "bob"},
 					{At: at("2026-03-23 09:00"), From: "bob", To: "carol"},
 					{At: at("2026-03-30 09:00"), From: "carol", To: "alice"},
 				}},
-			{Schedule: "office", TimeZone: "Europe/London", NextHandoffs: []Handoff{
+			{Schedule: "office", TimeZone: "Europe/London", NextHandoffs: []config.Handoff{
 				{At: at("2026-03-10 09:00"), To: "carol"},
 				{At: at("2026-03-10 17:00"), From: "carol"},
 				{At: at("2026-03-11 09:00"), To: "carol"},
 			}},
 		}}},
-		{"/api/v1/oncall?at=2026-03-14T10:00:00Z", answer{At: saturday, Schedules: []ScheduleStatus{
-			{Schedule: "primary", TimeZone: "Europe/London", OnCall: &OnCallUser{Name: "alice", SlackID: "U01ALICE0", DiscordID: "100000000000000001"},
-				NextHandoffs: []Handoff{
+		{"/api/v1/oncall?at=2026-03-14T10:00:00Z", answer{At: saturday, Schedules: []config.ScheduleStatus{
+			{Schedule: "primary", TimeZone: "Europe/London", OnCall: &config.OnCallUser{Name: "alice", SlackID: "U01ALICE0", DiscordID: "100000000000000001"},
+				NextHandoffs: []config.Handoff{
 					{At: at("2026-03-16 09:00"), From: "alice", To: "bob"},
 					{At: at("2026-03-23 09:00"), From: "bob", To: "carol"},
 					{At: at("2026-03-30 09:00"), From: "carol", To: "alice"},
 				}},
-			{Schedule: "office", TimeZone: "Europe/London", NextHandoffs: []Handoff{
+			{Schedule: "office", TimeZone: "Europe/London", NextHandoffs: []config.Handoff{
 				{At: at("2026-03-16 09:00"), To: "carol"},
 				{At: at("2026-03-16 17:00"), From: "carol"},
 				{At: at("2026-03-17 09:00"), To: "carol"},
@@ -463,7 +388,7 @@ klaxon_oncall_next_handoff_seconds{schedule="primary"} 421200
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rt := onCallRuntime(t, "https://hooks.example.com/x", "https://discord.example.com/api/webhooks/1/x", tc.now, nil)
-			c := NewOnCallCollector(func() *Runtime { return rt })
+			c := newOnCallCollector(fixedConfig{rt})
 			if err := testutil.CollectAndCompare(c, strings.NewReader(tc.want)); err != nil {
 				t.Error(err)
 			}
@@ -475,31 +400,13 @@ klaxon_oncall_next_handoff_seconds{schedule="primary"} 421200
 		})
 	}
 	// Without schedules there is nothing to say.
-	rt, err := Load("testdata/good.yml", promslog.NewNopLogger())
+	rt, err := config.Load(filepath.Join("config", "testdata", "good.yml"), promslog.NewNopLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := testutil.CollectAndCount(NewOnCallCollector(func() *Runtime { return rt })); n != 0 {
+	if n := testutil.CollectAndCount(newOnCallCollector(fixedConfig{rt})); n != 0 {
 		t.Errorf("%d on-call metrics without schedules, want none", n)
 	}
-}
-
-// TestOnCallNoSecrets runs the on-call commands and checks that their
-// output holds none of the config's secrets.
-func TestOnCallNoSecrets(t *testing.T) {
-	var out bytes.Buffer
-	var logs bytes.Buffer
-	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	if err := ShowOnCall("testdata/oncall.yml", aliceWeek, "", &out, logger); err != nil {
-		t.Fatal(err)
-	}
-	if err := Simulate("testdata/oncall.yml", SimulateOptions{Alert: "testdata/payload-firing.json", Route: "critical", Start: aliceWeek}, &out, logger); err != nil {
-		t.Fatal(err)
-	}
-	if err := CheckConfig("testdata/oncall.yml", &out, logger); err != nil {
-		t.Fatal(err)
-	}
-	assertNoOnCallSecrets(t, out.String()+logs.String())
 }
 
 func assertNoOnCallSecrets(t *testing.T, text string) {
@@ -525,7 +432,7 @@ func TestServiceOnCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	svc, err := NewService(t.Context(), file, reg, promslog.NewNopLogger())
+	svc, err := NewService(t.Context(), Options{ConfigFile: file, Runbooks: runbooks.FS, Registerer: reg, Logger: promslog.NewNopLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,3 +458,8 @@ func TestServiceOnCall(t *testing.T) {
 		t.Errorf("gathered %d on-call series (%v), want 4", n, err)
 	}
 }
+
+// fixedConfig is a config in force that no reload replaces.
+type fixedConfig struct{ rt *config.Runtime }
+
+func (f fixedConfig) Get() *config.Runtime { return f.rt }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/internal/testkit"
+	"github.com/klaxonhq/klaxon/runbooks"
 )
 
 // routeMetricsConfig has a route without an escalation policy (warning),
@@ -69,7 +70,7 @@ func TestRouteMetricsAtZero(t *testing.T) {
 	storage := "storage:\n  path: " + filepath.Join(dir, "receiver.db") + "\n"
 	writeFile(t, file, routeMetricsConfig+storage)
 	reg := prometheus.NewRegistry()
-	svc, err := NewService(t.Context(), file, reg, promslog.NewNopLogger())
+	svc, err := NewService(t.Context(), Options{ConfigFile: file, Runbooks: runbooks.FS, Registerer: reg, Logger: promslog.NewNopLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestRouteMetricsAtZero(t *testing.T) {
 		}
 	}
 	writeFile(t, file, routeMetricsReload+storage)
-	if err := svc.Runtime.Reload(); err != nil {
+	if err := svc.Config.Reload(); err != nil {
 		t.Fatal(err)
 	}
 	out.WriteString("# after a request to critical and chat, and a reload without chat\n")

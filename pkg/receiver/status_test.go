@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,7 +15,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,10 +24,11 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/acklink"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/escalation"
+	"github.com/klaxonhq/klaxon/pkg/incident"
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord/discordtest"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
-	"github.com/klaxonhq/klaxon/pkg/statuspage"
+	"github.com/klaxonhq/klaxon/pkg/receiver/config"
 	"github.com/klaxonhq/klaxon/pkg/store"
 	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
 )
@@ -35,53 +36,36 @@ import (
 // statusSecret is the ack_secret of the status page tests.
 const statusSecret = "status-page-secret-0123456789abcdefghij"
 
-// fakeAck acknowledges as the escalation engine would: State.On(Ack)
-// recorded with UpdateEscalation.
-type fakeAck struct {
-	rt *Runtime
-	st store.Escalations
+// recordingAcks is the incident manager, recording who acknowledged an
+// incident it found open.
+type recordingAcks struct {
+	*incident.Manager
 
 	mu    sync.Mutex
 	calls []string
 }
 
-func (f *fakeAck) Acknowledge(ctx context.Context, incident, by string) (Acknowledgement, error) {
-	f.mu.Lock()
-	f.calls = append(f.calls, by)
-	f.mu.Unlock()
-	return Acknowledgement{Incident: incident, By: by}, f.st.UpdateEscalation(ctx, incident, func(cur *store.Escalation) (*store.EscalationChange, error) {
-		if cur == nil {
-			return nil, fmt.Errorf("incident %s: %w", incident, statuspage.ErrNotFound)
-		}
-		var s escalation.State
-		if err := json.Unmarshal(cur.State, &s); err != nil {
-			return nil, err
-		}
-		p, ok := f.rt.Config.EscalationPolicies.Get(s.Policy)
-		if !ok {
-			return nil, fmt.Errorf("no policy %q", s.Policy)
-		}
-		next, _ := s.On(escalation.Ack{By: by}, p, f.rt.Now())
-		state, err := json.Marshal(next)
-		if err != nil {
-			return nil, err
-		}
-		at, _ := next.Next()
-		return &store.EscalationChange{State: state, NextAt: at}, nil
-	})
+func (r *recordingAcks) AcknowledgeOpen(ctx context.Context, id, by string) error {
+	err := r.Manager.AcknowledgeOpen(ctx, id, by)
+	if err == nil || errors.Is(err, incident.ErrAcknowledged) {
+		r.mu.Lock()
+		r.calls = append(r.calls, by)
+		r.mu.Unlock()
+	}
+	return err
 }
 
-func (f *fakeAck) ackedBy() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string{}, f.calls...)
+func (r *recordingAcks) ackedBy() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string{}, r.calls...)
 }
 
 // statusFixture is a status page over a real store, at aliceWeek.
 type statusFixture struct {
-	rt   *Runtime
+	rt   *config.Runtime
 	st   *sqlite.Store
-	ack  *fakeAck
+	ack  *recordingAcks
 	page http.Handler
 	logs *bytes.Buffer
 	// bodies are every response body the page gave.
@@ -105,8 +89,9 @@ func newStatusFixture(t *testing.T, secret string) *statusFixture {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	f.st = st
-	f.ack = &fakeAck{rt: f.rt, st: st}
-	f.page, err = NewStatusPage(func() *Runtime { return f.rt }, st, f.ack, StatusOptions{Logger: f.rt.logger})
+	logger := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f.ack = &recordingAcks{Manager: newManager(t, st, fixedConfig{f.rt}, logger)}
+	f.page, err = NewStatusPage(fixedConfig{f.rt}, st, f.ack, StatusOptions{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,10 +187,10 @@ func TestStatusPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []statuspage.Incident{{
+	want := []incident.Incident{{
 		ID: key, Route: "critical", Title: "HighErrorRate: api error ratio above 5%", Severity: "critical",
-		Status: statuspage.StatusFiring, Started: aliceWeek, Level: 1, Paged: []string{"alice"},
-		Alerts: []statuspage.Alert{{Name: "HighErrorRate", Summary: "api error ratio above 5%", RunbookURL: "http://localhost:9848/runbooks/higherrorrate"}},
+		Status: incident.StatusFiring, Started: aliceWeek, Level: 1, Paged: []string{"alice"},
+		Alerts: []incident.Alert{{Name: "HighErrorRate", Summary: "api error ratio above 5%", RunbookURL: "http://localhost:9848/runbooks/higherrorrate"}},
 	}}
 	if diff := cmp.Diff(want, inc); diff != "" {
 		t.Errorf("incidents (-want +got):\n%s", diff)
@@ -265,7 +250,7 @@ func TestAckLink(t *testing.T) {
 	f := newStatusFixture(t, statusSecret)
 	key := f.openIncident(t)
 	n := &notify.Notification{Channel: "slack", Route: "critical", IncidentKey: key, Kind: notify.KindTrigger}
-	f.rt.AddAckURL(n)
+	f.ack.AddAckURL(n)
 	const prefix = "http://localhost:9848/ack/"
 	if !strings.HasPrefix(n.AckURL, prefix) {
 		t.Fatalf("AckURL = %q, want it below %s", n.AckURL, prefix)
@@ -325,14 +310,14 @@ func TestAddAckURL(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := &notify.Notification{Channel: tc.channel, Route: tc.route, IncidentKey: "k", Kind: tc.kind}
-			f.rt.AddAckURL(n)
+			f.ack.AddAckURL(n)
 			if got := n.AckURL != ""; got != tc.link {
 				t.Errorf("AckURL = %q; want a link: %v", n.AckURL, tc.link)
 			}
 		})
 	}
 	n := &notify.Notification{Channel: "slack", Route: "critical", IncidentKey: "k", Kind: notify.KindEscalate, AckURL: "https://kept.example/"}
-	f.rt.AddAckURL(n)
+	f.ack.AddAckURL(n)
 	if n.AckURL != "https://kept.example/" {
 		t.Errorf("an envelope's link was replaced by %q", n.AckURL)
 	}
@@ -363,9 +348,9 @@ func TestAckLinkGeneratedKey(t *testing.T) {
 func TestStatusPageKeyChange(t *testing.T) {
 	f := newStatusFixture(t, statusSecret)
 	key := f.openIncident(t)
-	var cur atomic.Pointer[Runtime]
-	cur.Store(f.rt)
-	page, err := NewStatusPage(cur.Load, f.st, f.ack, StatusOptions{})
+	var cur current
+	cur.rt.Store(f.rt)
+	page, err := NewStatusPage(&cur, f.st, f.ack, StatusOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +363,7 @@ func TestStatusPageKeyChange(t *testing.T) {
 	cfg := *f.rt.Config
 	cfg.Global.Secret = statusSecret + "-rotated"
 	reloaded.Config = &cfg
-	cur.Store(&reloaded)
+	cur.rt.Store(&reloaded)
 	fresh, err := reloaded.AckURL(key, aliceWeek)
 	if err != nil {
 		t.Fatal(err)
@@ -410,7 +395,7 @@ func TestStatusPageNoSecrets(t *testing.T) {
 		f.do(t, r)
 	}
 	f.do(t, httptest.NewRequest(http.MethodGet, "/ack/forged", nil))
-	f.rt.AddAckURL(&notify.Notification{Channel: "slack", Route: "critical", IncidentKey: key, Kind: notify.KindTrigger})
+	f.ack.AddAckURL(&notify.Notification{Channel: "slack", Route: "critical", IncidentKey: key, Kind: notify.KindTrigger})
 
 	// A key file that cannot be used: its error must not quote the key.
 	file := filepath.Join(t.TempDir(), "short")
@@ -419,7 +404,7 @@ func TestStatusPageNoSecrets(t *testing.T) {
 	}
 	f.rt.Config.Global.Secret, f.rt.Config.Global.SecretFile = "", file
 	_, keyErr := f.rt.AckURL(key, aliceWeek)
-	f.rt.AddAckURL(&notify.Notification{Channel: "slack", Route: "critical", IncidentKey: key, Kind: notify.KindTrigger})
+	f.ack.AddAckURL(&notify.Notification{Channel: "slack", Route: "critical", IncidentKey: key, Kind: notify.KindTrigger})
 	f.do(t, httptest.NewRequest(http.MethodGet, "/", nil))
 
 	text := strings.Join(append(f.bodies, f.logs.String(), fmt.Sprint(keyErr)), "\n")
@@ -443,7 +428,7 @@ func TestAckSecretConfig(t *testing.T) {
 			"x.yml:3: ack_secret must be at least 32 bytes, it has 5"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse("x.yml", []byte(tc.yml))
+			_, err := config.Parse("x.yml", []byte(tc.yml))
 			if err == nil {
 				t.Fatal("config accepted")
 			}
@@ -476,7 +461,7 @@ func TestAckSecretFile(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// The path is relative to the config file.
 			conf := write(tc.name+".yml", "global:\n  ack_secret_file: "+tc.file+"\n")
-			c, err := LoadFile(conf)
+			c, err := config.LoadFile(conf)
 			if tc.err != "" {
 				if err == nil {
 					t.Fatal("config accepted")
@@ -501,7 +486,7 @@ func TestAckSecretFile(t *testing.T) {
 }
 
 func TestAckKeyNone(t *testing.T) {
-	c, err := Parse("x.yml", nil)
+	c, err := config.Parse("x.yml", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -509,7 +494,7 @@ func TestAckKeyNone(t *testing.T) {
 	if key != nil || err != nil {
 		t.Errorf("AckKey without a secret = %d bytes, %v; want none", len(key), err)
 	}
-	rt := &Runtime{Config: c}
+	rt := &config.Runtime{Config: c}
 	a, errA := rt.AckSigner()
 	b, errB := rt.AckSigner()
 	if err := errors.Join(errA, errB); err != nil {

@@ -23,8 +23,12 @@ import (
 	"github.com/klaxonhq/klaxon/internal/testenv"
 	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
+	"github.com/klaxonhq/klaxon/pkg/api"
+	"github.com/klaxonhq/klaxon/pkg/incident"
+	"github.com/klaxonhq/klaxon/pkg/receiver/config"
 	"github.com/klaxonhq/klaxon/pkg/store"
 	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
+	"github.com/klaxonhq/klaxon/runbooks"
 )
 
 // Secrets of testConfig, which must never show in an answer or a log line.
@@ -40,7 +44,7 @@ var secrets = []string{secretBearer, secretRouting, secretSlack, secretOpsgen, s
 
 // testConfig is a config with routes critical (two channels) and warning
 // (one), and a secret for every channel type. extra is added to global.
-func testConfig(t *testing.T, extra string) *Config {
+func testConfig(t *testing.T, extra string) *config.Config {
 	t.Helper()
 	yml := `global:
   external_url: http://receiver.example.com/
@@ -60,7 +64,7 @@ routes:
   - name: warning
     channels: [slack]
 `
-	c, err := Parse("test.yml", []byte(yml))
+	c, err := config.Parse("test.yml", []byte(yml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +74,7 @@ routes:
 // harness is a webhook on a real SQLite store, served through a ServeMux
 // with the pattern Service.Handler uses.
 type harness struct {
-	cfg     atomic.Pointer[Config]
+	cfg     current
 	store   *sqlite.Store
 	path    string
 	reg     *prometheus.Registry
@@ -79,16 +83,66 @@ type harness struct {
 	handler http.Handler
 }
 
-func newHarness(t *testing.T, cfg *Config, opts sqlite.Options) *harness {
+func newHarness(t *testing.T, cfg *config.Config, opts sqlite.Options) *harness {
 	t.Helper()
 	h := &harness{reg: prometheus.NewRegistry(), logs: &testenv.Buffer{}, path: filepath.Join(t.TempDir(), "data", "receiver.db")}
-	h.cfg.Store(cfg)
+	h.cfg.set(t, cfg)
 	h.store = openStore(t, h.path, opts)
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	mux := http.NewServeMux()
-	mux.Handle("POST /webhook/{route}", NewWebhook(h.cfg.Load, h.store, func() { h.wakes.Add(1) }, h.reg, logger))
+	mux.Handle("POST /webhook/{route}", api.NewWebhook(&h.cfg, newIncidents(t, h.store, &h.cfg), wakeFunc(func() { h.wakes.Add(1) }), h.reg, logger))
 	h.handler = mux
 	return h
+}
+
+// current is a config in force that a test may replace, as a reload
+// does.
+type current struct {
+	rt atomic.Pointer[config.Runtime]
+}
+
+func (c *current) Get() *config.Runtime { return c.rt.Load() }
+
+func (c *current) set(t *testing.T, cfg *config.Config) {
+	t.Helper()
+	rt, err := config.Build(cfg, promslog.NewNopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.rt.Store(rt)
+}
+
+// emptyConfig is a config with nothing in it: no routes.
+func emptyConfig(t *testing.T) *config.Config {
+	t.Helper()
+	c, err := config.Parse("empty.yml", []byte("{}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// wakeFunc is a function used as the deliverer's wake.
+type wakeFunc func()
+
+func (f wakeFunc) Wake() { f() }
+
+// newIncidents is an incident manager on st, its metrics apart from the
+// webhook's.
+func newIncidents(t *testing.T, st *sqlite.Store, cur incident.Current) *incident.Manager {
+	t.Helper()
+	return newManager(t, st, cur, promslog.NewNopLogger())
+}
+
+// newManager is an incident manager on st that wakes nobody, logging to
+// logger.
+func newManager(t *testing.T, st *sqlite.Store, cur incident.Current, logger *slog.Logger) *incident.Manager {
+	t.Helper()
+	m, err := incident.New(st, cur, wakeFunc(func() {}), prometheus.NewRegistry(), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 func openStore(t *testing.T, path string, opts sqlite.Options) *sqlite.Store {
@@ -106,7 +160,7 @@ func openStore(t *testing.T, path string, opts sqlite.Options) *sqlite.Store {
 // sent.
 type answer struct {
 	code int
-	resp response
+	resp api.Response
 	raw  string
 }
 
@@ -290,14 +344,14 @@ func TestWebhookMalformed(t *testing.T) {
 func TestWebhookUnknownRoute(t *testing.T) {
 	h := newHarness(t, testConfig(t, ""), sqlite.Options{})
 	a := h.post(t, "criticall", encode(t, message("{}:{}", "firing", "a=firing")), nil)
-	want := response{Error: `unknown route "criticall": the config has routes critical, warning`}
+	want := api.Response{Error: `unknown route "criticall": the config has routes critical, warning`}
 	if a.code != http.StatusNotFound {
 		t.Errorf("status %d, want 404", a.code)
 	}
 	if diff := cmp.Diff(want, a.resp); diff != "" {
 		t.Errorf("answer (-want +got):\n%s", diff)
 	}
-	h.cfg.Store(&Config{Global: defaultGlobal()})
+	h.cfg.set(t, emptyConfig(t))
 	a = h.post(t, "critical", encode(t, message("{}:{}", "firing", "a=firing")), nil)
 	if want := `unknown route "critical": the config has no routes`; a.code != http.StatusNotFound || a.resp.Error != want {
 		t.Errorf("without routes: %d %q, want 404 %q", a.code, a.resp.Error, want)
@@ -402,7 +456,7 @@ storage:
 routes:
   - name: critical
 `)
-	svc, err := NewService(t.Context(), file, prometheus.NewRegistry(), promslog.NewNopLogger())
+	svc, err := NewService(t.Context(), Options{ConfigFile: file, Runbooks: runbooks.FS, Registerer: prometheus.NewRegistry(), Logger: promslog.NewNopLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -481,9 +535,9 @@ func TestWebhookStoreFull(t *testing.T) {
 	}
 	roomy := openStore(t, h.path, sqlite.Options{})
 	h2 := &harness{reg: prometheus.NewRegistry(), logs: &testenv.Buffer{}, store: roomy}
-	h2.cfg.Store(cfg)
+	h2.cfg.set(t, cfg)
 	mux := http.NewServeMux()
-	mux.Handle("POST /webhook/{route}", NewWebhook(h2.cfg.Load, roomy, func() {}, h2.reg, promslog.NewNopLogger()))
+	mux.Handle("POST /webhook/{route}", api.NewWebhook(&h2.cfg, newIncidents(t, roomy, &h2.cfg), wakeFunc(func() {}), h2.reg, promslog.NewNopLogger()))
 	a := serve(t, mux, http.MethodPost, "/webhook/critical", body, nil)
 	if a.code != http.StatusOK || a.resp.Duplicate || a.resp.Deliveries != 2 {
 		t.Errorf("the refused notification after recovery: %d %s, want 200 with 2 deliveries", a.code, a.raw)

@@ -22,6 +22,7 @@ import (
 	"github.com/klaxonhq/klaxon/internal/testenv"
 	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/acklink"
+	"github.com/klaxonhq/klaxon/pkg/incident"
 )
 
 func TestStatusPageGolden(t *testing.T) {
@@ -193,12 +194,12 @@ func csrfOf(t *testing.T, body string) string {
 }
 
 // ackViaPage loads the status page as a browser would, keeping its cookie,
-// and posts the acknowledge form of incident with name.
-func ackViaPage(t *testing.T, f *fixture, incident, name string) (status int, location string) {
+// and posts the acknowledge form of incident id with name.
+func ackViaPage(t *testing.T, f *fixture, id, name string) (status int, location string) {
 	t.Helper()
 	page := f.do(http.MethodGet, "/", nil)
 	cookie := page.Result().Cookies()[0]
-	action := "/incidents/" + url.PathEscape(incident) + "/ack"
+	action := "/incidents/" + url.PathEscape(id) + "/ack"
 	if !strings.Contains(page.Body.String(), `action="`+html.EscapeString(action)+`"`) {
 		t.Fatalf("the page has no form with action %q", action)
 	}
@@ -300,7 +301,7 @@ func TestFormAckFailures(t *testing.T) {
 	})
 	t.Run("acknowledged by someone else", func(t *testing.T) {
 		f := newFixture(t, Options{})
-		f.src.ackErr = fmt.Errorf("incident %s: %w", latencyID, ErrAcknowledged)
+		f.src.ackErr = fmt.Errorf("incident %s: %w", latencyID, incident.ErrAcknowledged)
 		rec := f.do(http.MethodPost, "/incidents/"+latencyID+"/ack", form(f), sessionCookie)
 		checkStatus(t, rec, http.StatusConflict, "Already acknowledged")
 		if want := "This incident was already acknowledged by carol (Sat 14 Mar 08:00 UTC). Nothing changed."; !strings.Contains(rec.Body.String(), want) {

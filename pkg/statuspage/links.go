@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/klaxonhq/klaxon/pkg/acklink"
+	"github.com/klaxonhq/klaxon/pkg/incident"
 )
 
 // confirmLink shows what an acknowledgement link would do, and a button
@@ -105,7 +106,7 @@ func (h *handler) lookup(ctx context.Context, id string) (*incidentView, bool, e
 		return nil, false, err
 	}
 	for _, inc := range incidents {
-		if inc.ID == id && inc.Status != StatusResolved {
+		if inc.ID == id && inc.Status != incident.StatusResolved {
 			v := h.view(inc, h.now())
 			return &v, true, nil
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/pkg/alert"
+	"github.com/klaxonhq/klaxon/pkg/incident"
 )
 
 var (
@@ -67,7 +68,7 @@ type incidentView struct {
 	Paged                            []string
 	Acked                            bool
 	AckedBy, AckedAt                 string
-	Alerts                           []Alert
+	Alerts                           []incident.Alert
 	Form                             *ackForm
 }
 
@@ -113,7 +114,7 @@ func (h *handler) message(w http.ResponseWriter, r *http.Request, status int, ti
 }
 
 // view prepares inc for a page at now.
-func (h *handler) view(inc Incident, now time.Time) incidentView {
+func (h *handler) view(inc incident.Incident, now time.Time) incidentView {
 	v := incidentView{
 		ShortID:       alert.ShortID(inc.ID),
 		ID:            inc.ID,
@@ -128,7 +129,7 @@ func (h *handler) view(inc Incident, now time.Time) incidentView {
 		Age:           age(now.Sub(inc.Started)),
 		Level:         inc.Level,
 		Paged:         inc.Paged,
-		Acked:         inc.Status == StatusAcknowledged,
+		Acked:         inc.Status == incident.StatusAcknowledged,
 		AckedBy:       inc.AckedBy,
 		Alerts:        inc.Alerts,
 	}

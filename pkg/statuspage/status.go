@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/klaxonhq/klaxon/pkg/incident"
 )
 
 // status serves the status page.
@@ -34,9 +36,9 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 
 // openIncidents are the incidents that are not resolved, the ones not yet
 // acknowledged first, then the most severe, then the oldest.
-func (h *handler) openIncidents(incidents []Incident, now time.Time, csrf string) []incidentView {
-	open := slices.DeleteFunc(slices.Clone(incidents), func(i Incident) bool { return i.Status == StatusResolved })
-	slices.SortStableFunc(open, func(a, b Incident) int {
+func (h *handler) openIncidents(incidents []incident.Incident, now time.Time, csrf string) []incidentView {
+	open := slices.DeleteFunc(slices.Clone(incidents), func(i incident.Incident) bool { return i.Status == incident.StatusResolved })
+	slices.SortStableFunc(open, func(a, b incident.Incident) int {
 		return cmp.Or(
 			cmp.Compare(rankAcked(a), rankAcked(b)),
 			cmp.Compare(severityRank(a.Severity), severityRank(b.Severity)),
@@ -47,15 +49,15 @@ func (h *handler) openIncidents(incidents []Incident, now time.Time, csrf string
 	views := make([]incidentView, len(open))
 	for i, inc := range open {
 		views[i] = h.view(inc, now)
-		if inc.Status != StatusAcknowledged {
+		if inc.Status != incident.StatusAcknowledged {
 			views[i].Form = &ackForm{Action: h.incidentPath(inc.ID), CSRF: csrf}
 		}
 	}
 	return views
 }
 
-func rankAcked(i Incident) int {
-	if i.Status == StatusAcknowledged {
+func rankAcked(i incident.Incident) int {
+	if i.Status == incident.StatusAcknowledged {
 		return 1
 	}
 	return 0
@@ -100,12 +102,12 @@ func (h *handler) formAck(w http.ResponseWriter, r *http.Request) {
 func (h *handler) ack(w http.ResponseWriter, r *http.Request, id, by, via string) bool {
 	err := h.src.Ack(r.Context(), id, by)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, incident.ErrNotFound):
 		h.logger.Info("acknowledgement of an incident that is not open", "incident", id, "via", via)
 		h.message(w, r, http.StatusNotFound, "Incident not open",
 			"This incident is not open any more: it was resolved, or never existed.", nil)
 		return false
-	case errors.Is(err, ErrAcknowledged):
+	case errors.Is(err, incident.ErrAcknowledged):
 		h.logger.Info("acknowledgement of an incident someone else acknowledged", "incident", id, "by", by, "via", via)
 		inc, _, _ := h.lookup(r.Context(), id)
 		h.message(w, r, http.StatusConflict, "Already acknowledged", acknowledgedBefore(inc), inc)

@@ -12,7 +12,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -20,61 +19,20 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/pkg/acklink"
+	"github.com/klaxonhq/klaxon/pkg/incident"
 )
-
-// Incident statuses.
-const (
-	StatusFiring       = "firing"
-	StatusAcknowledged = "acknowledged"
-	StatusResolved     = "resolved"
-)
-
-// ErrNotFound is what Source.Ack returns, wrapped, for an incident that is
-// unknown or already resolved.
-var ErrNotFound = errors.New("no such open incident")
-
-// ErrAcknowledged is what Source.Ack returns, wrapped, when someone else
-// acknowledged the incident first: nothing changed.
-var ErrAcknowledged = errors.New("already acknowledged by someone else")
 
 // Source is the state the pages show and change.
 type Source interface {
 	// Incidents returns the incidents to show; resolved ones are left out
 	// of the page.
-	Incidents(ctx context.Context) ([]Incident, error)
+	Incidents(ctx context.Context) ([]incident.Incident, error)
 	// OnCall returns who is on call at the given time, per schedule.
 	OnCall(ctx context.Context, at time.Time) ([]OnCall, error)
 	// Ack acknowledges an open incident on behalf of by. It returns
-	// ErrNotFound, wrapped, for an unknown or resolved incident, and
-	// ErrAcknowledged, wrapped, for one someone else acknowledged.
+	// incident.ErrNotFound, wrapped, for an unknown or resolved incident, and
+	// incident.ErrAcknowledged, wrapped, for one someone else acknowledged.
 	Ack(ctx context.Context, incidentID, by string) error
-}
-
-// Incident is one incident as the status page shows it.
-type Incident struct {
-	// ID is the incident key, as in acknowledgement links.
-	ID    string
-	Route string
-	Title string
-	// Severity is the alerts' severity label, such as "critical".
-	Severity string
-	// Status is StatusFiring, StatusAcknowledged or StatusResolved.
-	Status  string
-	Started time.Time
-	// Level is the escalation level paged so far, from 1; 0 before any.
-	Level int
-	// Paged names the users paged so far.
-	Paged   []string
-	AckedBy string
-	AckedAt time.Time
-	Alerts  []Alert
-}
-
-// Alert is one alert of an incident.
-type Alert struct {
-	Name       string
-	Summary    string
-	RunbookURL string
 }
 
 // OnCall is who is on call for one schedule.

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/pkg/acklink"
+	"github.com/klaxonhq/klaxon/pkg/incident"
 )
 
 var (
@@ -34,31 +35,31 @@ const (
 )
 
 // fixtureIncidents covers every status, severity colour and optional field.
-func fixtureIncidents() []Incident {
-	return []Incident{
+func fixtureIncidents() []incident.Incident {
+	return []incident.Incident{
 		{
 			ID: latencyID, Route: "web", Title: "HighLatency: api p99 above 2s", Severity: "warning",
-			Status: StatusAcknowledged, Started: testNow.Add(-27*time.Hour - 4*time.Minute), Level: 1,
+			Status: incident.StatusAcknowledged, Started: testNow.Add(-27*time.Hour - 4*time.Minute), Level: 1,
 			Paged: []string{"carol"}, AckedBy: "carol", AckedAt: testNow.Add(-90 * time.Minute),
-			Alerts: []Alert{{Name: "HighLatency", Summary: "p99 latency of api is 2.4s", RunbookURL: "https://runbooks.example.com/highlatency"}},
+			Alerts: []incident.Alert{{Name: "HighLatency", Summary: "p99 latency of api is 2.4s", RunbookURL: "https://runbooks.example.com/highlatency"}},
 		},
 		{
 			ID: oddID, Route: "misc", Title: `<script>alert("x")</script> & friends`, Severity: "",
-			Status: StatusFiring, Started: testNow.Add(-30 * time.Second),
-			Alerts: []Alert{{Name: "Odd", RunbookURL: "javascript:alert(1)"}},
+			Status: incident.StatusFiring, Started: testNow.Add(-30 * time.Second),
+			Alerts: []incident.Alert{{Name: "Odd", RunbookURL: "javascript:alert(1)"}},
 		},
 		{
 			ID: diskID, Route: "infra", Title: "DiskFull: db1 /var at 97%", Severity: "critical",
-			Status: StatusFiring, Started: testNow.Add(-18 * time.Minute), Level: 2,
+			Status: incident.StatusFiring, Started: testNow.Add(-18 * time.Minute), Level: 2,
 			Paged: []string{"alice", "bob"},
-			Alerts: []Alert{
+			Alerts: []incident.Alert{
 				{Name: "DiskFull", Summary: "/var on db1 is 97% full", RunbookURL: "https://runbooks.example.com/diskfull"},
 				{Name: "DiskFillingUp", Summary: "/var on db1 fills in 2h"},
 			},
 		},
 		{
 			ID: goneID, Route: "infra", Title: "Resolved one", Severity: "critical",
-			Status: StatusResolved, Started: testNow.Add(-time.Hour),
+			Status: incident.StatusResolved, Started: testNow.Add(-time.Hour),
 		},
 	}
 }
@@ -82,7 +83,7 @@ type ackCall struct{ ID, By string }
 // escalation engine would.
 type fakeSource struct {
 	mu           sync.Mutex
-	incidents    []Incident
+	incidents    []incident.Incident
 	oncall       []OnCall
 	acks         []ackCall
 	incidentsErr error
@@ -95,7 +96,7 @@ func newFakeSource() *fakeSource {
 	return &fakeSource{incidents: fixtureIncidents(), oncall: fixtureOnCall()}
 }
 
-func (f *fakeSource) Incidents(ctx context.Context) ([]Incident, error) {
+func (f *fakeSource) Incidents(ctx context.Context) ([]incident.Incident, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.incidentsErr != nil {
@@ -119,13 +120,13 @@ func (f *fakeSource) Ack(ctx context.Context, id, by string) error {
 	}
 	for i := range f.incidents {
 		inc := &f.incidents[i]
-		if inc.ID == id && inc.Status != StatusResolved {
-			inc.Status, inc.AckedBy, inc.AckedAt = StatusAcknowledged, by, testNow
+		if inc.ID == id && inc.Status != incident.StatusResolved {
+			inc.Status, inc.AckedBy, inc.AckedAt = incident.StatusAcknowledged, by, testNow
 			f.acks = append(f.acks, ackCall{id, by})
 			return nil
 		}
 	}
-	return fmt.Errorf("incident %s: %w", id, ErrNotFound)
+	return fmt.Errorf("incident %s: %w", id, incident.ErrNotFound)
 }
 
 func (f *fakeSource) Acks() []ackCall {
@@ -174,8 +175,8 @@ func (f *fixture) do(method, target string, form url.Values, cookies ...*http.Co
 	return rec
 }
 
-func (f *fixture) token(incident string, expires time.Time) string {
-	return f.signer.Sign(incident, acklink.ActionAck, expires, acklink.NewNonce())
+func (f *fixture) token(id string, expires time.Time) string {
+	return f.signer.Sign(id, acklink.ActionAck, expires, acklink.NewNonce())
 }
 
 var sessionCookie = &http.Cookie{Name: csrfCookie, Value: testSession}

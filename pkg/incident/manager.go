@@ -1,4 +1,11 @@
-package receiver
+// Package incident is the incident lifecycle of klaxon-receiver: it
+// records each notification from Alertmanager into its incident, with the
+// incident's escalation in the same transaction, pages the next level when
+// a timer is due, takes acknowledgements and resolutions, readies each
+// message at send time, and answers the queries of the API, the status
+// page, the CLI and the metrics. The escalation state machine itself is
+// pkg/escalation's; who is on call is pkg/oncall's.
+package incident
 
 import (
 	"bytes"
@@ -14,7 +21,8 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/escalation"
 	"github.com/klaxonhq/klaxon/pkg/notify"
-	"github.com/klaxonhq/klaxon/pkg/statuspage"
+	"github.com/klaxonhq/klaxon/pkg/receiver/config"
+
 	"github.com/klaxonhq/klaxon/pkg/store"
 )
 
@@ -30,38 +38,54 @@ const (
 	escalationBatch = 100
 )
 
-// Escalator runs the incidents' escalations: it starts, refreshes and
+// Store is the durable state the incidents live in.
+type Store interface {
+	Ingest(ctx context.Context, in *store.Ingest) (store.IngestResult, error)
+	store.Escalations
+}
+
+// Current gives the config in force, which a reload replaces whole.
+type Current interface {
+	Get() *config.Runtime
+}
+
+// Waker is told that deliveries were added to the outbox.
+type Waker interface {
+	Wake()
+}
+
+// Manager runs the incidents' lifecycle: it starts, refreshes and
 // resolves them from the webhook's notifications, pages the next level
 // when a timer is due, and records acknowledgements. Every change is
 // stored with its outbox rows in one transaction.
-type Escalator struct {
-	runtime func() *Runtime
-	store   store.Escalations
-	// wake tells the deliverer that deliveries were added.
-	wake      func()
+type Manager struct {
+	current Current
+	store   Store
+	// deliverer is told that deliveries were added.
+	deliverer Waker
 	kick      chan struct{}
 	timeToAck *prometheus.HistogramVec
 	// ackRoutes keeps timeToAck's series at 0 for the routes with an
 	// escalation policy.
-	ackRoutes *routeSeries
+	ackRoutes *config.RouteSeries
 	logger    *slog.Logger
 }
 
-// NewEscalator returns an escalator over the store's escalations. runtime
-// is asked for the Runtime in force, whose Now is the escalations' clock;
-// wake is called after deliveries were added.
-func NewEscalator(runtime func() *Runtime, st store.Escalations, wake func(), reg prometheus.Registerer, logger *slog.Logger) (*Escalator, error) {
-	e := &Escalator{
-		runtime: runtime, store: st, wake: wake, kick: make(chan struct{}, 1), logger: logger,
+// New returns the manager of the incidents in st. current is asked for
+// the config in force, whose Now is the incidents' clock; deliverer is
+// woken after deliveries were added.
+func New(st Store, current Current, deliverer Waker, reg prometheus.Registerer, logger *slog.Logger) (*Manager, error) {
+	e := &Manager{
+		current: current, store: st, deliverer: deliverer, kick: make(chan struct{}, 1), logger: logger,
 		timeToAck: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "klaxon_receiver_time_to_acknowledge_seconds",
 			Help:    "Time from an incident's start to its first acknowledgement, by route.",
 			Buckets: []float64{30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400},
 		}, []string{"route"}),
 	}
-	e.ackRoutes = &routeSeries{vec: e.timeToAck.MetricVec}
-	e.setRoutes(runtime().Config)
-	for _, c := range []prometheus.Collector{e.timeToAck, &incidentCollector{escalator: e}} {
+	e.ackRoutes = config.NewRouteSeries(e.timeToAck.MetricVec)
+	e.SetRoutes(current.Get().Config)
+	for _, c := range []prometheus.Collector{e.timeToAck, &incidentCollector{manager: e}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering the incident metrics: %w", err)
 		}
@@ -69,13 +93,14 @@ func NewEscalator(runtime func() *Runtime, st store.Escalations, wake func(), re
 	return e, nil
 }
 
-// setRoutes starts the time to acknowledge of cfg's routes with an
-// escalation policy at 0 and drops that of the others.
-func (e *Escalator) setRoutes(cfg *Config) { e.ackRoutes.set(escalatedRoutes(cfg)) }
+// SetRoutes starts the time to acknowledge of cfg's routes with an
+// escalation policy at 0 and drops that of the others; call it after a
+// reload.
+func (e *Manager) SetRoutes(cfg *config.Config) { e.ackRoutes.Set(cfg.EscalatedRouteNames()) }
 
 // Run ticks every EscalationTick, and when woken, until ctx is done. A
 // failed tick is logged and tried again at the next one.
-func (e *Escalator) Run(ctx context.Context) error {
+func (e *Manager) Run(ctx context.Context) error {
 	ticker := time.NewTicker(EscalationTick)
 	defer ticker.Stop()
 	for {
@@ -92,7 +117,7 @@ func (e *Escalator) Run(ctx context.Context) error {
 }
 
 // Wake makes Run tick now.
-func (e *Escalator) Wake() {
+func (e *Manager) Wake() {
 	select {
 	case e.kick <- struct{}{}:
 	default:
@@ -101,8 +126,8 @@ func (e *Escalator) Wake() {
 
 // Tick sends every page due by the Runtime's clock: it claims the due
 // escalations and applies Tick to each.
-func (e *Escalator) Tick(ctx context.Context) error {
-	now := e.runtime().Now()
+func (e *Manager) Tick(ctx context.Context) error {
+	now := e.current.Get().Now()
 	due, err := e.store.ClaimDueEscalations(ctx, now, escalationLease, escalationBatch)
 	if err != nil {
 		return fmt.Errorf("claiming due escalations: %w", err)
@@ -117,7 +142,7 @@ func (e *Escalator) Tick(ctx context.Context) error {
 		added = added || n > 0
 	}
 	if added {
-		e.wake()
+		e.deliverer.Wake()
 	}
 	return errors.Join(errs...)
 }
@@ -138,16 +163,16 @@ type Acknowledgement struct {
 // Acknowledge stops the escalation of the incident id names (its key or
 // a prefix, see findIncident) on behalf of by and tells the route's chat
 // channels. An incident acknowledged before stays as it is, and the
-// result says by whom. It returns an error wrapping statuspage.ErrNotFound for
+// result says by whom. It returns an error wrapping ErrNotFound for
 // an unknown or resolved incident, ErrBadID or ErrAmbiguousID.
-func (e *Escalator) Acknowledge(ctx context.Context, id, by string) (Acknowledgement, error) {
+func (e *Manager) Acknowledge(ctx context.Context, id, by string) (Acknowledgement, error) {
 	key, err := findIncident(ctx, e.store, id)
 	if err != nil {
 		return Acknowledgement{}, err
 	}
 	var started time.Time
 	var route string
-	now := e.runtime().Now()
+	now := e.current.Get().Now()
 	res := Acknowledgement{Incident: key, By: by, At: now}
 	n, err := e.updateWith(ctx, key, escalation.Ack{By: by}, now, func(cur *store.Escalation, s escalation.State, pages []escalation.Page) {
 		res.By, res.At, res.Already = s.AckedBy, s.AckedAt, len(pages) == 0
@@ -163,7 +188,7 @@ func (e *Escalator) Acknowledge(ctx context.Context, id, by string) (Acknowledge
 		e.logger.Info("incident acknowledged", "incident", key, "route", route, "by", by)
 	}
 	if n > 0 {
-		e.wake()
+		e.deliverer.Wake()
 	}
 	return res, nil
 }
@@ -171,14 +196,14 @@ func (e *Escalator) Acknowledge(ctx context.Context, id, by string) (Acknowledge
 // Resolve ends the escalation of the incident id names (its key or a
 // prefix) by hand: nobody is paged for it any more. The alerts stay as
 // Alertmanager has them. It returns the incident's key, and an error
-// wrapping statuspage.ErrNotFound for an unknown or resolved incident,
+// wrapping ErrNotFound for an unknown or resolved incident,
 // ErrBadID or ErrAmbiguousID.
-func (e *Escalator) Resolve(ctx context.Context, id, by string) (string, error) {
+func (e *Manager) Resolve(ctx context.Context, id, by string) (string, error) {
 	key, err := findIncident(ctx, e.store, id)
 	if err != nil {
 		return "", err
 	}
-	if _, err := e.update(ctx, key, escalation.Resolve{}, e.runtime().Now()); err != nil {
+	if _, err := e.update(ctx, key, escalation.Resolve{}, e.current.Get().Now()); err != nil {
 		return "", err
 	}
 	e.logger.Info("escalation resolved by hand", "incident", key, "by", by)
@@ -187,15 +212,15 @@ func (e *Escalator) Resolve(ctx context.Context, id, by string) (string, error) 
 
 // update applies event to the incident's escalation at now and returns
 // how many deliveries it added.
-func (e *Escalator) update(ctx context.Context, key string, event escalation.Event, now time.Time) (int, error) {
+func (e *Manager) update(ctx context.Context, key string, event escalation.Event, now time.Time) (int, error) {
 	return e.updateWith(ctx, key, event, now, nil)
 }
 
 // updateWith is update that also shows the new state and pages to seen,
 // in the transaction.
-func (e *Escalator) updateWith(ctx context.Context, key string, event escalation.Event, now time.Time,
+func (e *Manager) updateWith(ctx context.Context, key string, event escalation.Event, now time.Time,
 	seen func(*store.Escalation, escalation.State, []escalation.Page)) (int, error) {
-	rt := e.runtime()
+	rt := e.current.Get()
 	added := 0
 	err := e.store.UpdateEscalation(ctx, key, func(cur *store.Escalation) (*store.EscalationChange, error) {
 		_, isTick := event.(escalation.Tick)
@@ -203,9 +228,9 @@ func (e *Escalator) updateWith(ctx context.Context, key string, event escalation
 			if isTick {
 				return nil, nil
 			}
-			return nil, fmt.Errorf("incident %s: %w", key, statuspage.ErrNotFound)
+			return nil, fmt.Errorf("incident %s: %w", key, ErrNotFound)
 		}
-		s, p, err := rt.escalationOf(cur)
+		s, p, err := escalationOf(rt, cur)
 		if err != nil {
 			return nil, err
 		}
@@ -214,18 +239,18 @@ func (e *Escalator) updateWith(ctx context.Context, key string, event escalation
 			return &store.EscalationChange{State: cur.State}, nil
 		}
 		if s.Resolved {
-			return nil, fmt.Errorf("incident %s: %w", key, statuspage.ErrNotFound)
+			return nil, fmt.Errorf("incident %s: %w", key, ErrNotFound)
 		}
 		next, pages := s.On(event, p, now)
 		var msg *alert.Message
 		if len(pages) > 0 {
 			// Only a page needs the alerts: a tick that pages nobody
-			// leaves the payload undecoded.
+			// leaves the payload as it is.
 			if msg, err = alert.Decode(bytes.NewReader(cur.Payload)); err != nil {
 				return nil, fmt.Errorf("incident %s: decoding its payload: %w", key, err)
 			}
 		}
-		change, err := rt.escalationChange(cur.Route, msg, next, pages)
+		change, err := escalationChange(rt, e.logger, cur.Route, msg, next, pages)
 		if err == nil && seen != nil {
 			seen(cur, next, pages)
 		}
@@ -240,37 +265,9 @@ func (e *Escalator) updateWith(ctx context.Context, key string, event escalation
 	return added, nil
 }
 
-// ingestHook returns the store.Ingest Escalate hook for a notification
-// on route: it starts the incident's escalation when the route has a
-// policy, refreshes it with the alerts, and deletes it on resolution.
-func (rt *Runtime) ingestHook(route *Route, msg *alert.Message) store.EscalationHook {
-	now := rt.Now()
-	return store.EscalationHookFunc(func(cur *store.Escalation) (*store.EscalationChange, error) {
-		resolved := msg.Status == alert.StatusResolved
-		if cur == nil {
-			p, ok := rt.Config.EscalationPolicies.Get(route.EscalationPolicy)
-			if route.EscalationPolicy == "" || !ok || resolved {
-				return nil, nil
-			}
-			// Level 1 is paged by the trigger message's mentions.
-			s, _ := escalation.Start(p, now, fingerprints(msg))
-			return rt.escalationChange(route.Name, msg, s, nil)
-		}
-		s, p, err := rt.escalationOf(cur)
-		if err != nil {
-			return nil, err
-		}
-		if resolved || p == nil {
-			return &store.EscalationChange{Delete: true}, nil
-		}
-		next, pages := s.On(escalation.Alerts{Fingerprints: fingerprints(msg), Reason: msg.NotificationReason}, p, now)
-		return rt.escalationChange(cur.Route, msg, next, pages)
-	})
-}
-
 // escalationOf decodes a stored escalation's state and finds its policy;
 // the policy is nil when the config no longer has it.
-func (rt *Runtime) escalationOf(cur *store.Escalation) (escalation.State, *escalation.Policy, error) {
+func escalationOf(rt *config.Runtime, cur *store.Escalation) (escalation.State, *escalation.Policy, error) {
 	var s escalation.State
 	if err := json.Unmarshal(cur.State, &s); err != nil {
 		return s, nil, fmt.Errorf("incident %s: decoding its escalation state: %w", cur.IncidentKey, err)
@@ -284,7 +281,7 @@ func (rt *Runtime) escalationOf(cur *store.Escalation) (escalation.State, *escal
 
 // escalationChange records s, with its timer, and one delivery per page
 // for each of the route's Slack and Discord channels.
-func (rt *Runtime) escalationChange(route string, msg *alert.Message, s escalation.State, pages []escalation.Page) (*store.EscalationChange, error) {
+func escalationChange(rt *config.Runtime, logger *slog.Logger, route string, msg *alert.Message, s escalation.State, pages []escalation.Page) (*store.EscalationChange, error) {
 	state, err := json.Marshal(s)
 	if err != nil {
 		return nil, fmt.Errorf("encoding escalation state: %w", err)
@@ -295,7 +292,7 @@ func (rt *Runtime) escalationChange(route string, msg *alert.Message, s escalati
 		if skipPage(page) {
 			continue
 		}
-		ds, err := rt.pageDeliveries(route, msg, page)
+		ds, err := pageDeliveries(rt, logger, route, msg, page)
 		if err != nil {
 			return nil, err
 		}
@@ -312,7 +309,7 @@ func skipPage(p escalation.Page) bool {
 
 // pageDeliveries makes a page into one outbox row per chat channel of the
 // route, each mentioning the page's recipients as its channel type does.
-func (rt *Runtime) pageDeliveries(route string, msg *alert.Message, page escalation.Page) ([]store.NewDelivery, error) {
+func pageDeliveries(rt *config.Runtime, logger *slog.Logger, route string, msg *alert.Message, page escalation.Page) ([]store.NewDelivery, error) {
 	r := rt.Config.Route(route)
 	if r == nil {
 		return nil, nil
@@ -323,8 +320,8 @@ func (rt *Runtime) pageDeliveries(route string, msg *alert.Message, page escalat
 	} else {
 		page.AddRecipients(rt.Roster, rt.Roster)
 	}
-	if len(page.Uncovered) > 0 && rt.logger != nil {
-		rt.logger.Warn("nobody on call to page", "route", route, "level", page.Level, "schedules", page.Uncovered)
+	if len(page.Uncovered) > 0 {
+		logger.Warn("nobody on call to page", "route", route, "level", page.Level, "schedules", page.Uncovered)
 	}
 	var out []store.NewDelivery
 	for _, name := range r.Channels {

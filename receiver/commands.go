@@ -1,4 +1,4 @@
-package receiver
+package main
 
 import (
 	"context"
@@ -18,16 +18,17 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/escalation"
 	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/receiver/config"
 	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
 )
 
 // CheckConfig loads and builds a config file and says what it holds.
 func CheckConfig(path string, out io.Writer, logger *slog.Logger) error {
-	rt, err := Load(path, logger)
+	rt, err := config.Load(path, logger)
 	if err != nil {
 		return err
 	}
-	if err := CheckSecretFiles(path); err != nil {
+	if err := config.CheckSecretFiles(path); err != nil {
 		return err
 	}
 	c := rt.Config
@@ -53,7 +54,7 @@ func CheckConfig(path string, out io.Writer, logger *slog.Logger) error {
 // store: it answers "alerts are not arriving" by showing whether the
 // channel's upstream takes a message.
 func SendTest(ctx context.Context, path, channel string, out io.Writer, logger *slog.Logger) error {
-	rt, err := Load(path, logger)
+	rt, err := config.Load(path, logger)
 	if err != nil {
 		return err
 	}
@@ -97,15 +98,15 @@ func sendTestError(channel string, err error) error {
 	switch {
 	case classified && ne.StatusCode != 0:
 		status := fmt.Sprintf("%d %s", ne.StatusCode, http.StatusText(ne.StatusCode))
-		return &kindError{ErrRefused, fmt.Sprintf("%s: upstream refused: %s (%s, %s): %v", channel, status, reason, retried(retry), err)}
+		return &classError{ErrRefused, fmt.Sprintf("%s: upstream refused: %s (%s, %s): %v", channel, status, reason, retried(retry), err)}
 	case errors.As(err, &ue):
-		return &kindError{ErrUnreachable, fmt.Sprintf("%s: could not reach %s (%s): %v", channel, host(ue.URL), reason, err)}
+		return &classError{ErrUnreachable, fmt.Sprintf("%s: could not reach %s (%s): %v", channel, host(ue.URL), reason, err)}
 	case errors.Is(err, context.DeadlineExceeded) || classified && (ne.Reason == notify.ReasonNetwork || ne.Reason == notify.ReasonTimeout):
-		return &kindError{ErrUnreachable, fmt.Sprintf("%s: could not reach the upstream (%s): %v", channel, reason, err)}
+		return &classError{ErrUnreachable, fmt.Sprintf("%s: could not reach the upstream (%s): %v", channel, reason, err)}
 	case classified && ne.Reason != notify.ReasonInvalid:
 		// An upstream's answer that is an error without an error status,
 		// such as Slack's 200 that is not "ok".
-		return &kindError{ErrRefused, fmt.Sprintf("%s: upstream refused (%s, %s): %v", channel, reason, retried(retry), err)}
+		return &classError{ErrRefused, fmt.Sprintf("%s: upstream refused (%s, %s): %v", channel, reason, retried(retry), err)}
 	}
 	return fmt.Errorf("%s: the test message was not sent: %w", channel, err)
 }
@@ -150,7 +151,7 @@ func testNotification(channel string, now time.Time) *notify.Notification {
 
 // ListDeadLetters prints the dead letters of the store the config names.
 func ListDeadLetters(ctx context.Context, path string, out io.Writer) error {
-	cfg, err := readConfig(path)
+	cfg, err := config.Read(path)
 	if err != nil {
 		return err
 	}
@@ -181,7 +182,7 @@ func ListDeadLetters(ctx context.Context, path string, out io.Writer) error {
 // superseded by a later delivery to the same channel and incident stay dead
 // and are listed.
 func RetryDeadLetters(ctx context.Context, path string, ids []int64, out io.Writer) error {
-	cfg, err := readConfig(path)
+	cfg, err := config.Read(path)
 	if err != nil {
 		return err
 	}
@@ -214,13 +215,13 @@ func joinIDs(ids []int64) string {
 // one named, and the next handoffs, as a table. Times are in each
 // schedule's zone.
 func ShowOnCall(path string, at time.Time, schedule string, out io.Writer, logger *slog.Logger) error {
-	rt, err := Load(path, logger)
+	rt, err := config.Load(path, logger)
 	if err != nil {
 		return err
 	}
-	status := rt.OnCallStatus(at, NextHandoffs)
+	status := rt.OnCallStatus(at, config.NextHandoffs)
 	if schedule != "" {
-		status = slices.DeleteFunc(status, func(s ScheduleStatus) bool { return s.Schedule != schedule })
+		status = slices.DeleteFunc(status, func(s config.ScheduleStatus) bool { return s.Schedule != schedule })
 		if len(status) == 0 {
 			return fmt.Errorf("no schedule %q in the config (schedules: %s)", schedule, scheduleNames(rt.Config))
 		}
@@ -260,7 +261,7 @@ func orNobody(user string) string {
 	return user
 }
 
-func scheduleNames(c *Config) string {
+func scheduleNames(c *config.Config) string {
 	if len(c.Schedules) == 0 {
 		return "none"
 	}
@@ -291,7 +292,7 @@ const DefaultSimulateUntil = 24 * time.Hour
 // the config produces for a payload: who is paged, through which channels,
 // and when, if nobody acknowledges and the incident does not resolve.
 func Simulate(path string, opts SimulateOptions, out io.Writer, logger *slog.Logger) error {
-	rt, err := Load(path, logger)
+	rt, err := config.Load(path, logger)
 	if err != nil {
 		return err
 	}
@@ -345,12 +346,12 @@ func readPayload(file string) (*alert.Message, error) {
 
 // simulationRoute is the named route, which must have an escalation
 // policy, or without a name the only route that has one.
-func simulationRoute(c *Config, name string) (*Route, error) {
+func simulationRoute(c *config.Config, name string) (*config.Route, error) {
 	if name != "" {
 		r := c.Route(name)
 		switch {
 		case r == nil:
-			return nil, fmt.Errorf("no route %q in the config (%s)", name, routeNames(c))
+			return nil, fmt.Errorf("no route %q in the config (%s)", name, c.DescribeRoutes())
 		case r.EscalationPolicy == "":
 			return nil, fmt.Errorf("route %q has no escalation_policy: nobody would be paged by the receiver", name)
 		}
@@ -373,7 +374,7 @@ func simulationRoute(c *Config, name string) (*Route, error) {
 
 // describeChannels says what each of the route's channels does with a
 // page.
-func describeChannels(rt *Runtime, r *Route) string {
+func describeChannels(rt *config.Runtime, r *config.Route) string {
 	if len(r.Channels) == 0 {
 		return "none (the incident is recorded, nobody hears of it)"
 	}
@@ -389,3 +390,13 @@ func describeChannels(rt *Runtime, r *Route) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// classError is an error of a class its caller tells apart
+// (ErrUnreachable, ErrRefused), in words of its own.
+type classError struct {
+	class error
+	msg   string
+}
+
+func (e *classError) Error() string { return e.msg }
+func (e *classError) Unwrap() error { return e.class }

@@ -1,4 +1,4 @@
-package receiver
+package incident
 
 import (
 	"context"
@@ -8,9 +8,17 @@ import (
 	"strings"
 
 	"github.com/klaxonhq/klaxon/pkg/alert"
-	"github.com/klaxonhq/klaxon/pkg/statuspage"
+
 	"github.com/klaxonhq/klaxon/pkg/store"
 )
+
+// ErrNotFound is returned, wrapped, for an incident that is unknown or
+// already resolved.
+var ErrNotFound = errors.New("no such open incident")
+
+// ErrAcknowledged is returned, wrapped, by AcknowledgeOpen when someone
+// else acknowledged the incident first: nothing changed.
+var ErrAcknowledged = errors.New("already acknowledged by someone else")
 
 // Errors of an incident ID that names no single incident. The API answers
 // 400 to ErrBadID and 409 to ErrAmbiguousID.
@@ -40,7 +48,7 @@ var hexRE = regexp.MustCompile(`^[0-9a-f]+$`)
 // findIncident returns the key of the one escalation whose key is id or
 // starts with it. id is an incident key or a prefix of one of at least
 // alert.ShortIDLength characters, such as alert.ShortID's; case does not
-// matter. An unknown id gives an error wrapping statuspage.ErrNotFound.
+// matter. An unknown id gives an error wrapping ErrNotFound.
 func findIncident(ctx context.Context, st store.Escalations, id string) (string, error) {
 	prefix := strings.ToLower(strings.TrimSpace(id))
 	switch {
@@ -55,7 +63,7 @@ func findIncident(ctx context.Context, st store.Escalations, id string) (string,
 	}
 	switch len(keys) {
 	case 0:
-		return "", fmt.Errorf("incident %s: %w", id, statuspage.ErrNotFound)
+		return "", fmt.Errorf("incident %s: %w", id, ErrNotFound)
 	case 1:
 		return keys[0], nil
 	}
@@ -65,4 +73,13 @@ func findIncident(ctx context.Context, st store.Escalations, id string) (string,
 	}
 	return "", &kindError{ErrAmbiguousID, fmt.Sprintf("incident ID %s matches %s incidents (%s): give more of the ID",
 		id, count, strings.Join(keys, ", "))}
+}
+
+// SamePerson reports whether two acknowledgers' names are the same, as
+// escalation.Ack names one without a name.
+func SamePerson(a, b string) bool {
+	if b = strings.TrimSpace(b); b == "" {
+		b = "someone"
+	}
+	return strings.EqualFold(strings.TrimSpace(a), b)
 }
