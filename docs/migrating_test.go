@@ -16,7 +16,7 @@ import (
 	"github.com/klaxonhq/klaxon/internal/testenv"
 	"github.com/klaxonhq/klaxon/pkg/incident"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
-	"github.com/klaxonhq/klaxon/pkg/receiver/config"
+	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
 )
 
 // How long the receiver and Alertmanager may take to start, and an alert
@@ -256,7 +256,7 @@ func docCommand(t *testing.T, d *doc, prefix string) []string {
 func onCallSlackID(t *testing.T, url string) string {
 	t.Helper()
 	var status struct {
-		Schedules []config.ScheduleStatus `json:"schedules"`
+		Schedules []receiverconfig.ScheduleStatus `json:"schedules"`
 	}
 	getJSON(t, url+"/api/v1/oncall", &status)
 	if len(status.Schedules) != 1 || status.Schedules[0].OnCall == nil {

@@ -18,17 +18,17 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/escalation"
 	"github.com/klaxonhq/klaxon/pkg/notify"
-	"github.com/klaxonhq/klaxon/pkg/receiver/config"
+	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
 	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
 )
 
 // CheckConfig loads and builds a config file and says what it holds.
 func CheckConfig(path string, out io.Writer, logger *slog.Logger) error {
-	rt, err := config.Load(path, logger)
+	rt, err := receiverconfig.Load(path, logger)
 	if err != nil {
 		return err
 	}
-	if err := config.CheckSecretFiles(path); err != nil {
+	if err := receiverconfig.CheckSecretFiles(path); err != nil {
 		return err
 	}
 	c := rt.Config
@@ -54,7 +54,7 @@ func CheckConfig(path string, out io.Writer, logger *slog.Logger) error {
 // store: it answers "alerts are not arriving" by showing whether the
 // channel's upstream takes a message.
 func SendTest(ctx context.Context, path, channel string, out io.Writer, logger *slog.Logger) error {
-	rt, err := config.Load(path, logger)
+	rt, err := receiverconfig.Load(path, logger)
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ func testNotification(channel string, now time.Time) *notify.Notification {
 
 // ListDeadLetters prints the dead letters of the store the config names.
 func ListDeadLetters(ctx context.Context, path string, out io.Writer) error {
-	cfg, err := config.Read(path)
+	cfg, err := receiverconfig.Read(path)
 	if err != nil {
 		return err
 	}
@@ -182,7 +182,7 @@ func ListDeadLetters(ctx context.Context, path string, out io.Writer) error {
 // superseded by a later delivery to the same channel and incident stay dead
 // and are listed.
 func RetryDeadLetters(ctx context.Context, path string, ids []int64, out io.Writer) error {
-	cfg, err := config.Read(path)
+	cfg, err := receiverconfig.Read(path)
 	if err != nil {
 		return err
 	}
@@ -215,13 +215,13 @@ func joinIDs(ids []int64) string {
 // one named, and the next handoffs, as a table. Times are in each
 // schedule's zone.
 func ShowOnCall(path string, at time.Time, schedule string, out io.Writer, logger *slog.Logger) error {
-	rt, err := config.Load(path, logger)
+	rt, err := receiverconfig.Load(path, logger)
 	if err != nil {
 		return err
 	}
-	status := rt.OnCallStatus(at, config.NextHandoffs)
+	status := rt.OnCallStatus(at, receiverconfig.NextHandoffs)
 	if schedule != "" {
-		status = slices.DeleteFunc(status, func(s config.ScheduleStatus) bool { return s.Schedule != schedule })
+		status = slices.DeleteFunc(status, func(s receiverconfig.ScheduleStatus) bool { return s.Schedule != schedule })
 		if len(status) == 0 {
 			return fmt.Errorf("no schedule %q in the config (schedules: %s)", schedule, scheduleNames(rt.Config))
 		}
@@ -261,7 +261,7 @@ func orNobody(user string) string {
 	return user
 }
 
-func scheduleNames(c *config.Config) string {
+func scheduleNames(c *receiverconfig.Config) string {
 	if len(c.Schedules) == 0 {
 		return "none"
 	}
@@ -292,7 +292,7 @@ const DefaultSimulateUntil = 24 * time.Hour
 // the config produces for a payload: who is paged, through which channels,
 // and when, if nobody acknowledges and the incident does not resolve.
 func Simulate(path string, opts SimulateOptions, out io.Writer, logger *slog.Logger) error {
-	rt, err := config.Load(path, logger)
+	rt, err := receiverconfig.Load(path, logger)
 	if err != nil {
 		return err
 	}
@@ -346,7 +346,7 @@ func readPayload(file string) (*alert.Message, error) {
 
 // simulationRoute is the named route, which must have an escalation
 // policy, or without a name the only route that has one.
-func simulationRoute(c *config.Config, name string) (*config.Route, error) {
+func simulationRoute(c *receiverconfig.Config, name string) (*receiverconfig.Route, error) {
 	if name != "" {
 		r := c.Route(name)
 		switch {
@@ -374,7 +374,7 @@ func simulationRoute(c *config.Config, name string) (*config.Route, error) {
 
 // describeChannels says what each of the route's channels does with a
 // page.
-func describeChannels(rt *config.Runtime, r *config.Route) string {
+func describeChannels(rt *receiverconfig.Runtime, r *receiverconfig.Route) string {
 	if len(r.Channels) == 0 {
 		return "none (the incident is recorded, nobody hears of it)"
 	}

@@ -22,7 +22,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
 	"github.com/klaxonhq/klaxon/pkg/incident"
-	"github.com/klaxonhq/klaxon/pkg/receiver/config"
+	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
 )
 
 // startupWait bounds how long a binary may take to answer /-/ready on a
@@ -129,11 +129,11 @@ func TestReceiverConfig(t *testing.T) {
 	if configFile == "" {
 		t.Fatalf("receiver args %v: no --config.file", args)
 	}
-	rt, err := config.Load(configFile, promslog.NewNopLogger())
+	rt, err := receiverconfig.Load(configFile, promslog.NewNopLogger())
 	if err != nil {
 		t.Fatalf("the ConfigMap's config: %v", err)
 	}
-	if err := config.CheckSecretFiles(configFile); err != nil {
+	if err := receiverconfig.CheckSecretFiles(configFile); err != nil {
 		t.Fatalf("the ConfigMap's config: %v", err)
 	}
 	if store := rt.Config.Storage.Path; !strings.HasPrefix(store, pod.dirs[pod.claim]+"/") {

@@ -36,7 +36,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/deploy/kubernetes/internal/promrule"
 	"github.com/klaxonhq/klaxon/internal/testenv"
-	"github.com/klaxonhq/klaxon/pkg/receiver/config"
+	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
 )
 
 const (
@@ -849,9 +849,9 @@ func TestUserOverlay(t *testing.T) {
 
 	pod := layOutReceiver(t, r, []string{"ACK_SECRET", "SLACK_WEBHOOK_URL"})
 	configFile := flagValues(pod.args)["--config.file"]
-	rt, err := config.Load(configFile, promslog.NewNopLogger())
+	rt, err := receiverconfig.Load(configFile, promslog.NewNopLogger())
 	if err == nil {
-		err = config.CheckSecretFiles(configFile)
+		err = receiverconfig.CheckSecretFiles(configFile)
 	}
 	if err != nil {
 		t.Fatalf("check-config of the README's klaxon-receiver.yml, with the Secret's files: %v", err)
@@ -860,7 +860,7 @@ func TestUserOverlay(t *testing.T) {
 		t.Errorf("the README's klaxon-receiver.yml: route critical is %+v, want channels [slack-oncall] and escalation policy default", r)
 	}
 	slack := filepath.Join(pod.dirs[secretsMount], "SLACK_WEBHOOK_URL")
-	if i := slices.IndexFunc(rt.Config.Channels, func(ch config.Channel) bool { return ch.Name == "slack-oncall" }); i < 0 ||
+	if i := slices.IndexFunc(rt.Config.Channels, func(ch receiverconfig.Channel) bool { return ch.Name == "slack-oncall" }); i < 0 ||
 		rt.Config.Channels[i].Slack == nil || rt.Config.Channels[i].Slack.WebhookURLFile != slack {
 		t.Errorf("the README's config has no Slack channel slack-oncall reading %s: %+v", slack, rt.Config.Channels)
 	}
@@ -868,7 +868,7 @@ func TestUserOverlay(t *testing.T) {
 	if err := os.Remove(slack); err != nil {
 		t.Fatal(err)
 	}
-	err = config.CheckSecretFiles(configFile)
+	err = receiverconfig.CheckSecretFiles(configFile)
 	if want := "webhook_url_file: open " + slack + ": no such file or directory"; err == nil || !strings.Contains(err.Error(), want) ||
 		!strings.HasPrefix(err.Error(), configFile+":") {
 		t.Errorf("check-config without the Secret's SLACK_WEBHOOK_URL: %v, want %s:<line>: ...%s", err, configFile, want)

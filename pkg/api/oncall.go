@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/klaxonhq/klaxon/pkg/receiver/config"
+	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
 )
 
 // OnCallAPI serves GET /api/v1/oncall[?at=RFC 3339 time]: who is on call
@@ -24,8 +24,8 @@ func NewOnCallAPI(current Current, logger *slog.Logger) *OnCallAPI {
 
 // OnCallResponse is the API's answer.
 type OnCallResponse struct {
-	At        time.Time               `json:"at"`
-	Schedules []config.ScheduleStatus `json:"schedules"`
+	At        time.Time                       `json:"at"`
+	Schedules []receiverconfig.ScheduleStatus `json:"schedules"`
 }
 
 func (h *OnCallAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -42,7 +42,7 @@ func (h *OnCallAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, Response{Error: err.Error(), Field: "at"})
 		return
 	}
-	writeJSON(w, http.StatusOK, OnCallResponse{At: at, Schedules: rt.OnCallStatus(at, config.NextHandoffs)})
+	writeJSON(w, http.StatusOK, OnCallResponse{At: at, Schedules: rt.OnCallStatus(at, receiverconfig.NextHandoffs)})
 }
 
 // ParseTime parses an RFC 3339 time as the commands and the API take it;

@@ -22,7 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/klaxonhq/klaxon/pkg/alert"
-	"github.com/klaxonhq/klaxon/pkg/receiver/config"
+	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
 	"github.com/klaxonhq/klaxon/pkg/store"
 )
 
@@ -39,17 +39,17 @@ type Webhook struct {
 	requests  *prometheus.CounterVec
 	// routes keeps the requests' series with code 200 at 0 for the
 	// configured routes.
-	routes *config.RouteSeries
+	routes *receiverconfig.RouteSeries
 }
 
 // Current gives the config in force, which a reload replaces whole.
 type Current interface {
-	Get() *config.Runtime
+	Get() *receiverconfig.Runtime
 }
 
 // Ingester records an accepted notification: the incident package's.
 type Ingester interface {
-	Ingest(ctx context.Context, route *config.Route, msg *alert.Message, payload []byte, receivedAt time.Time) (store.IngestResult, error)
+	Ingest(ctx context.Context, route *receiverconfig.Route, msg *alert.Message, payload []byte, receivedAt time.Time) (store.IngestResult, error)
 }
 
 // Waker is told that deliveries were added: the delivery workers.
@@ -74,14 +74,14 @@ func NewWebhook(current Current, ingester Ingester, deliverer Waker, reg prometh
 			Help: "Webhook requests from Alertmanager, by route and HTTP status code; route is \"unknown\" for routes not in the config.",
 		}, []string{"route", "code"}),
 	}
-	h.routes = config.NewRouteSeries(h.requests.MetricVec, strconv.Itoa(http.StatusOK))
+	h.routes = receiverconfig.NewRouteSeries(h.requests.MetricVec, strconv.Itoa(http.StatusOK))
 	h.SetRoutes(current.Get().Config)
 	return h
 }
 
 // SetRoutes starts the request counter of cfg's routes at 0 for code 200
 // and drops the counters of the routes cfg no longer has.
-func (h *Webhook) SetRoutes(cfg *config.Config) { h.routes.Set(cfg.RouteNames()) }
+func (h *Webhook) SetRoutes(cfg *receiverconfig.Config) { h.routes.Set(cfg.RouteNames()) }
 
 // Response is the JSON body of every answer of the webhook, and of the
 // API's refusals.
@@ -110,7 +110,7 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, resp)
 }
 
-func (h *Webhook) handle(cfg *config.Config, route *config.Route, r *http.Request, w http.ResponseWriter) (int, Response) {
+func (h *Webhook) handle(cfg *receiverconfig.Config, route *receiverconfig.Route, r *http.Request, w http.ResponseWriter) (int, Response) {
 	if code, err := h.authorize(cfg, r); err != nil {
 		if code == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="klaxon-receiver"`)
@@ -139,7 +139,7 @@ func (h *Webhook) handle(cfg *config.Config, route *config.Route, r *http.Reques
 	return h.ingest(r, route, msg, data)
 }
 
-func (h *Webhook) ingest(r *http.Request, route *config.Route, msg *alert.Message, data []byte) (int, Response) {
+func (h *Webhook) ingest(r *http.Request, route *receiverconfig.Route, msg *alert.Message, data []byte) (int, Response) {
 	res, err := h.ingester.Ingest(r.Context(), route, msg, data, h.now())
 	if err != nil {
 		h.logger.Error("cannot store notification; Alertmanager will retry", "route", route.Name, "err", err)
@@ -153,14 +153,14 @@ func (h *Webhook) ingest(r *http.Request, route *config.Route, msg *alert.Messag
 
 // authorize checks the bearer token when the config asks for one. Basic
 // auth and TLS come from --web.config.file, before this handler.
-func (h *Webhook) authorize(cfg *config.Config, r *http.Request) (int, error) {
+func (h *Webhook) authorize(cfg *receiverconfig.Config, r *http.Request) (int, error) {
 	return authorize(cfg, r, h.logger)
 }
 
 // authorize checks a request's bearer token against the config's, for
 // every endpoint that the token guards. It returns the status to answer
 // with when the request may not pass.
-func authorize(cfg *config.Config, r *http.Request, logger *slog.Logger) (int, error) {
+func authorize(cfg *receiverconfig.Config, r *http.Request, logger *slog.Logger) (int, error) {
 	want, err := cfg.BearerToken()
 	if err != nil {
 		logger.Error("cannot read the webhook's bearer token", "err", err)

@@ -8,7 +8,7 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/escalation"
 	"github.com/klaxonhq/klaxon/pkg/notify"
-	"github.com/klaxonhq/klaxon/pkg/receiver/config"
+	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
 	"github.com/klaxonhq/klaxon/pkg/store"
 )
 
@@ -19,7 +19,7 @@ import (
 // webhook took it; the escalation's clock is the config's. Ingest returns
 // once the store has committed; the caller wakes the deliverer when
 // deliveries were added.
-func (e *Manager) Ingest(ctx context.Context, route *config.Route, msg *alert.Message, payload []byte, receivedAt time.Time) (store.IngestResult, error) {
+func (e *Manager) Ingest(ctx context.Context, route *receiverconfig.Route, msg *alert.Message, payload []byte, receivedAt time.Time) (store.IngestResult, error) {
 	rt := e.current.Get()
 	now := rt.Now()
 	in := &store.Ingest{
@@ -48,9 +48,9 @@ func kindOf(msg *alert.Message) notify.Kind {
 // the incident's escalation when the route has a policy, refreshes it with
 // the alerts, and deletes it on resolution.
 type ingestion struct {
-	rt     *config.Runtime
+	rt     *receiverconfig.Runtime
 	logger *slog.Logger
-	route  *config.Route
+	route  *receiverconfig.Route
 	msg    *alert.Message
 	now    time.Time
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/klaxonhq/klaxon/pkg/escalation"
-	"github.com/klaxonhq/klaxon/pkg/receiver/config"
+	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
 
 	"github.com/klaxonhq/klaxon/pkg/store"
 )
@@ -133,7 +133,7 @@ func (c *incidentCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // count adds one escalation to its route's counts.
-func count(counts map[string]*routeIncidents, row store.Escalation, rt *config.Runtime) {
+func count(counts map[string]*routeIncidents, row store.Escalation, rt *receiverconfig.Runtime) {
 	var s escalation.State
 	if json.Unmarshal(row.State, &s) != nil || s.Resolved {
 		return

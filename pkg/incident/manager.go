@@ -21,7 +21,7 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/escalation"
 	"github.com/klaxonhq/klaxon/pkg/notify"
-	"github.com/klaxonhq/klaxon/pkg/receiver/config"
+	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
 
 	"github.com/klaxonhq/klaxon/pkg/store"
 )
@@ -46,7 +46,7 @@ type Store interface {
 
 // Current gives the config in force, which a reload replaces whole.
 type Current interface {
-	Get() *config.Runtime
+	Get() *receiverconfig.Runtime
 }
 
 // Waker is told that deliveries were added to the outbox.
@@ -67,7 +67,7 @@ type Manager struct {
 	timeToAck *prometheus.HistogramVec
 	// ackRoutes keeps timeToAck's series at 0 for the routes with an
 	// escalation policy.
-	ackRoutes *config.RouteSeries
+	ackRoutes *receiverconfig.RouteSeries
 	logger    *slog.Logger
 }
 
@@ -83,7 +83,7 @@ func New(st Store, current Current, deliverer Waker, reg prometheus.Registerer, 
 			Buckets: []float64{30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400},
 		}, []string{"route"}),
 	}
-	e.ackRoutes = config.NewRouteSeries(e.timeToAck.MetricVec)
+	e.ackRoutes = receiverconfig.NewRouteSeries(e.timeToAck.MetricVec)
 	e.SetRoutes(current.Get().Config)
 	for _, c := range []prometheus.Collector{e.timeToAck, &incidentCollector{manager: e}} {
 		if err := reg.Register(c); err != nil {
@@ -96,7 +96,7 @@ func New(st Store, current Current, deliverer Waker, reg prometheus.Registerer, 
 // SetRoutes starts the time to acknowledge of cfg's routes with an
 // escalation policy at 0 and drops that of the others; call it after a
 // reload.
-func (e *Manager) SetRoutes(cfg *config.Config) { e.ackRoutes.Set(cfg.EscalatedRouteNames()) }
+func (e *Manager) SetRoutes(cfg *receiverconfig.Config) { e.ackRoutes.Set(cfg.EscalatedRouteNames()) }
 
 // Run ticks every EscalationTick, and when woken, until ctx is done. A
 // failed tick is logged and tried again at the next one.
@@ -267,7 +267,7 @@ func (e *Manager) updateWith(ctx context.Context, key string, event escalation.E
 
 // escalationOf decodes a stored escalation's state and finds its policy;
 // the policy is nil when the config no longer has it.
-func escalationOf(rt *config.Runtime, cur *store.Escalation) (escalation.State, *escalation.Policy, error) {
+func escalationOf(rt *receiverconfig.Runtime, cur *store.Escalation) (escalation.State, *escalation.Policy, error) {
 	var s escalation.State
 	if err := json.Unmarshal(cur.State, &s); err != nil {
 		return s, nil, fmt.Errorf("incident %s: decoding its escalation state: %w", cur.IncidentKey, err)
@@ -281,7 +281,7 @@ func escalationOf(rt *config.Runtime, cur *store.Escalation) (escalation.State, 
 
 // escalationChange records s, with its timer, and one delivery per page
 // for each of the route's Slack and Discord channels.
-func escalationChange(rt *config.Runtime, logger *slog.Logger, route string, msg *alert.Message, s escalation.State, pages []escalation.Page) (*store.EscalationChange, error) {
+func escalationChange(rt *receiverconfig.Runtime, logger *slog.Logger, route string, msg *alert.Message, s escalation.State, pages []escalation.Page) (*store.EscalationChange, error) {
 	state, err := json.Marshal(s)
 	if err != nil {
 		return nil, fmt.Errorf("encoding escalation state: %w", err)
@@ -309,7 +309,7 @@ func skipPage(p escalation.Page) bool {
 
 // pageDeliveries makes a page into one outbox row per chat channel of the
 // route, each mentioning the page's recipients as its channel type does.
-func pageDeliveries(rt *config.Runtime, logger *slog.Logger, route string, msg *alert.Message, page escalation.Page) ([]store.NewDelivery, error) {
+func pageDeliveries(rt *receiverconfig.Runtime, logger *slog.Logger, route string, msg *alert.Message, page escalation.Page) ([]store.NewDelivery, error) {
 	r := rt.Config.Route(route)
 	if r == nil {
 		return nil, nil

@@ -5,7 +5,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/pkg/escalation"
 	"github.com/klaxonhq/klaxon/pkg/notify"
-	"github.com/klaxonhq/klaxon/pkg/receiver/config"
+	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
 )
 
 // Prepare readies a notification for sending: relative runbook links
@@ -20,7 +20,7 @@ func (e *Manager) Prepare(n *notify.Notification) {
 	e.addAckURL(rt, n)
 }
 
-func (e *Manager) mentions(rt *config.Runtime, n *notify.Notification, now time.Time) []string {
+func (e *Manager) mentions(rt *receiverconfig.Runtime, n *notify.Notification, now time.Time) []string {
 	if n.Kind != notify.KindTrigger {
 		return nil
 	}
@@ -43,7 +43,7 @@ func (e *Manager) mentions(rt *config.Runtime, n *notify.Notification, now time.
 
 // FirstPage is the page of the first level of the route's escalation
 // policy, its recipients resolved at at; false when the route has none.
-func FirstPage(rt *config.Runtime, route string, at time.Time) (escalation.Page, bool) {
+func FirstPage(rt *receiverconfig.Runtime, route string, at time.Time) (escalation.Page, bool) {
 	r := rt.Config.Route(route)
 	if r == nil || r.EscalationPolicy == "" {
 		return escalation.Page{}, false
@@ -65,7 +65,7 @@ func (e *Manager) AddAckURL(n *notify.Notification) { e.addAckURL(e.current.Get(
 // route with an escalation policy its acknowledgement link, unless it has
 // one. Prepare calls it at send time. Without a key to sign with, the
 // message goes without a link and a warning is logged.
-func (e *Manager) addAckURL(rt *config.Runtime, n *notify.Notification) {
+func (e *Manager) addAckURL(rt *receiverconfig.Runtime, n *notify.Notification) {
 	if n.AckURL != "" || (n.Kind != notify.KindTrigger && n.Kind != notify.KindEscalate) {
 		return
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/escalation"
-	"github.com/klaxonhq/klaxon/pkg/receiver/config"
+	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
 	"github.com/klaxonhq/klaxon/pkg/runbook"
 	"github.com/klaxonhq/klaxon/pkg/store"
 )
@@ -62,7 +62,7 @@ func openIncident(rows []store.Escalation, incident string) bool {
 }
 
 // incident is an escalation as the status page shows it at now.
-func view(rt *config.Runtime, e store.Escalation, now time.Time) (Incident, error) {
+func view(rt *receiverconfig.Runtime, e store.Escalation, now time.Time) (Incident, error) {
 	var st escalation.State
 	if err := json.Unmarshal(e.State, &st); err != nil {
 		return Incident{}, fmt.Errorf("decoding escalation state: %w", err)
@@ -95,7 +95,7 @@ func incidentStatus(st escalation.State) string {
 }
 
 // pagedNow are the users the current level pages, resolved at now.
-func pagedNow(rt *config.Runtime, st escalation.State, now time.Time) []string {
+func pagedNow(rt *receiverconfig.Runtime, st escalation.State, now time.Time) []string {
 	p, ok := rt.Config.EscalationPolicies.Get(st.Policy)
 	if !ok || st.Level < 1 || st.Level > len(p.Levels) {
 		return nil

@@ -24,7 +24,7 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord/discordtest"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
-	"github.com/klaxonhq/klaxon/pkg/receiver/config"
+	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
 	"github.com/klaxonhq/klaxon/runbooks"
 )
 
@@ -46,9 +46,9 @@ const (
 // onCallRuntime builds testdata/oncall.yml with its Slack and Discord
 // channels pointed at the given webhook URLs, its clock at now and its
 // logs in logs.
-func onCallRuntime(t *testing.T, slackURL, discordURL string, now time.Time, logs *bytes.Buffer) *config.Runtime {
+func onCallRuntime(t *testing.T, slackURL, discordURL string, now time.Time, logs *bytes.Buffer) *receiverconfig.Runtime {
 	t.Helper()
-	cfg, err := config.LoadFile("testdata/oncall.yml")
+	cfg, err := receiverconfig.LoadFile("testdata/oncall.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func onCallRuntime(t *testing.T, slackURL, discordURL string, now time.Time, log
 	if logs != nil {
 		logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	rt, err := config.Build(cfg, logger)
+	rt, err := receiverconfig.Build(cfg, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestOnCallConfigBad(t *testing.T) {
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			path := filepath.Join("testdata", tc.file)
-			_, err := config.LoadFile(path)
+			_, err := receiverconfig.LoadFile(path)
 			if err == nil {
 				t.Fatal("loaded, want an error")
 			}
@@ -150,7 +150,7 @@ func TestOnCallConfigBad(t *testing.T) {
 			`x.yml:3: unknown key "escalation" (known keys: channels, escalation_policy, name)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := config.Parse("x.yml", []byte(tc.in))
+			_, err := receiverconfig.Parse("x.yml", []byte(tc.in))
 			if err == nil {
 				t.Fatal("parsed, want an error")
 			}
@@ -276,8 +276,8 @@ func TestOnCallAPI(t *testing.T) {
 		})
 	}
 	type answer struct {
-		At        time.Time               `json:"at"`
-		Schedules []config.ScheduleStatus `json:"schedules"`
+		At        time.Time                       `json:"at"`
+		Schedules []receiverconfig.ScheduleStatus `json:"schedules"`
 	}
 	london, err := time.LoadLocation("Europe/London")
 	if err != nil {
@@ -294,28 +294,28 @@ func TestOnCallAPI(t *testing.T) {
 		target string
 		want   answer
 	}{
-		{"/api/v1/oncall", answer{At: aliceWeek, Schedules: []config.ScheduleStatus{
+		{"/api/v1/oncall", answer{At: aliceWeek, Schedules: []receiverconfig.ScheduleStatus{
 			{Schedule: "primary", TimeZone: "Europe/London",
-				OnCall: &config.OnCallUser{Name: "alice", SlackID: "U01ALICE0", DiscordID: "100000000000000001"},
-				NextHandoffs: []config.Handoff{
+				OnCall: &receiverconfig.OnCallUser{Name: "alice", SlackID: "U01ALICE0", DiscordID: "100000000000000001"},
+				NextHandoffs: []receiverconfig.Handoff{
 					{At: at("2026-03-16 09:00"), From: "alice", To: "bob"},
 					{At: at("2026-03-23 09:00"), From: "bob", To: "carol"},
 					{At: at("2026-03-30 09:00"), From: "carol", To: "alice"},
 				}},
-			{Schedule: "office", TimeZone: "Europe/London", NextHandoffs: []config.Handoff{
+			{Schedule: "office", TimeZone: "Europe/London", NextHandoffs: []receiverconfig.Handoff{
 				{At: at("2026-03-10 09:00"), To: "carol"},
 				{At: at("2026-03-10 17:00"), From: "carol"},
 				{At: at("2026-03-11 09:00"), To: "carol"},
 			}},
 		}}},
-		{"/api/v1/oncall?at=2026-03-14T10:00:00Z", answer{At: saturday, Schedules: []config.ScheduleStatus{
-			{Schedule: "primary", TimeZone: "Europe/London", OnCall: &config.OnCallUser{Name: "alice", SlackID: "U01ALICE0", DiscordID: "100000000000000001"},
-				NextHandoffs: []config.Handoff{
+		{"/api/v1/oncall?at=2026-03-14T10:00:00Z", answer{At: saturday, Schedules: []receiverconfig.ScheduleStatus{
+			{Schedule: "primary", TimeZone: "Europe/London", OnCall: &receiverconfig.OnCallUser{Name: "alice", SlackID: "U01ALICE0", DiscordID: "100000000000000001"},
+				NextHandoffs: []receiverconfig.Handoff{
 					{At: at("2026-03-16 09:00"), From: "alice", To: "bob"},
 					{At: at("2026-03-23 09:00"), From: "bob", To: "carol"},
 					{At: at("2026-03-30 09:00"), From: "carol", To: "alice"},
 				}},
-			{Schedule: "office", TimeZone: "Europe/London", NextHandoffs: []config.Handoff{
+			{Schedule: "office", TimeZone: "Europe/London", NextHandoffs: []receiverconfig.Handoff{
 				{At: at("2026-03-16 09:00"), To: "carol"},
 				{At: at("2026-03-16 17:00"), From: "carol"},
 				{At: at("2026-03-17 09:00"), To: "carol"},
@@ -400,7 +400,7 @@ klaxon_oncall_next_handoff_seconds{schedule="primary"} 421200
 		})
 	}
 	// Without schedules there is nothing to say.
-	rt, err := config.Load(filepath.Join("config", "testdata", "good.yml"), promslog.NewNopLogger())
+	rt, err := receiverconfig.Load(filepath.Join("..", "receiverconfig", "testdata", "good.yml"), promslog.NewNopLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,6 +460,6 @@ func TestServiceOnCall(t *testing.T) {
 }
 
 // fixedConfig is a config in force that no reload replaces.
-type fixedConfig struct{ rt *config.Runtime }
+type fixedConfig struct{ rt *receiverconfig.Runtime }
 
-func (f fixedConfig) Get() *config.Runtime { return f.rt }
+func (f fixedConfig) Get() *receiverconfig.Runtime { return f.rt }

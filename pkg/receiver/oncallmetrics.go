@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/klaxonhq/klaxon/pkg/api"
-	"github.com/klaxonhq/klaxon/pkg/receiver/config"
+	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -55,7 +55,7 @@ func (c *onCallCollector) Collect(ch chan<- prometheus.Metric) {
 		if next := s.NextHandoffs(now, 1); len(next) > 0 {
 			ch <- prometheus.MustNewConstMetric(onCallNextHandoffDesc, prometheus.GaugeValue, next[0].At.Sub(now).Seconds(), s.Name())
 		}
-		gaps := s.Gaps(now, now.Add(config.GapHorizon))
+		gaps := s.Gaps(now, now.Add(receiverconfig.GapHorizon))
 		var total time.Duration
 		for _, g := range gaps {
 			total += g.Until.Sub(g.From)

@@ -17,7 +17,7 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/api"
 	"github.com/klaxonhq/klaxon/pkg/deliver"
 	"github.com/klaxonhq/klaxon/pkg/incident"
-	"github.com/klaxonhq/klaxon/pkg/receiver/config"
+	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
 	"github.com/klaxonhq/klaxon/pkg/reload"
 	"github.com/klaxonhq/klaxon/pkg/runbook"
 	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
@@ -37,7 +37,7 @@ type Options struct {
 // manager and the HTTP handlers, with the config reloadable.
 type Service struct {
 	// Config holds the config in force; a reload replaces it.
-	Config    *reload.Reloader[*config.Runtime]
+	Config    *reload.Reloader[*receiverconfig.Runtime]
 	Store     *sqlite.Store
 	Deliverer *deliver.Deliverer
 	Incidents *incident.Manager
@@ -56,7 +56,7 @@ func NewService(ctx context.Context, opts Options) (*Service, error) {
 // workers through watch(wake) when watch is set: tests count the wakes.
 func newService(ctx context.Context, opts Options, watch func(incident.Waker) incident.Waker) (*Service, error) {
 	logger, reg := opts.Logger, opts.Registerer
-	current, err := reload.New(func() (*config.Runtime, error) { return config.Load(opts.ConfigFile, logger) }, reg, "receiver", logger)
+	current, err := reload.New(func() (*receiverconfig.Runtime, error) { return receiverconfig.Load(opts.ConfigFile, logger) }, reg, "receiver", logger)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +102,7 @@ func (s *Service) build(reg prometheus.Registerer, watch func(incident.Waker) in
 
 // follow makes the channels and the per-route metrics follow a reloaded
 // config.
-func (s *Service) follow(rt *config.Runtime) {
+func (s *Service) follow(rt *receiverconfig.Runtime) {
 	s.Deliverer.SetChannels(rt.Channels)
 	s.Incidents.SetRoutes(rt.Config)
 	s.webhook.SetRoutes(rt.Config)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/pkg/api"
 	"github.com/klaxonhq/klaxon/pkg/incident"
-	"github.com/klaxonhq/klaxon/pkg/receiver/config"
+	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
 	"github.com/klaxonhq/klaxon/pkg/statuspage"
 )
 
@@ -132,7 +132,7 @@ var _ statuspage.Source = (*statusSource)(nil)
 // OnCall is who is on call per schedule, with the next handoffs.
 func (s *statusSource) OnCall(_ context.Context, at time.Time) ([]statuspage.OnCall, error) {
 	var out []statuspage.OnCall
-	for _, st := range s.current.Get().OnCallStatus(at, config.NextHandoffs) {
+	for _, st := range s.current.Get().OnCallStatus(at, receiverconfig.NextHandoffs) {
 		o := statuspage.OnCall{Schedule: st.Schedule}
 		if st.OnCall != nil {
 			o.User = st.OnCall.Name

@@ -28,7 +28,7 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord/discordtest"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
-	"github.com/klaxonhq/klaxon/pkg/receiver/config"
+	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
 	"github.com/klaxonhq/klaxon/pkg/store"
 	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
 )
@@ -63,7 +63,7 @@ func (r *recordingAcks) ackedBy() []string {
 
 // statusFixture is a status page over a real store, at aliceWeek.
 type statusFixture struct {
-	rt   *config.Runtime
+	rt   *receiverconfig.Runtime
 	st   *sqlite.Store
 	ack  *recordingAcks
 	page http.Handler
@@ -428,7 +428,7 @@ func TestAckSecretConfig(t *testing.T) {
 			"x.yml:3: ack_secret must be at least 32 bytes, it has 5"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := config.Parse("x.yml", []byte(tc.yml))
+			_, err := receiverconfig.Parse("x.yml", []byte(tc.yml))
 			if err == nil {
 				t.Fatal("config accepted")
 			}
@@ -461,7 +461,7 @@ func TestAckSecretFile(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// The path is relative to the config file.
 			conf := write(tc.name+".yml", "global:\n  ack_secret_file: "+tc.file+"\n")
-			c, err := config.LoadFile(conf)
+			c, err := receiverconfig.LoadFile(conf)
 			if tc.err != "" {
 				if err == nil {
 					t.Fatal("config accepted")
@@ -486,7 +486,7 @@ func TestAckSecretFile(t *testing.T) {
 }
 
 func TestAckKeyNone(t *testing.T) {
-	c, err := config.Parse("x.yml", nil)
+	c, err := receiverconfig.Parse("x.yml", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +494,7 @@ func TestAckKeyNone(t *testing.T) {
 	if key != nil || err != nil {
 		t.Errorf("AckKey without a secret = %d bytes, %v; want none", len(key), err)
 	}
-	rt := &config.Runtime{Config: c}
+	rt := &receiverconfig.Runtime{Config: c}
 	a, errA := rt.AckSigner()
 	b, errB := rt.AckSigner()
 	if err := errors.Join(errA, errB); err != nil {

@@ -25,7 +25,7 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/api"
 	"github.com/klaxonhq/klaxon/pkg/incident"
-	"github.com/klaxonhq/klaxon/pkg/receiver/config"
+	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
 	"github.com/klaxonhq/klaxon/pkg/store"
 	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
 	"github.com/klaxonhq/klaxon/runbooks"
@@ -44,7 +44,7 @@ var secrets = []string{secretBearer, secretRouting, secretSlack, secretOpsgen, s
 
 // testConfig is a config with routes critical (two channels) and warning
 // (one), and a secret for every channel type. extra is added to global.
-func testConfig(t *testing.T, extra string) *config.Config {
+func testConfig(t *testing.T, extra string) *receiverconfig.Config {
 	t.Helper()
 	yml := `global:
   external_url: http://receiver.example.com/
@@ -64,7 +64,7 @@ routes:
   - name: warning
     channels: [slack]
 `
-	c, err := config.Parse("test.yml", []byte(yml))
+	c, err := receiverconfig.Parse("test.yml", []byte(yml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ type harness struct {
 	handler http.Handler
 }
 
-func newHarness(t *testing.T, cfg *config.Config, opts sqlite.Options) *harness {
+func newHarness(t *testing.T, cfg *receiverconfig.Config, opts sqlite.Options) *harness {
 	t.Helper()
 	h := &harness{reg: prometheus.NewRegistry(), logs: &testenv.Buffer{}, path: filepath.Join(t.TempDir(), "data", "receiver.db")}
 	h.cfg.set(t, cfg)
@@ -98,14 +98,14 @@ func newHarness(t *testing.T, cfg *config.Config, opts sqlite.Options) *harness 
 // current is a config in force that a test may replace, as a reload
 // does.
 type current struct {
-	rt atomic.Pointer[config.Runtime]
+	rt atomic.Pointer[receiverconfig.Runtime]
 }
 
-func (c *current) Get() *config.Runtime { return c.rt.Load() }
+func (c *current) Get() *receiverconfig.Runtime { return c.rt.Load() }
 
-func (c *current) set(t *testing.T, cfg *config.Config) {
+func (c *current) set(t *testing.T, cfg *receiverconfig.Config) {
 	t.Helper()
-	rt, err := config.Build(cfg, promslog.NewNopLogger())
+	rt, err := receiverconfig.Build(cfg, promslog.NewNopLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,9 +113,9 @@ func (c *current) set(t *testing.T, cfg *config.Config) {
 }
 
 // emptyConfig is a config with nothing in it: no routes.
-func emptyConfig(t *testing.T) *config.Config {
+func emptyConfig(t *testing.T) *receiverconfig.Config {
 	t.Helper()
-	c, err := config.Parse("empty.yml", []byte("{}\n"))
+	c, err := receiverconfig.Parse("empty.yml", []byte("{}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

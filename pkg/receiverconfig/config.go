@@ -1,4 +1,9 @@
-package config
+// Package receiverconfig is klaxon-receiver's config: the YAML file (or the
+// built-in default.yml), read strictly with file:line errors, and the Runtime
+// built from it: the channels' notifiers, the roster of users and
+// schedules, the runbook resolver and the acknowledgement-link signer. A
+// reload replaces the Runtime whole.
+package receiverconfig
 
 import (
 	_ "embed"

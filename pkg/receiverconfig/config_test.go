@@ -1,4 +1,4 @@
-package config
+package receiverconfig
 
 import (
 	"os"
