@@ -149,15 +149,24 @@ func testNotification(channel string, now time.Time) *notify.Notification {
 	}
 }
 
-// ListDeadLetters prints the dead letters of the store the config names.
-func ListDeadLetters(ctx context.Context, path string, out io.Writer) error {
+// openStore opens the store the config at path names.
+func openStore(ctx context.Context, path string) (*sqlite.Store, error) {
 	cfg, err := receiverconfig.Read(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	st, err := sqlite.Open(ctx, cfg.Storage.Path, sqlite.Options{})
 	if err != nil {
-		return fmt.Errorf("opening the store: %w", err)
+		return nil, fmt.Errorf("opening the store: %w", err)
+	}
+	return st, nil
+}
+
+// ListDeadLetters prints the dead letters of the store the config names.
+func ListDeadLetters(ctx context.Context, path string, out io.Writer) error {
+	st, err := openStore(ctx, path)
+	if err != nil {
+		return err
 	}
 	defer st.Close()
 	dead, err := st.DeadLetters(ctx)
@@ -182,13 +191,9 @@ func ListDeadLetters(ctx context.Context, path string, out io.Writer) error {
 // superseded by a later delivery to the same channel and incident stay dead
 // and are listed.
 func RetryDeadLetters(ctx context.Context, path string, ids []int64, out io.Writer) error {
-	cfg, err := receiverconfig.Read(path)
+	st, err := openStore(ctx, path)
 	if err != nil {
 		return err
-	}
-	st, err := sqlite.Open(ctx, cfg.Storage.Path, sqlite.Options{})
-	if err != nil {
-		return fmt.Errorf("opening the store: %w", err)
 	}
 	defer st.Close()
 	res, err := st.Requeue(ctx, time.Now(), ids...)
