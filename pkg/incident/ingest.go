@@ -19,8 +19,8 @@ import (
 // webhook took it; the escalation's clock is the config's. Ingest returns
 // once the store has committed; the caller wakes the deliverer when
 // deliveries were added.
-func (e *Manager) Ingest(ctx context.Context, route *receiverconfig.Route, msg *alert.Message, payload []byte, receivedAt time.Time) (store.IngestResult, error) {
-	rt := e.current.Get()
+func (m *Manager) Ingest(ctx context.Context, route *receiverconfig.Route, msg *alert.Message, payload []byte, receivedAt time.Time) (store.IngestResult, error) {
+	rt := m.current.Get()
 	now := rt.Now()
 	in := &store.Ingest{
 		Route:       route.Name,
@@ -32,9 +32,9 @@ func (e *Manager) Ingest(ctx context.Context, route *receiverconfig.Route, msg *
 		Payload:     payload,
 		Channels:    route.Channels,
 		ReceivedAt:  receivedAt,
-		Escalate:    &ingestion{rt: rt, logger: e.logger, route: route, msg: msg, now: now},
+		Escalate:    &ingestion{rt: rt, logger: m.logger, route: route, msg: msg, now: now},
 	}
-	return e.store.Ingest(ctx, in)
+	return m.store.Ingest(ctx, in)
 }
 
 func kindOf(msg *alert.Message) notify.Kind {

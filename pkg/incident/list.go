@@ -35,8 +35,8 @@ type Summary struct {
 }
 
 // Open lists the open incidents, by incident key.
-func (e *Manager) Open(ctx context.Context) ([]Summary, error) {
-	rows, err := e.store.OpenEscalations(ctx)
+func (m *Manager) Open(ctx context.Context) ([]Summary, error) {
+	rows, err := m.store.OpenEscalations(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,7 @@ import (
 
 // Escalation timer.
 const (
-	// EscalationTick is how often RunEscalations looks for escalations
+	// EscalationTick is how often Run looks for escalations
 	// whose timer is due.
 	EscalationTick = time.Second
 	// escalationLease is how long a claimed escalation is held before
@@ -75,7 +75,7 @@ type Manager struct {
 // the config in force, whose Now is the incidents' clock; deliverer is
 // woken after deliveries were added.
 func New(st Store, current Current, deliverer Waker, reg prometheus.Registerer, logger *slog.Logger) (*Manager, error) {
-	e := &Manager{
+	m := &Manager{
 		current: current, store: st, deliverer: deliverer, kick: make(chan struct{}, 1), logger: logger,
 		timeToAck: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "klaxon_receiver_time_to_acknowledge_seconds",
@@ -83,66 +83,66 @@ func New(st Store, current Current, deliverer Waker, reg prometheus.Registerer, 
 			Buckets: []float64{30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400},
 		}, []string{"route"}),
 	}
-	e.ackRoutes = receiverconfig.NewRouteSeries(e.timeToAck.MetricVec)
-	e.SetRoutes(current.Get().Config)
-	for _, c := range []prometheus.Collector{e.timeToAck, &incidentCollector{manager: e}} {
+	m.ackRoutes = receiverconfig.NewRouteSeries(m.timeToAck.MetricVec)
+	m.SetRoutes(current.Get().Config)
+	for _, c := range []prometheus.Collector{m.timeToAck, &incidentCollector{manager: m}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering the incident metrics: %w", err)
 		}
 	}
-	return e, nil
+	return m, nil
 }
 
 // SetRoutes starts the time to acknowledge of cfg's routes with an
 // escalation policy at 0 and drops that of the others; call it after a
 // reload.
-func (e *Manager) SetRoutes(cfg *receiverconfig.Config) { e.ackRoutes.Set(cfg.EscalatedRouteNames()) }
+func (m *Manager) SetRoutes(cfg *receiverconfig.Config) { m.ackRoutes.Set(cfg.EscalatedRouteNames()) }
 
 // Run ticks every EscalationTick, and when woken, until ctx is done. A
 // failed tick is logged and tried again at the next one.
-func (e *Manager) Run(ctx context.Context) error {
+func (m *Manager) Run(ctx context.Context) error {
 	ticker := time.NewTicker(EscalationTick)
 	defer ticker.Stop()
 	for {
-		if err := e.Tick(ctx); err != nil && ctx.Err() == nil {
-			e.logger.Error("escalation tick failed; trying again", "err", err)
+		if err := m.Tick(ctx); err != nil && ctx.Err() == nil {
+			m.logger.Error("escalation tick failed; trying again", "err", err)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
-		case <-e.kick:
+		case <-m.kick:
 		}
 	}
 }
 
 // Wake makes Run tick now.
-func (e *Manager) Wake() {
+func (m *Manager) Wake() {
 	select {
-	case e.kick <- struct{}{}:
+	case m.kick <- struct{}{}:
 	default:
 	}
 }
 
-// Tick sends every page due by the Runtime's clock: it claims the due
+// Tick sends every page due by the config's clock: it claims the due
 // escalations and applies Tick to each.
-func (e *Manager) Tick(ctx context.Context) error {
-	now := e.current.Get().Now()
-	due, err := e.store.ClaimDueEscalations(ctx, now, escalationLease, escalationBatch)
+func (m *Manager) Tick(ctx context.Context) error {
+	now := m.current.Get().Now()
+	due, err := m.store.ClaimDueEscalations(ctx, now, escalationLease, escalationBatch)
 	if err != nil {
 		return fmt.Errorf("claiming due escalations: %w", err)
 	}
 	var errs []error
 	added := false
 	for _, d := range due {
-		n, err := e.update(ctx, d.IncidentKey, escalation.Tick{}, now)
+		n, err := m.update(ctx, d.IncidentKey, escalation.Tick{}, now)
 		if err != nil {
 			errs = append(errs, err)
 		}
 		added = added || n > 0
 	}
 	if added {
-		e.deliverer.Wake()
+		m.deliverer.Wake()
 	}
 	return errors.Join(errs...)
 }
@@ -165,16 +165,16 @@ type Acknowledgement struct {
 // channels. An incident acknowledged before stays as it is, and the
 // result says by whom. It returns an error wrapping ErrNotFound for
 // an unknown or resolved incident, ErrBadID or ErrAmbiguousID.
-func (e *Manager) Acknowledge(ctx context.Context, id, by string) (Acknowledgement, error) {
-	key, err := findIncident(ctx, e.store, id)
+func (m *Manager) Acknowledge(ctx context.Context, id, by string) (Acknowledgement, error) {
+	key, err := findIncident(ctx, m.store, id)
 	if err != nil {
 		return Acknowledgement{}, err
 	}
 	var started time.Time
 	var route string
-	now := e.current.Get().Now()
+	now := m.current.Get().Now()
 	res := Acknowledgement{Incident: key, By: by, At: now}
-	n, err := e.updateWith(ctx, key, escalation.Ack{By: by}, now, func(cur *store.Escalation, s escalation.State, pages []escalation.Page) {
+	n, err := m.updateWith(ctx, key, escalation.Ack{By: by}, now, func(cur *store.Escalation, s escalation.State, pages []escalation.Page) {
 		res.By, res.At, res.Already = s.AckedBy, s.AckedAt, len(pages) == 0
 		if len(pages) > 0 {
 			started, route = s.Started, cur.Route
@@ -184,11 +184,11 @@ func (e *Manager) Acknowledge(ctx context.Context, id, by string) (Acknowledgeme
 		return Acknowledgement{}, err
 	}
 	if !started.IsZero() {
-		e.timeToAck.WithLabelValues(route).Observe(now.Sub(started).Seconds())
-		e.logger.Info("incident acknowledged", "incident", key, "route", route, "by", by)
+		m.timeToAck.WithLabelValues(route).Observe(now.Sub(started).Seconds())
+		m.logger.Info("incident acknowledged", "incident", key, "route", route, "by", by)
 	}
 	if n > 0 {
-		e.deliverer.Wake()
+		m.deliverer.Wake()
 	}
 	return res, nil
 }
@@ -198,31 +198,31 @@ func (e *Manager) Acknowledge(ctx context.Context, id, by string) (Acknowledgeme
 // Alertmanager has them. It returns the incident's key, and an error
 // wrapping ErrNotFound for an unknown or resolved incident,
 // ErrBadID or ErrAmbiguousID.
-func (e *Manager) Resolve(ctx context.Context, id, by string) (string, error) {
-	key, err := findIncident(ctx, e.store, id)
+func (m *Manager) Resolve(ctx context.Context, id, by string) (string, error) {
+	key, err := findIncident(ctx, m.store, id)
 	if err != nil {
 		return "", err
 	}
-	if _, err := e.update(ctx, key, escalation.Resolve{}, e.current.Get().Now()); err != nil {
+	if _, err := m.update(ctx, key, escalation.Resolve{}, m.current.Get().Now()); err != nil {
 		return "", err
 	}
-	e.logger.Info("escalation resolved by hand", "incident", key, "by", by)
+	m.logger.Info("escalation resolved by hand", "incident", key, "by", by)
 	return key, nil
 }
 
 // update applies event to the incident's escalation at now and returns
 // how many deliveries it added.
-func (e *Manager) update(ctx context.Context, key string, event escalation.Event, now time.Time) (int, error) {
-	return e.updateWith(ctx, key, event, now, nil)
+func (m *Manager) update(ctx context.Context, key string, event escalation.Event, now time.Time) (int, error) {
+	return m.updateWith(ctx, key, event, now, nil)
 }
 
 // updateWith is update that also shows the new state and pages to seen,
 // in the transaction.
-func (e *Manager) updateWith(ctx context.Context, key string, event escalation.Event, now time.Time,
+func (m *Manager) updateWith(ctx context.Context, key string, event escalation.Event, now time.Time,
 	seen func(*store.Escalation, escalation.State, []escalation.Page)) (int, error) {
-	rt := e.current.Get()
+	rt := m.current.Get()
 	added := 0
-	err := e.store.UpdateEscalation(ctx, key, func(cur *store.Escalation) (*store.EscalationChange, error) {
+	err := m.store.UpdateEscalation(ctx, key, func(cur *store.Escalation) (*store.EscalationChange, error) {
 		_, isTick := event.(escalation.Tick)
 		if cur == nil {
 			if isTick {
@@ -235,7 +235,7 @@ func (e *Manager) updateWith(ctx context.Context, key string, event escalation.E
 			return nil, err
 		}
 		if p == nil {
-			e.logger.Warn("escalation policy no longer in the config; escalation stopped", "incident", key, "policy", cur.Policy)
+			m.logger.Warn("escalation policy no longer in the config; escalation stopped", "incident", key, "policy", cur.Policy)
 			return &store.EscalationChange{State: cur.State}, nil
 		}
 		if s.Resolved {
@@ -250,7 +250,7 @@ func (e *Manager) updateWith(ctx context.Context, key string, event escalation.E
 				return nil, fmt.Errorf("incident %s: decoding its payload: %w", key, err)
 			}
 		}
-		change, err := escalationChange(rt, e.logger, cur.Route, msg, next, pages)
+		change, err := escalationChange(rt, m.logger, cur.Route, msg, next, pages)
 		if err == nil && seen != nil {
 			seen(cur, next, pages)
 		}

@@ -13,14 +13,14 @@ import (
 // an escalation policy mentions the policy's first level as it is now.
 // PagerDuty and Opsgenie escalate by themselves and get no mentions;
 // resolve and test messages mention nobody.
-func (e *Manager) Prepare(n *notify.Notification) {
-	rt := e.current.Get()
+func (m *Manager) Prepare(n *notify.Notification) {
+	rt := m.current.Get()
 	rt.Runbooks.ResolveMessage(n.Message)
-	n.Mentions = append(n.Mentions, e.mentions(rt, n, rt.Now())...)
-	e.addAckURL(rt, n)
+	n.Mentions = append(n.Mentions, m.mentions(rt, n, rt.Now())...)
+	m.addAckURL(rt, n)
 }
 
-func (e *Manager) mentions(rt *receiverconfig.Runtime, n *notify.Notification, now time.Time) []string {
+func (m *Manager) mentions(rt *receiverconfig.Runtime, n *notify.Notification, now time.Time) []string {
 	if n.Kind != notify.KindTrigger {
 		return nil
 	}
@@ -33,7 +33,7 @@ func (e *Manager) mentions(rt *receiverconfig.Runtime, n *notify.Notification, n
 		return nil
 	}
 	if len(page.Uncovered) > 0 {
-		e.logger.Warn("nobody on call to mention", "route", n.Route, "channel", n.Channel, "schedules", page.Uncovered)
+		m.logger.Warn("nobody on call to mention", "route", n.Route, "channel", n.Channel, "schedules", page.Uncovered)
 	}
 	if ch.Kind == "slack" {
 		return page.Mentions.Slack()
@@ -59,13 +59,13 @@ func FirstPage(rt *receiverconfig.Runtime, route string, at time.Time) (escalati
 
 // AddAckURL gives n its acknowledgement link as Prepare does, with the
 // config in force.
-func (e *Manager) AddAckURL(n *notify.Notification) { e.addAckURL(e.current.Get(), n) }
+func (m *Manager) AddAckURL(n *notify.Notification) { m.addAckURL(m.current.Get(), n) }
 
 // addAckURL gives a Slack or Discord trigger or escalate message of a
 // route with an escalation policy its acknowledgement link, unless it has
 // one. Prepare calls it at send time. Without a key to sign with, the
 // message goes without a link and a warning is logged.
-func (e *Manager) addAckURL(rt *receiverconfig.Runtime, n *notify.Notification) {
+func (m *Manager) addAckURL(rt *receiverconfig.Runtime, n *notify.Notification) {
 	if n.AckURL != "" || (n.Kind != notify.KindTrigger && n.Kind != notify.KindEscalate) {
 		return
 	}
@@ -78,7 +78,7 @@ func (e *Manager) addAckURL(rt *receiverconfig.Runtime, n *notify.Notification) 
 	}
 	link, err := rt.AckURL(n.IncidentKey, rt.Now())
 	if err != nil {
-		e.logger.Warn("message sent without an acknowledgement link", "channel", n.Channel, "incident", n.IncidentKey, "err", err)
+		m.logger.Warn("message sent without an acknowledgement link", "channel", n.Channel, "incident", n.IncidentKey, "err", err)
 		return
 	}
 	n.AckURL = link

@@ -135,18 +135,18 @@ func incidentAlerts(msg *alert.Message) []Alert {
 
 // Incidents lists the incidents with an escalation. One whose state
 // cannot be read is left out, with a warning.
-func (e *Manager) Incidents(ctx context.Context) ([]Incident, error) {
-	rows, err := e.store.OpenEscalations(ctx)
+func (m *Manager) Incidents(ctx context.Context) ([]Incident, error) {
+	rows, err := m.store.OpenEscalations(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("listing escalations: %w", err)
 	}
-	rt := e.current.Get()
+	rt := m.current.Get()
 	now := rt.Now()
 	out := make([]Incident, 0, len(rows))
 	for _, row := range rows {
 		inc, err := view(rt, row, now)
 		if err != nil {
-			e.logger.Warn("incident left off the status page", "incident", row.IncidentKey, "err", err)
+			m.logger.Warn("incident left off the status page", "incident", row.IncidentKey, "err", err)
 			continue
 		}
 		out = append(out, inc)
@@ -158,22 +158,22 @@ func (e *Manager) Incidents(ctx context.Context) ([]Incident, error) {
 // prefix, as the status page does: an ID that names no single incident
 // is ErrNotFound; an incident someone else acknowledged is
 // ErrAcknowledged.
-func (e *Manager) AcknowledgeOpen(ctx context.Context, incident, by string) error {
-	key, err := findIncident(ctx, e.store, incident)
+func (m *Manager) AcknowledgeOpen(ctx context.Context, incident, by string) error {
+	key, err := findIncident(ctx, m.store, incident)
 	if errors.Is(err, ErrBadID) || errors.Is(err, ErrAmbiguousID) {
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	if err != nil {
 		return err
 	}
-	rows, err := e.store.OpenEscalations(ctx)
+	rows, err := m.store.OpenEscalations(ctx)
 	if err != nil {
 		return fmt.Errorf("listing escalations: %w", err)
 	}
 	if !openIncident(rows, key) {
 		return fmt.Errorf("incident %s: %w", incident, ErrNotFound)
 	}
-	a, err := e.Acknowledge(ctx, key, by)
+	a, err := m.Acknowledge(ctx, key, by)
 	if err == nil && a.Already && !SamePerson(a.By, by) {
 		return fmt.Errorf("incident %s, acknowledged by %s: %w", key, a.By, ErrAcknowledged)
 	}

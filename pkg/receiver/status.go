@@ -54,7 +54,7 @@ func NewStatusPage(current api.Current, nonces Nonces, incidents Incidents, opts
 	return p, nil
 }
 
-// statusPage serves web's handler, built again when the key or the
+// statusPage serves statuspage's handler, built again when the key or the
 // external URL changes.
 type statusPage struct {
 	src    *statusSource
@@ -77,7 +77,7 @@ func (p *statusPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.ServeHTTP(w, r)
 }
 
-// handler returns web's handler for the key and external URL in force.
+// handler returns statuspage's handler for the key and external URL in force.
 func (p *statusPage) handler() (http.Handler, error) {
 	rt := p.src.current.Get()
 	signer, err := rt.AckSigner()
