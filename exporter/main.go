@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"syscall"
-	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +26,7 @@ import (
 	_ "github.com/klaxonhq/klaxon/pkg/hostmetrics" // registers the host collectors
 	"github.com/klaxonhq/klaxon/pkg/probe"
 	"github.com/klaxonhq/klaxon/pkg/reload"
+	"github.com/klaxonhq/klaxon/pkg/server"
 )
 
 const name = "klaxon-exporter"
@@ -138,8 +137,7 @@ func checkConfig(configFile string, load func() (map[string]collector.Collector,
 func routes(metricsPath string, metrics, landing, reloadHandler http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle(metricsPath, metrics)
-	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
-	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
+	server.HandleHealth(mux)
 	mux.Handle("/-/reload", reloadHandler)
 	if metricsPath != "/" {
 		mux.Handle("/", landing)
@@ -147,46 +145,18 @@ func routes(metricsPath string, metrics, landing, reloadHandler http.Handler) *h
 	return mux
 }
 
-// timeouts bound how long one client can hold a connection of the
-// exporter's HTTP server.
-type timeouts struct {
-	// readHeader bounds reading a request's headers: a client that trickles
-	// them (or sends none) is cut off.
-	readHeader time.Duration
-	// idle bounds a kept-alive connection between requests.
-	idle time.Duration
-}
-
-// defaultTimeouts are the server's. Idle outlasts the usual scrape
-// intervals (up to a minute), so Prometheus keeps its connection between
-// scrapes. There is no server-wide write timeout: a scrape may take the
-// whole scrape_timeout Prometheus announces, which has no upper bound here,
-// so /metrics sets its own write deadline at that timeout instead
-// (collector.Handler); the other pages are small and answered at once.
-// Nor is there a read timeout: requests carry no bodies, and net/http
-// cancels a request's context when its read deadline passes while the
-// handler runs, which would cut a scrape longer than the timeout.
-var defaultTimeouts = timeouts{readHeader: 10 * time.Second, idle: 2 * time.Minute}
-
-// newServer is the HTTP server for h, with timeouts t.
-func newServer(h http.Handler, t timeouts) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: t.readHeader, IdleTimeout: t.idle}
-}
-
+// serve runs the exporter's server until ctx ends, with the timeouts both
+// binaries share. Read and Write leave scrapes their whole announced
+// scrape_timeout, which Prometheus does not bound: Read only bounds reading
+// the request (net/http lifts the read deadline once it is read, and a scrape
+// has no body), and /metrics replaces Write with its own write deadline at
+// the announced timeout (collector.Handler), longer or shorter than Write, so
+// a longer scrape is not cut at 2 minutes. The other pages are small and
+// answered at once, well within Write.
 func serve(ctx context.Context, mux http.Handler, flags *web.FlagConfig, logger *slog.Logger) int {
-	srv := newServer(mux, defaultTimeouts)
-	errc := make(chan error, 1)
-	go func() { errc <- web.ListenAndServe(srv, flags, logger) }()
-	select {
-	case err := <-errc:
-		logger.Error("server stopped", "err", err)
+	if err := server.Run(ctx, mux, flags, server.DefaultTimeouts, logger); err != nil {
+		logger.Error("exiting", "err", err)
 		return 1
-	case <-ctx.Done():
-		logger.Info("shutting down")
-		if err := srv.Shutdown(context.Background()); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("shutdown", "err", err)
-			return 1
-		}
-		return 0
 	}
+	return 0
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/pkg/api"
 	"github.com/klaxonhq/klaxon/pkg/receiver"
+	"github.com/klaxonhq/klaxon/pkg/server"
 	"github.com/klaxonhq/klaxon/receiver/client"
 	"github.com/klaxonhq/klaxon/runbooks"
 )
@@ -168,8 +169,7 @@ func runServer(ctx context.Context, configFile string, flags *web.FlagConfig, lo
 		return err
 	}
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
-	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
+	server.HandleHealth(mux)
 
 	// The workers stop, and are waited for, on every way out, before the
 	// deferred Close of the store: a worker must not lose its store while
@@ -179,17 +179,5 @@ func runServer(ctx context.Context, configFile string, flags *web.FlagConfig, lo
 	go func() { defer close(worked); svc.Run(workCtx) }()
 	defer func() { stopWork(); <-worked }()
 
-	srv := receiver.NewServer(mux, receiver.DefaultTimeouts)
-	served := make(chan error, 1)
-	go func() { served <- web.ListenAndServe(srv, flags, logger) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("server stopped: %w", err)
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down")
-	if err := srv.Shutdown(context.Background()); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return server.Run(ctx, mux, flags, server.DefaultTimeouts, logger)
 }
