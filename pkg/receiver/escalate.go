@@ -279,7 +279,7 @@ func (rt *Runtime) escalationOf(cur *store.Escalation) (escalation.State, *escal
 }
 
 // escalationChange records s, with its timer, and one delivery per page
-// for each of the route's Slack and Discord channels.
+// for each of the route's chat channels.
 func (rt *Runtime) escalationChange(route string, msg *alert.Message, s escalation.State, pages []escalation.Page) (*store.EscalationChange, error) {
 	state, err := json.Marshal(s)
 	if err != nil {
@@ -325,15 +325,13 @@ func (rt *Runtime) pageDeliveries(route string, msg *alert.Message, page escalat
 	var out []store.NewDelivery
 	for _, name := range r.Channels {
 		ch, ok := rt.Channels[name]
-		if !ok || (ch.Kind != "slack" && ch.Kind != "discord") {
+		chat, isChat := ch.Notifier.(notify.Chat)
+		if !ok || !isChat {
 			continue
 		}
 		env := &notify.Envelope{Message: msg, Kind: kind, Level: page.Level, AckedBy: page.By}
 		if kind == notify.KindEscalate {
-			env.Mentions = page.Mentions.Slack()
-			if ch.Kind == "discord" {
-				env.Mentions = page.Mentions.Discord()
-			}
+			env.Mentions = page.MentionsOn(ch.Kind, chat)
 		}
 		data, err := env.Encode()
 		if err != nil {

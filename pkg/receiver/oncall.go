@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/pkg/escalation"
 	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/notify/integrations"
 	"github.com/klaxonhq/klaxon/pkg/oncall"
 )
 
@@ -45,18 +47,18 @@ func (r *Roster) OnCall(schedule string, at time.Time) (string, bool) {
 	return s.OnCall(at)
 }
 
-// Mentions are the user's Slack and Discord IDs; false for an unknown
-// user.
-func (r *Roster) Mentions(user string) (slackID, discordID string, ok bool) {
+// ChatIDs are the user's chat IDs, by integration name; false for an
+// unknown user.
+func (r *Roster) ChatIDs(user string) (map[string]string, bool) {
 	u, ok := r.Directory.User(user)
 	if !ok {
-		return "", "", false
+		return nil, false
 	}
-	return u.SlackID, u.DiscordID, true
+	return u.ChatIDs, true
 }
 
 // Prepare readies a notification for sending: relative runbook links
-// become absolute, and a Slack or Discord trigger message of a route with
+// become absolute, and a chat channel's trigger message of a route with
 // an escalation policy mentions the policy's first level as it is now.
 // PagerDuty and Opsgenie escalate by themselves and get no mentions;
 // resolve and test messages mention nobody.
@@ -71,7 +73,8 @@ func (rt *Runtime) mentions(n *notify.Notification, now time.Time) []string {
 		return nil
 	}
 	ch, ok := rt.Channels[n.Channel]
-	if !ok || (ch.Kind != "slack" && ch.Kind != "discord") {
+	chat, isChat := ch.Notifier.(notify.Chat)
+	if !ok || !isChat {
 		return nil
 	}
 	page, ok := rt.FirstPage(n.Route, now)
@@ -81,10 +84,7 @@ func (rt *Runtime) mentions(n *notify.Notification, now time.Time) []string {
 	if len(page.Uncovered) > 0 && rt.logger != nil {
 		rt.logger.Warn("nobody on call to mention", "route", n.Route, "channel", n.Channel, "schedules", page.Uncovered)
 	}
-	if ch.Kind == "slack" {
-		return page.Mentions.Slack()
-	}
-	return page.Mentions.Discord()
+	return page.MentionsOn(ch.Kind, chat)
 }
 
 // FirstPage is the page of the first level of the route's escalation
@@ -113,11 +113,49 @@ type ScheduleStatus struct {
 	NextHandoffs []Handoff   `json:"next_handoffs"`
 }
 
-// OnCallUser is a user with their chat IDs.
+// OnCallUser is a user with their chat IDs, by integration name. In
+// JSON each ID has the key of the users list, such as slack_id.
 type OnCallUser struct {
-	Name      string `json:"name"`
-	SlackID   string `json:"slack_id,omitempty"`
-	DiscordID string `json:"discord_id,omitempty"`
+	Name    string
+	ChatIDs map[string]string
+}
+
+// MarshalJSON writes the name, then the chat IDs under their keys, in
+// the order of the registry of integrations.
+func (u OnCallUser) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(u.Name)
+	if err != nil {
+		return nil, err
+	}
+	b = append([]byte(`{"name":`), b...)
+	for _, in := range integrations.Chats() {
+		if id := u.ChatIDs[in.Name]; id != "" {
+			field, err := json.Marshal(map[string]string{in.Chat.UserKey: id})
+			if err != nil {
+				return nil, err
+			}
+			b = append(append(b, ','), field[1:len(field)-1]...)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (u *OnCallUser) UnmarshalJSON(data []byte) error {
+	var fields map[string]string
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return err
+	}
+	*u = OnCallUser{Name: fields["name"]}
+	for _, in := range integrations.Chats() {
+		if id := fields[in.Chat.UserKey]; id != "" {
+			if u.ChatIDs == nil {
+				u.ChatIDs = map[string]string{}
+			}
+			u.ChatIDs[in.Name] = id
+		}
+	}
+	return nil
 }
 
 // Handoff is a change of who is on call; From or To is "" for nobody.
@@ -140,7 +178,7 @@ func (rt *Runtime) OnCallStatus(at time.Time, n int) []ScheduleStatus {
 		if name, ok := s.OnCall(at); ok {
 			st.OnCall = &OnCallUser{Name: name}
 			if u, ok := rt.Roster.Directory.User(name); ok {
-				st.OnCall.SlackID, st.OnCall.DiscordID = u.SlackID, u.DiscordID
+				st.OnCall.ChatIDs = u.ChatIDs
 			}
 		}
 		for _, h := range s.NextHandoffs(at, n) {

@@ -68,7 +68,7 @@ func Build(cfg *Config, logger *slog.Logger) (*Runtime, error) {
 		if err != nil {
 			return nil, fmt.Errorf("channel %q: %w", ch.Name, err)
 		}
-		rt.Channels[ch.Name] = deliver.Channel{Notifier: n, Limit: limit, Kind: ch.Type()}
+		rt.Channels[ch.Name] = deliver.Channel{Notifier: n, Limit: limit, Kind: ch.Integration}
 	}
 	return rt, nil
 }

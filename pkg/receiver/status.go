@@ -67,7 +67,7 @@ func (rt *Runtime) AckURL(incident string, now time.Time) (string, error) {
 	return statuspage.AckURL(ext, signer, incident, now.Add(acklink.DefaultLifetime)), nil
 }
 
-// AddAckURL gives a Slack or Discord trigger or escalate message of a
+// AddAckURL gives a chat channel's trigger or escalate message of a
 // route with an escalation policy its acknowledgement link, unless it has
 // one. Prepare calls it at send time. Without a key to sign with, the
 // message goes without a link and a warning is logged.
@@ -76,7 +76,7 @@ func (rt *Runtime) AddAckURL(n *notify.Notification) {
 		return
 	}
 	ch, ok := rt.Channels[n.Channel]
-	if !ok || (ch.Kind != "slack" && ch.Kind != "discord") {
+	if _, isChat := ch.Notifier.(notify.Chat); !ok || !isChat {
 		return
 	}
 	if r := rt.Config.Route(n.Route); r == nil || r.EscalationPolicy == "" {
