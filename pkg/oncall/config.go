@@ -106,8 +106,8 @@ const DefaultStart = "2024-01-01"
 const DefaultHandoff = "00:00"
 
 var (
-	nameRE    = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
-	clockRE   = regexp.MustCompile(`^([01][0-9]|2[0-3]):([0-5][0-9])$`)
+	nameRE  = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+	clockRE = regexp.MustCompile(`^([01][0-9]|2[0-3]):([0-5][0-9])$`)
 )
 
 // weekdays maps the restriction day names to time.Weekday.
