@@ -1,5 +1,10 @@
 package notify
 
+import (
+	"fmt"
+	"regexp"
+)
+
 // Integration is what an integration's package tells the registry
 // (pkg/notify/integrations) about itself: everything the receiver needs
 // to read its channels' config, build their notifiers and, for a chat
@@ -73,4 +78,15 @@ func Built[N Notifier](n N, err error) (Notifier, error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// MatchID returns a ChatIDs check that wants IDs matching re; its error
+// is format with the ID.
+func MatchID(re *regexp.Regexp, format string) func(id string) error {
+	return func(id string) error {
+		if !re.MatchString(id) {
+			return fmt.Errorf(format, id)
+		}
+		return nil
+	}
 }

@@ -67,7 +67,9 @@ var Integration = notify.Integration{
 	BuiltIn:   notify.BuiltIn{Env: "DISCORD_WEBHOOK_URL", YAML: "webhook_url_env: DISCORD_WEBHOOK_URL"},
 	Chat: &notify.ChatIDs{
 		UserKey: "discord_id", GroupKey: "discord_role",
-		CheckUser: checkUserID, CheckGroup: checkRoleID, Mentions: mentionTokens,
+		CheckUser:  notify.MatchID(userIDRE, "discord_id %q must be a Discord user ID (17 to 20 digits)"),
+		CheckGroup: notify.MatchID(roleIDRE, "discord_role %q is not a Discord role ID (15 to 20 digits)"),
+		Mentions:   mentionTokens,
 	},
 }
 
@@ -85,22 +87,6 @@ var (
 	// roleIDRE is an escalation target's discord_role.
 	roleIDRE = regexp.MustCompile(`^[0-9]{15,20}$`)
 )
-
-// checkUserID checks a user's discord_id.
-func checkUserID(id string) error {
-	if !userIDRE.MatchString(id) {
-		return fmt.Errorf("discord_id %q must be a Discord user ID (17 to 20 digits)", id)
-	}
-	return nil
-}
-
-// checkRoleID checks an escalation target's discord_role.
-func checkRoleID(id string) error {
-	if !roleIDRE.MatchString(id) {
-		return fmt.Errorf("discord_role %q is not a Discord role ID (15 to 20 digits)", id)
-	}
-	return nil
-}
 
 // mentionTokens are users' and roles' IDs as Notification.Mentions takes
 // them: <@&role> and <@user>, roles first.

@@ -2,7 +2,6 @@ package integrations_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -35,16 +34,9 @@ var fakeChat = notify.Integration{
 	Chat: &notify.ChatIDs{
 		UserKey: "fakechat_id", GroupKey: "fakechat_team",
 		CheckUser:  func(string) error { return nil },
-		CheckGroup: checkTeam,
+		CheckGroup: notify.MatchID(teamRE, "fakechat_team %q is not a team (T and digits)"),
 		Mentions:   fakeMentions,
 	},
-}
-
-func checkTeam(id string) error {
-	if !teamRE.MatchString(id) {
-		return fmt.Errorf("fakechat_team %q is not a team (T and digits)", id)
-	}
-	return nil
 }
 
 func fakeMentions(users, groups []string) []string {

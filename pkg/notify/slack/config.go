@@ -60,7 +60,9 @@ var Integration = notify.Integration{
 	BuiltIn:   notify.BuiltIn{Env: "SLACK_WEBHOOK_URL", YAML: "webhook_url_env: SLACK_WEBHOOK_URL"},
 	Chat: &notify.ChatIDs{
 		UserKey: "slack_id", GroupKey: "slack_user_group",
-		CheckUser: checkMemberID, CheckGroup: checkGroupID, Mentions: mentionIDs,
+		CheckUser:  notify.MatchID(memberIDRE, "slack_id %q must be a Slack member ID (U or W, then capital letters and digits)"),
+		CheckGroup: notify.MatchID(groupIDRE, "slack_user_group %q is not a Slack user group ID (S followed by capitals and digits)"),
+		Mentions:   mentionIDs,
 	},
 }
 
@@ -149,22 +151,6 @@ var (
 	// memberIDRE is a user's slack_id in the users list.
 	memberIDRE = regexp.MustCompile(`^[UW][A-Z0-9]+$`)
 )
-
-// checkMemberID checks a user's slack_id.
-func checkMemberID(id string) error {
-	if !memberIDRE.MatchString(id) {
-		return fmt.Errorf("slack_id %q must be a Slack member ID (U or W, then capital letters and digits)", id)
-	}
-	return nil
-}
-
-// checkGroupID checks an escalation target's slack_user_group.
-func checkGroupID(id string) error {
-	if !groupIDRE.MatchString(id) {
-		return fmt.Errorf("slack_user_group %q is not a Slack user group ID (S followed by capitals and digits)", id)
-	}
-	return nil
-}
 
 // mentionIDs are users' and user groups' IDs as Notification.Mentions
 // takes them: as they are, users first.
