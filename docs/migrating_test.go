@@ -262,7 +262,7 @@ func onCallSlackID(t *testing.T, url string) string {
 	if len(status.Schedules) != 1 || status.Schedules[0].OnCall == nil {
 		t.Fatalf("on call: %+v, want someone for the one schedule", status)
 	}
-	return status.Schedules[0].OnCall.SlackID
+	return status.Schedules[0].OnCall.ChatIDs["slack"]
 }
 
 // openIncident returns the ID of the receiver's only open incident.

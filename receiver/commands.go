@@ -385,12 +385,11 @@ func describeChannels(rt *receiverconfig.Runtime, r *receiverconfig.Route) strin
 	}
 	parts := make([]string, len(r.Channels))
 	for i, name := range r.Channels {
-		kind := rt.Channels[name].Kind
-		switch kind {
-		case "slack", "discord":
-			parts[i] = fmt.Sprintf("%s (%s: mentions the level's targets)", name, kind)
-		default:
-			parts[i] = fmt.Sprintf("%s (%s: pages through its own escalation)", name, kind)
+		ch := rt.Channels[name]
+		if _, isChat := ch.Notifier.(notify.Chat); isChat {
+			parts[i] = fmt.Sprintf("%s (%s: mentions the level's targets)", name, ch.Kind)
+		} else {
+			parts[i] = fmt.Sprintf("%s (%s: pages through its own escalation)", name, ch.Kind)
 		}
 	}
 	return strings.Join(parts, ", ")

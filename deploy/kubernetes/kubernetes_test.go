@@ -36,6 +36,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/deploy/kubernetes/internal/promrule"
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	slacknotify "github.com/klaxonhq/klaxon/pkg/notify/slack"
 	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
 )
 
@@ -861,7 +862,7 @@ func TestUserOverlay(t *testing.T) {
 	}
 	slack := filepath.Join(pod.dirs[secretsMount], "SLACK_WEBHOOK_URL")
 	if i := slices.IndexFunc(rt.Config.Channels, func(ch receiverconfig.Channel) bool { return ch.Name == "slack-oncall" }); i < 0 ||
-		rt.Config.Channels[i].Slack == nil || rt.Config.Channels[i].Slack.WebhookURLFile != slack {
+		rt.Config.Channels[i].Integration != "slack" || rt.Config.Channels[i].Config.(*slacknotify.Config).WebhookURLFile != slack {
 		t.Errorf("the README's config has no Slack channel slack-oncall reading %s: %+v", slack, rt.Config.Channels)
 	}
 

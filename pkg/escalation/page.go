@@ -3,6 +3,8 @@ package escalation
 import (
 	"slices"
 	"time"
+
+	"github.com/klaxonhq/klaxon/pkg/notify/integrations"
 )
 
 // Kind says why a page is sent.
@@ -44,37 +46,32 @@ type Page struct {
 
 	// Users are the people paged: named users and the schedules' on-call
 	// users at Due, each once.
-	Users    []string `json:"users,omitempty"`
-	Mentions Mentions `json:"mentions,omitzero"`
+	Users []string `json:"users,omitempty"`
+	// Mentions are the chat IDs of the users and groups paged, by
+	// integration name.
+	Mentions map[string]Mentions `json:"mentions,omitempty"`
 	// Uncovered are the target schedules with nobody on call at Due.
 	Uncovered []string `json:"uncovered,omitempty"`
 }
 
-// Mentions are the IDs that the Slack and Discord notifiers mention.
+// Mentions are the IDs of the users and groups a page mentions on one
+// chat integration, each once.
 type Mentions struct {
-	SlackIDs     []string `json:"slack_ids,omitempty"`
-	SlackGroups  []string `json:"slack_groups,omitempty"`
-	DiscordUsers []string `json:"discord_users,omitempty"`
-	DiscordRoles []string `json:"discord_roles,omitempty"`
+	Users  []string `json:"users,omitempty"`
+	Groups []string `json:"groups,omitempty"`
 }
 
-// Slack lists the mentions as the Slack notifier takes them in
-// notify.Notification.Mentions: user and user group IDs.
-func (m Mentions) Slack() []string {
-	return slices.Concat(m.SlackIDs, m.SlackGroups)
+// Mentioner lists users' and groups' IDs as a chat channel's
+// notifications take them; notify.Chat is one.
+type Mentioner interface {
+	Mentions(users, groups []string) []string
 }
 
-// Discord lists the mentions as the Discord notifier takes them in
-// notify.Notification.Mentions: <@user> and <@&role>.
-func (m Mentions) Discord() []string {
-	var out []string
-	for _, id := range m.DiscordRoles {
-		out = append(out, "<@&"+id+">")
-	}
-	for _, id := range m.DiscordUsers {
-		out = append(out, "<@"+id+">")
-	}
-	return out
+// MentionsOn lists the page's mentions on the chat integration named
+// integration as chat takes them in notify.Notification.Mentions.
+func (p *Page) MentionsOn(integration string, chat Mentioner) []string {
+	m := p.Mentions[integration]
+	return chat.Mentions(m.Users, m.Groups)
 }
 
 // Resolver says who is on call for a schedule at a time.
@@ -82,16 +79,16 @@ type Resolver interface {
 	OnCall(schedule string, at time.Time) (user string, ok bool)
 }
 
-// Users looks up a user's chat IDs; either may be empty.
+// Users looks up a user's chat IDs, by integration name.
 type Users interface {
-	Mentions(user string) (slackID, discordID string, ok bool)
+	ChatIDs(user string) (ids map[string]string, ok bool)
 }
 
 // AddRecipients resolves the page's targets at its due time: schedules to
 // their on-call user through r, users to their chat IDs through u. Either
 // may be nil.
 func (p *Page) AddRecipients(r Resolver, u Users) {
-	p.Users, p.Mentions, p.Uncovered = nil, Mentions{}, nil
+	p.Users, p.Mentions, p.Uncovered = nil, nil, nil
 	for _, t := range p.Targets {
 		switch {
 		case t.Schedule != "":
@@ -106,10 +103,8 @@ func (p *Page) AddRecipients(r Resolver, u Users) {
 			p.addUser(user, u)
 		case t.User != "":
 			p.addUser(t.User, u)
-		case t.SlackUserGroup != "":
-			p.Mentions.SlackGroups = appendNew(p.Mentions.SlackGroups, t.SlackUserGroup)
-		case t.DiscordRole != "":
-			p.Mentions.DiscordRoles = appendNew(p.Mentions.DiscordRoles, t.DiscordRole)
+		case t.Group.ID != "":
+			p.mention(t.Group.Integration, func(m *Mentions) { m.Groups = appendNew(m.Groups, t.Group.ID) })
 		}
 	}
 }
@@ -122,16 +117,22 @@ func (p *Page) addUser(user string, u Users) {
 	if u == nil {
 		return
 	}
-	slackID, discordID, ok := u.Mentions(user)
-	if !ok {
-		return
+	ids, _ := u.ChatIDs(user)
+	for _, in := range integrations.Chats() {
+		if id := ids[in.Name]; id != "" {
+			p.mention(in.Name, func(m *Mentions) { m.Users = appendNew(m.Users, id) })
+		}
 	}
-	if slackID != "" {
-		p.Mentions.SlackIDs = appendNew(p.Mentions.SlackIDs, slackID)
+}
+
+// mention changes the page's mentions on integration with add.
+func (p *Page) mention(integration string, add func(*Mentions)) {
+	if p.Mentions == nil {
+		p.Mentions = map[string]Mentions{}
 	}
-	if discordID != "" {
-		p.Mentions.DiscordUsers = appendNew(p.Mentions.DiscordUsers, discordID)
-	}
+	m := p.Mentions[integration]
+	add(&m)
+	p.Mentions[integration] = m
 }
 
 func appendNew(list []string, v string) []string {

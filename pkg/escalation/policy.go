@@ -13,6 +13,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/notify/integrations"
 	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
@@ -51,10 +53,18 @@ type Target struct {
 	Schedule string `yaml:"schedule,omitempty" json:"schedule,omitempty"`
 	// User pages a user by name.
 	User string `yaml:"user,omitempty" json:"user,omitempty"`
-	// SlackUserGroup mentions a Slack user group by ID (S…).
-	SlackUserGroup string `yaml:"slack_user_group,omitempty" json:"slack_user_group,omitempty"`
-	// DiscordRole mentions a Discord role by ID (a snowflake).
-	DiscordRole string `yaml:"discord_role,omitempty" json:"discord_role,omitempty"`
+	// Group mentions a group of people on a chat integration, such as a
+	// user group or a role. Its YAML key is the integration's
+	// notify.ChatIDs.GroupKey.
+	Group Group `yaml:"-" json:"group,omitzero"`
+}
+
+// Group is a group of people on a chat integration.
+type Group struct {
+	// Integration is the integration's name.
+	Integration string `json:"integration"`
+	// ID is the group's ID there.
+	ID string `json:"id"`
 }
 
 // Kinds of target that Check asks about.
@@ -63,14 +73,7 @@ const (
 	KindUser     = "user"
 )
 
-var (
-	nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
-	// slackGroupRE is Slack's user group ID: "S" and upper-case letters
-	// and digits.
-	slackGroupRE = regexp.MustCompile(`^S[A-Z0-9]{2,20}$`)
-	// discordIDRE is a Discord snowflake: a 64-bit integer in decimal.
-	discordIDRE = regexp.MustCompile(`^[0-9]{15,20}$`)
-)
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
 // UnmarshalYAML decodes the policies and checks that names are unique.
 func (ps *Policies) UnmarshalYAML(node *yaml.Node) error {
@@ -203,28 +206,35 @@ func (p *Policy) loopLength() time.Duration {
 	return last + (last - before)
 }
 
-// UnmarshalYAML validates one target.
+// UnmarshalYAML validates one target. Which group keys there are, and
+// what a group's ID looks like, the registry of integrations says.
 func (t *Target) UnmarshalYAML(node *yaml.Node) error {
 	*t = Target{}
 	type plain Target
-	if err := yamlconf.DecodeNode(node, (*plain)(t)); err != nil {
+	groups, err := integrations.DecodeChatIDs(node, (*plain)(t), groupKey)
+	if err != nil {
 		return err
 	}
-	if n := t.fields(); n != 1 {
-		return yamlconf.Errorf(node, "a target needs exactly one of schedule, user, slack_user_group or discord_role (it has %d)", n)
+	if n := t.fields() + len(groups); n != 1 {
+		keys := append([]string{KindSchedule, KindUser}, integrations.GroupKeys()...)
+		return yamlconf.Errorf(node, "a target needs exactly one of %s (it has %d)", integrations.OneOf(keys), n)
 	}
-	if t.SlackUserGroup != "" && !slackGroupRE.MatchString(t.SlackUserGroup) {
-		return yamlconf.Errorf(node, "slack_user_group %q is not a Slack user group ID (S followed by capitals and digits)", t.SlackUserGroup)
-	}
-	if t.DiscordRole != "" && !discordIDRE.MatchString(t.DiscordRole) {
-		return yamlconf.Errorf(node, "discord_role %q is not a Discord role ID (15 to 20 digits)", t.DiscordRole)
+	for name, id := range groups {
+		in, _ := integrations.Get(name)
+		if err := in.Chat.CheckGroup(id); err != nil {
+			return yamlconf.Errorf(node, "%v", err)
+		}
+		t.Group = Group{Integration: name, ID: id}
 	}
 	return nil
 }
 
+func groupKey(c *notify.ChatIDs) string { return c.GroupKey }
+
+// fields counts the schedule and the user set.
 func (t Target) fields() int {
 	n := 0
-	for _, v := range []string{t.Schedule, t.User, t.SlackUserGroup, t.DiscordRole} {
+	for _, v := range []string{t.Schedule, t.User} {
 		if v != "" {
 			n++
 		}
@@ -239,10 +249,11 @@ func (t Target) kind() (kind, name string) {
 		return KindSchedule, t.Schedule
 	case t.User != "":
 		return KindUser, t.User
-	case t.SlackUserGroup != "":
-		return "slack_user_group", t.SlackUserGroup
-	case t.DiscordRole != "":
-		return "discord_role", t.DiscordRole
+	case t.Group.ID != "":
+		if in, ok := integrations.Get(t.Group.Integration); ok && in.Chat != nil {
+			return in.Chat.GroupKey, t.Group.ID
+		}
+		return t.Group.Integration, t.Group.ID
 	}
 	return "", ""
 }

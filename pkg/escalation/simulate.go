@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/klaxonhq/klaxon/pkg/notify/integrations"
 )
 
 // TimedEvent is an event at a point of a simulated timeline.
@@ -89,15 +91,16 @@ func (p Page) describe() string {
 		targets[i] = t.String()
 	}
 	parts = append(parts, "targets "+strings.Join(targets, ", "))
-	for _, list := range []struct {
+	type list struct {
 		name string
 		ids  []string
-	}{
-		{"users", p.Users},
-		{"nobody on call for", p.Uncovered},
-		{"slack", p.Mentions.Slack()},
-		{"discord", p.Mentions.Discord()},
-	} {
+	}
+	lists := []list{{"users", p.Users}, {"nobody on call for", p.Uncovered}}
+	for _, in := range integrations.Chats() {
+		m := p.Mentions[in.Name]
+		lists = append(lists, list{in.Name, in.Chat.Mentions(m.Users, m.Groups)})
+	}
+	for _, list := range lists {
 		if len(list.ids) > 0 {
 			parts = append(parts, list.name+" "+strings.Join(list.ids, " "))
 		}

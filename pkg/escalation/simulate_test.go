@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/klaxonhq/klaxon/internal/testkit"
+	"github.com/klaxonhq/klaxon/pkg/notify/integrations"
 )
 
 // rota is a fake schedule: one user until the handoff, another after.
@@ -32,11 +33,26 @@ func (r fakeResolver) OnCall(schedule string, at time.Time) (string, bool) {
 	return ro.after, ro.after != ""
 }
 
+// fakeUsers holds each user's Slack and Discord IDs.
 type fakeUsers map[string][2]string
 
-func (u fakeUsers) Mentions(user string) (string, string, bool) {
+func (u fakeUsers) ChatIDs(user string) (map[string]string, bool) {
 	ids, ok := u[user]
-	return ids[0], ids[1], ok
+	out := map[string]string{}
+	for i, name := range []string{"slack", "discord"} {
+		if ids[i] != "" {
+			out[name] = ids[i]
+		}
+	}
+	return out, ok
+}
+
+// chatOf mentions as the registered integration of that name does.
+type chatOf string
+
+func (c chatOf) Mentions(users, groups []string) []string {
+	in, _ := integrations.Get(string(c))
+	return in.Chat.Mentions(users, groups)
 }
 
 var directory = fakeUsers{
@@ -108,10 +124,10 @@ func TestSchedulesResolveAtDue(t *testing.T) {
 	want := []Page{
 		{Level: 1, Loop: 1, Kind: KindEscalate, Due: t0, Targets: p.Levels[0].Targets,
 			Users:    []string{"alice"},
-			Mentions: Mentions{SlackIDs: []string{"U01ALICE"}, DiscordUsers: []string{"100000000000000001"}}},
+			Mentions: map[string]Mentions{"slack": {Users: []string{"U01ALICE"}}, "discord": {Users: []string{"100000000000000001"}}}},
 		{Level: 2, Loop: 1, Kind: KindEscalate, Due: t0.Add(30 * time.Minute), Targets: p.Levels[1].Targets,
 			Users:     []string{"bob"},
-			Mentions:  Mentions{SlackIDs: []string{"U02BOB"}, DiscordUsers: []string{"100000000000000002"}},
+			Mentions:  map[string]Mentions{"slack": {Users: []string{"U02BOB"}}, "discord": {Users: []string{"100000000000000002"}}},
 			Uncovered: []string{"empty"}},
 	}
 	if diff := cmp.Diff(want, pages); diff != "" {
@@ -122,14 +138,12 @@ func TestSchedulesResolveAtDue(t *testing.T) {
 func TestAddRecipients(t *testing.T) {
 	page := Page{Kind: KindEscalate, Due: t0, Targets: []Target{
 		{User: "senior"}, {User: "cto"}, {User: "stranger"}, {Schedule: "primary"},
-		{SlackUserGroup: "S0123ABCD"}, {DiscordRole: "123456789012345678"}, {SlackUserGroup: "S0123ABCD"},
+		{Group: Group{"slack", "S0123ABCD"}}, {Group: Group{"discord", "123456789012345678"}}, {Group: Group{"slack", "S0123ABCD"}},
 	}}
 	page.AddRecipients(nil, directory)
-	want := Mentions{
-		SlackIDs:     []string{"U03SENIOR"},
-		SlackGroups:  []string{"S0123ABCD"},
-		DiscordUsers: []string{"100000000000000005"},
-		DiscordRoles: []string{"123456789012345678"},
+	want := map[string]Mentions{
+		"slack":   {Users: []string{"U03SENIOR"}, Groups: []string{"S0123ABCD"}},
+		"discord": {Users: []string{"100000000000000005"}, Groups: []string{"123456789012345678"}},
 	}
 	if diff := cmp.Diff(want, page.Mentions); diff != "" {
 		t.Errorf("mentions (-want +got):\n%s", diff)
@@ -140,11 +154,11 @@ func TestAddRecipients(t *testing.T) {
 	if diff := cmp.Diff([]string{"primary"}, page.Uncovered); diff != "" {
 		t.Errorf("uncovered (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"U03SENIOR", "S0123ABCD"}, want.Slack()); diff != "" {
-		t.Errorf("Slack() (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]string{"U03SENIOR", "S0123ABCD"}, page.MentionsOn("slack", chatOf("slack"))); diff != "" {
+		t.Errorf("Slack mentions (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"<@&123456789012345678>", "<@100000000000000005>"}, want.Discord()); diff != "" {
-		t.Errorf("Discord() (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]string{"<@&123456789012345678>", "<@100000000000000005>"}, page.MentionsOn("discord", chatOf("discord"))); diff != "" {
+		t.Errorf("Discord mentions (-want +got):\n%s", diff)
 	}
 }
 

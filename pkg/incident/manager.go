@@ -280,7 +280,7 @@ func escalationOf(rt *receiverconfig.Runtime, cur *store.Escalation) (escalation
 }
 
 // escalationChange records s, with its timer, and one delivery per page
-// for each of the route's Slack and Discord channels.
+// for each of the route's chat channels.
 func escalationChange(rt *receiverconfig.Runtime, logger *slog.Logger, route string, msg *alert.Message, s escalation.State, pages []escalation.Page) (*store.EscalationChange, error) {
 	state, err := json.Marshal(s)
 	if err != nil {
@@ -326,15 +326,13 @@ func pageDeliveries(rt *receiverconfig.Runtime, logger *slog.Logger, route strin
 	var out []store.NewDelivery
 	for _, name := range r.Channels {
 		ch, ok := rt.Channels[name]
-		if !ok || (ch.Kind != "slack" && ch.Kind != "discord") {
+		chat, isChat := ch.Notifier.(notify.Chat)
+		if !ok || !isChat {
 			continue
 		}
 		env := &notify.Envelope{Message: msg, Kind: kind, Level: page.Level, AckedBy: page.By}
 		if kind == notify.KindEscalate {
-			env.Mentions = page.Mentions.Slack()
-			if ch.Kind == "discord" {
-				env.Mentions = page.Mentions.Discord()
-			}
+			env.Mentions = page.MentionsOn(ch.Kind, chat)
 		}
 		data, err := env.Encode()
 		if err != nil {

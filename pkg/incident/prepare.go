@@ -9,7 +9,7 @@ import (
 )
 
 // Prepare readies a notification for sending: relative runbook links
-// become absolute, and a Slack or Discord trigger message of a route with
+// become absolute, and a chat channel's trigger message of a route with
 // an escalation policy mentions the policy's first level as it is now.
 // PagerDuty and Opsgenie escalate by themselves and get no mentions;
 // resolve and test messages mention nobody.
@@ -25,7 +25,8 @@ func (m *Manager) mentions(rt *receiverconfig.Runtime, n *notify.Notification, n
 		return nil
 	}
 	ch, ok := rt.Channels[n.Channel]
-	if !ok || (ch.Kind != "slack" && ch.Kind != "discord") {
+	chat, isChat := ch.Notifier.(notify.Chat)
+	if !ok || !isChat {
 		return nil
 	}
 	page, ok := FirstPage(rt, n.Route, now)
@@ -35,10 +36,7 @@ func (m *Manager) mentions(rt *receiverconfig.Runtime, n *notify.Notification, n
 	if len(page.Uncovered) > 0 {
 		m.logger.Warn("nobody on call to mention", "route", n.Route, "channel", n.Channel, "schedules", page.Uncovered)
 	}
-	if ch.Kind == "slack" {
-		return page.Mentions.Slack()
-	}
-	return page.Mentions.Discord()
+	return page.MentionsOn(ch.Kind, chat)
 }
 
 // FirstPage is the page of the first level of the route's escalation
@@ -61,7 +59,7 @@ func FirstPage(rt *receiverconfig.Runtime, route string, at time.Time) (escalati
 // config in force.
 func (m *Manager) AddAckURL(n *notify.Notification) { m.addAckURL(m.current.Get(), n) }
 
-// addAckURL gives a Slack or Discord trigger or escalate message of a
+// addAckURL gives a chat channel's trigger or escalate message of a
 // route with an escalation policy its acknowledgement link, unless it has
 // one. Prepare calls it at send time. Without a key to sign with, the
 // message goes without a link and a warning is logged.
@@ -70,7 +68,7 @@ func (m *Manager) addAckURL(rt *receiverconfig.Runtime, n *notify.Notification) 
 		return
 	}
 	ch, ok := rt.Channels[n.Channel]
-	if !ok || (ch.Kind != "slack" && ch.Kind != "discord") {
+	if _, isChat := ch.Notifier.(notify.Chat); !ok || !isChat {
 		return
 	}
 	if r := rt.Config.Route(n.Route); r == nil || r.EscalationPolicy == "" {

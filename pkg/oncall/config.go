@@ -8,6 +8,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/notify/integrations"
 	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
@@ -16,10 +18,10 @@ type UserConfig struct {
 	// Name is how schedules, overrides and escalation policies refer to
 	// the user. Required and unique.
 	Name string `yaml:"name"`
-	// SlackID is the Slack member ID (U… or W…) used to mention the user.
-	SlackID string `yaml:"slack_id"`
-	// DiscordID is the Discord user ID (a snowflake, all digits).
-	DiscordID string `yaml:"discord_id"`
+	// ChatIDs are the IDs that mention the user on chat integrations, by
+	// integration name. Each has the YAML key its integration's
+	// notify.ChatIDs.UserKey names, such as slack_id.
+	ChatIDs map[string]string `yaml:"-"`
 	// TimeZone is the IANA zone the user lives in, for display. Default
 	// UTC.
 	TimeZone string `yaml:"time_zone"`
@@ -104,10 +106,8 @@ const DefaultStart = "2024-01-01"
 const DefaultHandoff = "00:00"
 
 var (
-	nameRE    = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
-	slackRE   = regexp.MustCompile(`^[UW][A-Z0-9]+$`)
-	discordRE = regexp.MustCompile(`^[0-9]{17,20}$`)
-	clockRE   = regexp.MustCompile(`^([01][0-9]|2[0-3]):([0-5][0-9])$`)
+	nameRE  = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+	clockRE = regexp.MustCompile(`^([01][0-9]|2[0-3]):([0-5][0-9])$`)
 )
 
 // weekdays maps the restriction day names to time.Weekday.
@@ -120,10 +120,11 @@ var weekdays = map[string]time.Weekday{
 func (u *UserConfig) UnmarshalYAML(node *yaml.Node) error {
 	*u = UserConfig{}
 	type plain UserConfig
-	if err := yamlconf.DecodeNode(node, (*plain)(u)); err != nil {
+	ids, err := integrations.DecodeChatIDs(node, (*plain)(u), userKey)
+	if err != nil {
 		return err
 	}
-	u.line = node.Line
+	u.ChatIDs, u.line = ids, node.Line
 	if _, err := u.check(); err != nil {
 		return yamlconf.Errorf(node, "%v", err)
 	}
@@ -135,18 +136,21 @@ func (u *UserConfig) check() (*User, error) {
 	if err := checkName("user", u.Name); err != nil {
 		return nil, err
 	}
-	if u.SlackID != "" && !slackRE.MatchString(u.SlackID) {
-		return nil, fmt.Errorf("user %q: slack_id %q must be a Slack member ID (U or W, then capital letters and digits)", u.Name, u.SlackID)
-	}
-	if u.DiscordID != "" && !discordRE.MatchString(u.DiscordID) {
-		return nil, fmt.Errorf("user %q: discord_id %q must be a Discord user ID (17 to 20 digits)", u.Name, u.DiscordID)
+	for _, in := range integrations.Chats() {
+		if id, ok := u.ChatIDs[in.Name]; ok {
+			if err := in.Chat.CheckUser(id); err != nil {
+				return nil, fmt.Errorf("user %q: %w", u.Name, err)
+			}
+		}
 	}
 	loc, err := loadZone(u.TimeZone)
 	if err != nil {
 		return nil, fmt.Errorf("user %q: %w", u.Name, err)
 	}
-	return &User{Name: u.Name, SlackID: u.SlackID, DiscordID: u.DiscordID, Location: loc}, nil
+	return &User{Name: u.Name, ChatIDs: u.ChatIDs, Location: loc}, nil
 }
+
+func userKey(c *notify.ChatIDs) string { return c.UserKey }
 
 // UnmarshalYAML applies defaults and validates one schedule, its layers
 // and its overrides. References to users are checked by Compile.

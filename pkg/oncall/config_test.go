@@ -60,7 +60,7 @@ func TestLoadGoodFile(t *testing.T) {
 	type user struct{ Name, SlackID, DiscordID, Zone string }
 	var got []user
 	for _, u := range c.dir.Users() {
-		got = append(got, user{u.Name, u.SlackID, u.DiscordID, u.Location.String()})
+		got = append(got, user{u.Name, u.ChatIDs["slack"], u.ChatIDs["discord"], u.Location.String()})
 	}
 	want := []user{
 		{"alice", "U012AB3CD", "123456789012345678", "Europe/Berlin"},

@@ -23,9 +23,9 @@ import (
 
 // User is a person who can be on call.
 type User struct {
-	Name      string
-	SlackID   string
-	DiscordID string
+	Name string
+	// ChatIDs mention the user on chat integrations, by integration name.
+	ChatIDs map[string]string
 	// Location is the user's own time zone, for display.
 	Location *time.Location
 }

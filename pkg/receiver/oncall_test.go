@@ -22,7 +22,9 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/api"
 	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/notify/discord"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord/discordtest"
+	"github.com/klaxonhq/klaxon/pkg/notify/slack"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
 	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
 	"github.com/klaxonhq/klaxon/runbooks"
@@ -53,11 +55,11 @@ func onCallRuntime(t *testing.T, slackURL, discordURL string, now time.Time, log
 		t.Fatal(err)
 	}
 	for _, ch := range cfg.Channels {
-		switch {
-		case ch.Slack != nil:
-			ch.Slack.WebhookURL, ch.Slack.WebhookURLFile = commoncfg.Secret(slackURL), ""
-		case ch.Discord != nil:
-			ch.Discord.WebhookURL, ch.Discord.WebhookURLFile = commoncfg.Secret(discordURL), ""
+		switch c := ch.Config.(type) {
+		case *slack.Config:
+			c.WebhookURL, c.WebhookURLFile = commoncfg.Secret(slackURL), ""
+		case *discord.Config:
+			c.WebhookURL, c.WebhookURLFile = commoncfg.Secret(discordURL), ""
 		}
 	}
 	logger := promslog.NewNopLogger()
@@ -108,8 +110,8 @@ func TestOnCallConfig(t *testing.T) {
 		got = append(got, answer{User: user, OK: ok})
 	}
 	for _, user := range []string{"alice", "carol", "nope"} {
-		slackID, discordID, ok := rt.Roster.Mentions(user)
-		got = append(got, answer{User: user, Slack: slackID, Discord: discordID, OK: ok})
+		ids, ok := rt.Roster.ChatIDs(user)
+		got = append(got, answer{User: user, Slack: ids["slack"], Discord: ids["discord"], OK: ok})
 	}
 	want := []answer{
 		{User: "alice", OK: true}, {User: "bob", OK: true}, {}, {},
@@ -296,7 +298,7 @@ func TestOnCallAPI(t *testing.T) {
 	}{
 		{"/api/v1/oncall", answer{At: aliceWeek, Schedules: []receiverconfig.ScheduleStatus{
 			{Schedule: "primary", TimeZone: "Europe/London",
-				OnCall: &receiverconfig.OnCallUser{Name: "alice", SlackID: "U01ALICE0", DiscordID: "100000000000000001"},
+				OnCall: &receiverconfig.OnCallUser{Name: "alice", ChatIDs: map[string]string{"slack": "U01ALICE0", "discord": "100000000000000001"}},
 				NextHandoffs: []receiverconfig.Handoff{
 					{At: at("2026-03-16 09:00"), From: "alice", To: "bob"},
 					{At: at("2026-03-23 09:00"), From: "bob", To: "carol"},
@@ -309,7 +311,7 @@ func TestOnCallAPI(t *testing.T) {
 			}},
 		}}},
 		{"/api/v1/oncall?at=2026-03-14T10:00:00Z", answer{At: saturday, Schedules: []receiverconfig.ScheduleStatus{
-			{Schedule: "primary", TimeZone: "Europe/London", OnCall: &receiverconfig.OnCallUser{Name: "alice", SlackID: "U01ALICE0", DiscordID: "100000000000000001"},
+			{Schedule: "primary", TimeZone: "Europe/London", OnCall: &receiverconfig.OnCallUser{Name: "alice", ChatIDs: map[string]string{"slack": "U01ALICE0", "discord": "100000000000000001"}},
 				NextHandoffs: []receiverconfig.Handoff{
 					{At: at("2026-03-16 09:00"), From: "alice", To: "bob"},
 					{At: at("2026-03-23 09:00"), From: "bob", To: "carol"},

@@ -22,11 +22,7 @@ import (
 
 	"github.com/klaxonhq/klaxon/pkg/acklink"
 	"github.com/klaxonhq/klaxon/pkg/escalation"
-	"github.com/klaxonhq/klaxon/pkg/notify"
-	"github.com/klaxonhq/klaxon/pkg/notify/discord"
-	"github.com/klaxonhq/klaxon/pkg/notify/opsgenie"
-	"github.com/klaxonhq/klaxon/pkg/notify/pagerduty"
-	"github.com/klaxonhq/klaxon/pkg/notify/slack"
+	"github.com/klaxonhq/klaxon/pkg/notify/integrations"
 	"github.com/klaxonhq/klaxon/pkg/oncall"
 	"github.com/klaxonhq/klaxon/pkg/runbook"
 	"github.com/klaxonhq/klaxon/pkg/yamlconf"
@@ -42,22 +38,14 @@ import (
 var DefaultConfig []byte
 
 // BuiltInChannels are the channels BuiltIn adds, each when its environment
-// variable is set and not empty, named after its type. Critical pages them
-// all, warning the chat ones.
-var BuiltInChannels = []struct {
-	Env, Name, YAML string
-	Chat            bool
-}{
-	{"PAGERDUTY_INTEGRATION_KEY", "pagerduty", "pagerduty:\n  routing_key_env: PAGERDUTY_INTEGRATION_KEY\n", false},
-	{"OPSGENIE_API_KEY", "opsgenie", "opsgenie:\n  api_key_env: OPSGENIE_API_KEY\n", false},
-	{"SLACK_WEBHOOK_URL", "slack", "slack:\n  webhook_url_env: SLACK_WEBHOOK_URL\n", true},
-	{"DISCORD_WEBHOOK_URL", "discord", "discord:\n  webhook_url_env: DISCORD_WEBHOOK_URL\n", true},
-}
+// variable is set and not empty, named after its integration. Critical
+// pages them all, warning the chat ones.
+var BuiltInChannels = integrations.BuiltInChannels()
 
 // BuiltIn is the config klaxon-receiver runs with when no --config.file
 // is given: DefaultConfig, plus a channel for each of BuiltInChannels
 // whose environment variable is set, on route critical, and on route
-// warning for Slack and Discord. A variable that does not make a working
+// warning for the chat ones. A variable that does not make a working
 // channel, such as a SLACK_WEBHOOK_URL that is not a URL, is an error
 // naming it; its value is never quoted.
 func BuiltIn() (*Config, error) {
@@ -179,15 +167,8 @@ const (
 	DefaultStoragePath     = "data/klaxon-receiver.db"
 )
 
-// Channel is one named destination of exactly one type.
-type Channel struct {
-	Name string `yaml:"name"`
-
-	PagerDuty *pagerduty.Config `yaml:"pagerduty"`
-	Opsgenie  *opsgenie.Config  `yaml:"opsgenie"`
-	Slack     *slack.Config     `yaml:"slack"`
-	Discord   *discord.Config   `yaml:"discord"`
-}
+// Channel is one named destination of exactly one integration.
+type Channel = integrations.Channel
 
 // Route is what Alertmanager posts to, as /webhook/<name>.
 type Route struct {
@@ -195,7 +176,7 @@ type Route struct {
 	// Channels hear of every change of the route's incidents.
 	Channels []string `yaml:"channels"`
 	// EscalationPolicy, if set, names the policy whose first level the
-	// route's Slack and Discord trigger messages mention.
+	// route's chat trigger messages mention.
 	EscalationPolicy string `yaml:"escalation_policy"`
 }
 
@@ -363,8 +344,9 @@ func (c *Config) checkChannels(node *yaml.Node) error {
 			return yamlconf.Errorf(at, "channel name %q must be letters, digits, '_', '.' or '-'", ch.Name)
 		case seen[ch.Name]:
 			return yamlconf.Errorf(at, "channel name %q is used twice", ch.Name)
-		case ch.kinds() != 1:
-			return yamlconf.Errorf(at, "channel %q must have exactly one of pagerduty, opsgenie, slack or discord (it has %d)", ch.Name, ch.kinds())
+		}
+		if err := ch.Check(at); err != nil {
+			return err
 		}
 		seen[ch.Name] = true
 	}
@@ -644,64 +626,6 @@ func (c *Config) resolvePaths(configFile string) {
 		c.Templates[i] = yamlconf.ResolvePath(configFile, c.Templates[i])
 	}
 	for _, ch := range c.Channels {
-		ch.resolver().ResolvePaths(configFile)
+		ch.ResolvePaths(configFile)
 	}
-}
-
-// Type is the channel's type: pagerduty, opsgenie, slack or discord.
-func (ch *Channel) Type() string {
-	switch {
-	case ch.PagerDuty != nil:
-		return "pagerduty"
-	case ch.Opsgenie != nil:
-		return "opsgenie"
-	case ch.Slack != nil:
-		return "slack"
-	case ch.Discord != nil:
-		return "discord"
-	}
-	return ""
-}
-
-func (ch *Channel) kinds() int {
-	n := 0
-	for _, set := range []bool{ch.PagerDuty != nil, ch.Opsgenie != nil, ch.Slack != nil, ch.Discord != nil} {
-		if set {
-			n++
-		}
-	}
-	return n
-}
-
-type pathResolver interface{ ResolvePaths(configFile string) }
-
-func (ch *Channel) resolver() pathResolver {
-	switch {
-	case ch.PagerDuty != nil:
-		return ch.PagerDuty
-	case ch.Opsgenie != nil:
-		return ch.Opsgenie
-	case ch.Slack != nil:
-		return ch.Slack
-	}
-	return ch.Discord
-}
-
-// Notifier builds the channel's notifier and tells its upstream's rate
-// limit.
-func (ch *Channel) Notifier(opts notify.Options) (notify.Notifier, notify.Limit, error) {
-	opts.Logger = opts.Logger.With("channel", ch.Name, "integration", ch.Type())
-	switch {
-	case ch.PagerDuty != nil:
-		n, err := pagerduty.New(ch.PagerDuty, opts)
-		return n, pagerduty.DefaultLimit, err
-	case ch.Opsgenie != nil:
-		n, err := opsgenie.New(ch.Opsgenie, opts)
-		return n, opsgenie.DefaultLimit, err
-	case ch.Slack != nil:
-		n, err := slack.New(ch.Slack, opts)
-		return n, slack.DefaultLimit, err
-	}
-	n, err := discord.New(ch.Discord, opts)
-	return n, discord.DefaultLimit, err
 }

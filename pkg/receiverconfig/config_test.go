@@ -35,25 +35,25 @@ func TestLoadFileGood(t *testing.T) {
 		},
 		Storage: Storage{Path: "/var/lib/klaxon/receiver.db"},
 		Channels: []Channel{
-			{Name: "pagerduty", PagerDuty: &pagerduty.Config{
+			{Name: "pagerduty", Integration: "pagerduty", Config: &pagerduty.Config{
 				RoutingKeyFile: filepath.Join("testdata", "secrets", "pagerduty-routing-key"),
 				URL:            pagerduty.DefaultURL, Summary: pagerduty.DefaultSummary, Source: pagerduty.DefaultSource,
 				Severity: pdSeverity, DefaultSeverity: pagerduty.DefaultSeverity,
 				Client: pagerduty.DefaultClient, Timeout: pagerduty.DefaultTimeout,
 			}},
-			{Name: "opsgenie", Opsgenie: &opsgenie.Config{
+			{Name: "opsgenie", Integration: "opsgenie", Config: &opsgenie.Config{
 				APIKey: "opsgenie-inline-key", Region: "eu",
 				Message: opsgenie.DefaultMessage, Priorities: opsgenie.DefaultPriorities(), DefaultPriority: opsgenie.DefaultPriority,
 				Tags: []string{"klaxon"}, Responders: []opsgenie.Responder{{Type: "team", Name: "sre"}},
 				Source: opsgenie.DefaultSource, Timeout: opsgenie.DefaultTimeout,
 			}},
-			{Name: "slack-oncall", Slack: &slack.Config{
+			{Name: "slack-oncall", Integration: "slack", Config: &slack.Config{
 				WebhookURLFile: filepath.Join("testdata", "secrets", "slack-webhook-url"),
 				Channel:        "#oncall", Username: slack.DefaultUsername, MaxAlerts: slack.DefaultMaxAlerts,
 				Mentions: map[string][]slack.Mention{"critical": {"S0123ABCD", "here"}},
 				Timeout:  slack.DefaultTimeout,
 			}},
-			{Name: "discord-ops", Discord: &discord.Config{
+			{Name: "discord-ops", Integration: "discord", Config: &discord.Config{
 				WebhookURL: "https://discord.example.com/api/webhooks/1/discord-inline-token",
 				Username:   discord.DefaultUsername, MaxAlerts: discord.DefaultMaxAlerts,
 				Mentions: map[string]discord.Mentions{"critical": {Roles: []string{"123456789012345678"}}},
@@ -73,7 +73,7 @@ func TestLoadFileGood(t *testing.T) {
 	for _, tc := range []struct{ channel, kind string }{
 		{"pagerduty", "pagerduty"}, {"opsgenie", "opsgenie"}, {"slack-oncall", "slack"}, {"discord-ops", "discord"},
 	} {
-		if got := got.Channel(tc.channel).Type(); got != tc.kind {
+		if got := got.Channel(tc.channel).Integration; got != tc.kind {
 			t.Errorf("channel %s: type %q, want %q", tc.channel, got, tc.kind)
 		}
 	}
@@ -142,8 +142,8 @@ templates: [tmpl/*.tmpl]
 		filepath.Join(conf, "keys", "slack"), "/abs/discord", filepath.Join(conf, "tmpl", "*.tmpl"),
 	}
 	got := []string{
-		c.Global.BearerTokenFile, c.Channels[0].PagerDuty.RoutingKeyFile, c.Channels[1].Opsgenie.APIKeyFile,
-		c.Channels[2].Slack.WebhookURLFile, c.Channels[3].Discord.WebhookURLFile, c.Templates[0],
+		c.Global.BearerTokenFile, c.Channels[0].Config.(*pagerduty.Config).RoutingKeyFile, c.Channels[1].Config.(*opsgenie.Config).APIKeyFile,
+		c.Channels[2].Config.(*slack.Config).WebhookURLFile, c.Channels[3].Config.(*discord.Config).WebhookURLFile, c.Templates[0],
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("resolved paths (-want +got):\n%s", diff)
@@ -177,7 +177,7 @@ func TestShippedConfigs(t *testing.T) {
 	}
 	// The built-in policy records incidents and names one user without
 	// Slack or Discord IDs, so that its level 1 mentions nobody.
-	if len(def.Users) != 1 || def.Users[0].Name != "on-call" || def.Users[0].SlackID != "" || def.Users[0].DiscordID != "" {
+	if len(def.Users) != 1 || def.Users[0].Name != "on-call" || len(def.Users[0].ChatIDs) != 0 {
 		t.Errorf("built-in users = %+v, want one, on-call, without IDs", def.Users)
 	}
 	if p, ok := def.EscalationPolicies.Get("default"); !ok || len(p.Levels) != 1 || p.Repeat != 0 {
@@ -319,10 +319,10 @@ func TestBuiltIn(t *testing.T) {
 			if diff := cmp.Diff(tc.want, routes(c)); diff != "" {
 				t.Errorf("routes' channels (-want +got):\n%s", diff)
 			}
-			if ch := c.Channel("pagerduty"); ch != nil && string(ch.PagerDuty.RoutingKey) != values["PAGERDUTY_INTEGRATION_KEY"] {
+			if ch := c.Channel("pagerduty"); ch != nil && string(ch.Config.(*pagerduty.Config).RoutingKey) != values["PAGERDUTY_INTEGRATION_KEY"] {
 				t.Errorf("the pagerduty channel's key is not PAGERDUTY_INTEGRATION_KEY's")
 			}
-			if ch := c.Channel("slack"); ch != nil && string(ch.Slack.WebhookURL) != values["SLACK_WEBHOOK_URL"] {
+			if ch := c.Channel("slack"); ch != nil && string(ch.Config.(*slack.Config).WebhookURL) != values["SLACK_WEBHOOK_URL"] {
 				t.Errorf("the slack channel's URL is not SLACK_WEBHOOK_URL's")
 			}
 			if _, err := Build(c, promslog.NewNopLogger()); err != nil {

@@ -1,6 +1,7 @@
 package receiverconfig
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/deliver"
 	"github.com/klaxonhq/klaxon/pkg/escalation"
 	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/notify/integrations"
 	"github.com/klaxonhq/klaxon/pkg/oncall"
 	"github.com/klaxonhq/klaxon/pkg/runbook"
 )
@@ -58,7 +60,7 @@ func Build(cfg *Config, logger *slog.Logger) (*Runtime, error) {
 		if err != nil {
 			return nil, fmt.Errorf("channel %q: %w", ch.Name, err)
 		}
-		rt.Channels[ch.Name] = deliver.Channel{Notifier: n, Limit: limit, Kind: ch.Type()}
+		rt.Channels[ch.Name] = deliver.Channel{Notifier: n, Limit: limit, Kind: ch.Integration}
 	}
 	return rt, nil
 }
@@ -122,14 +124,14 @@ func (r *Roster) OnCall(schedule string, at time.Time) (string, bool) {
 	return s.OnCall(at)
 }
 
-// Mentions are the user's Slack and Discord IDs; false for an unknown
-// user.
-func (r *Roster) Mentions(user string) (slackID, discordID string, ok bool) {
+// ChatIDs are the user's chat IDs, by integration name; false for an
+// unknown user.
+func (r *Roster) ChatIDs(user string) (map[string]string, bool) {
 	u, ok := r.Directory.User(user)
 	if !ok {
-		return "", "", false
+		return nil, false
 	}
-	return u.SlackID, u.DiscordID, true
+	return u.ChatIDs, true
 }
 
 // ScheduleStatus is who is on call for a schedule at a time, and the
@@ -142,11 +144,49 @@ type ScheduleStatus struct {
 	NextHandoffs []Handoff   `json:"next_handoffs"`
 }
 
-// OnCallUser is a user with their chat IDs.
+// OnCallUser is a user with their chat IDs, by integration name. In
+// JSON each ID has the key of the users list, such as slack_id.
 type OnCallUser struct {
-	Name      string `json:"name"`
-	SlackID   string `json:"slack_id,omitempty"`
-	DiscordID string `json:"discord_id,omitempty"`
+	Name    string
+	ChatIDs map[string]string
+}
+
+// MarshalJSON writes the name, then the chat IDs under their keys, in
+// the order of the registry of integrations.
+func (u OnCallUser) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(u.Name)
+	if err != nil {
+		return nil, err
+	}
+	b = append([]byte(`{"name":`), b...)
+	for _, in := range integrations.Chats() {
+		if id := u.ChatIDs[in.Name]; id != "" {
+			field, err := json.Marshal(map[string]string{in.Chat.UserKey: id})
+			if err != nil {
+				return nil, err
+			}
+			b = append(append(b, ','), field[1:len(field)-1]...)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (u *OnCallUser) UnmarshalJSON(data []byte) error {
+	var fields map[string]string
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return err
+	}
+	*u = OnCallUser{Name: fields["name"]}
+	for _, in := range integrations.Chats() {
+		if id := fields[in.Chat.UserKey]; id != "" {
+			if u.ChatIDs == nil {
+				u.ChatIDs = map[string]string{}
+			}
+			u.ChatIDs[in.Name] = id
+		}
+	}
+	return nil
 }
 
 // Handoff is a change of who is on call; From or To is "" for nobody.
@@ -169,7 +209,7 @@ func (rt *Runtime) OnCallStatus(at time.Time, n int) []ScheduleStatus {
 		if name, ok := s.OnCall(at); ok {
 			st.OnCall = &OnCallUser{Name: name}
 			if u, ok := rt.Roster.Directory.User(name); ok {
-				st.OnCall.SlackID, st.OnCall.DiscordID = u.SlackID, u.DiscordID
+				st.OnCall.ChatIDs = u.ChatIDs
 			}
 		}
 		for _, h := range s.NextHandoffs(at, n) {

@@ -107,6 +107,13 @@ func ResolvePath(configFile, path string) string {
 
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 
+// Keyed is a struct type whose YAML keys are not its fields, such as a
+// channel with one key per integration. YAMLKeys maps each key to the type
+// its value decodes into, so that Decode reads the durations below it.
+type Keyed interface {
+	YAMLKeys() map[string]reflect.Type
+}
+
 // checkKeys walks node alongside t and records every mapping key that names
 // no field. It stops at types that unmarshal themselves.
 func checkKeys(node *yaml.Node, t reflect.Type, problems *[]string) {
@@ -151,6 +158,9 @@ func checkKeys(node *yaml.Node, t reflect.Type, problems *[]string) {
 // yamlFields maps the YAML keys of struct t to their field types, following
 // inline fields.
 func yamlFields(t reflect.Type) map[string]reflect.Type {
+	if k, ok := reflect.New(t).Interface().(Keyed); ok {
+		return k.YAMLKeys()
+	}
 	out := map[string]reflect.Type{}
 	for f := range t.Fields() {
 		if !f.IsExported() {

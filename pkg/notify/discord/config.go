@@ -3,6 +3,7 @@ package discord
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +58,47 @@ type Config struct {
 type Mentions struct {
 	Roles []string `yaml:"roles"`
 	Users []string `yaml:"users"`
+}
+
+// Integration is Discord's entry in the registry of integrations.
+var Integration = notify.Integration{
+	Name:      "discord",
+	NewConfig: func() notify.ChannelConfig { return new(Config) },
+	BuiltIn:   notify.BuiltIn{Env: "DISCORD_WEBHOOK_URL", YAML: "webhook_url_env: DISCORD_WEBHOOK_URL"},
+	Chat: &notify.ChatIDs{
+		UserKey: "discord_id", GroupKey: "discord_role",
+		CheckUser:  notify.MatchID(userIDRE, "discord_id %q must be a Discord user ID (17 to 20 digits)"),
+		CheckGroup: notify.MatchID(roleIDRE, "discord_role %q is not a Discord role ID (15 to 20 digits)"),
+		Mentions:   mentionTokens,
+	},
+}
+
+// NewNotifier builds the channel's notifier.
+func (c *Config) NewNotifier(opts notify.Options) (notify.Notifier, error) {
+	return notify.Built(New(c, opts))
+}
+
+// Limit is DefaultLimit.
+func (c *Config) Limit() notify.Limit { return DefaultLimit }
+
+var (
+	// userIDRE is a user's discord_id in the users list.
+	userIDRE = regexp.MustCompile(`^[0-9]{17,20}$`)
+	// roleIDRE is an escalation target's discord_role.
+	roleIDRE = regexp.MustCompile(`^[0-9]{15,20}$`)
+)
+
+// mentionTokens are users' and roles' IDs as Notification.Mentions takes
+// them: <@&role> and <@user>, roles first.
+func mentionTokens(users, roles []string) []string {
+	var out []string
+	for _, id := range roles {
+		out = append(out, "<@&"+id+">")
+	}
+	for _, id := range users {
+		out = append(out, "<@"+id+">")
+	}
+	return out
 }
 
 // UnmarshalYAML sets the defaults and validates the channel.

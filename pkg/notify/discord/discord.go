@@ -66,6 +66,12 @@ func sampleNotification() *notify.Notification {
 	}}
 }
 
+var _ notify.Chat = (*Notifier)(nil)
+
+// Mentions lists users' and groups' IDs as Notification.Mentions takes
+// them.
+func (n *Notifier) Mentions(users, groups []string) []string { return mentionTokens(users, groups) }
+
 // Notify posts nt to the webhook and waits for Discord's answer.
 func (n *Notifier) Notify(ctx context.Context, nt *notify.Notification) error {
 	msg, err := n.build(nt)

@@ -86,6 +86,21 @@ type Responder struct {
 	Username string `yaml:"username" json:"username,omitempty"`
 }
 
+// Integration is Opsgenie's entry in the registry of integrations.
+var Integration = notify.Integration{
+	Name:      "opsgenie",
+	NewConfig: func() notify.ChannelConfig { return new(Config) },
+	BuiltIn:   notify.BuiltIn{Env: "OPSGENIE_API_KEY", YAML: "api_key_env: OPSGENIE_API_KEY"},
+}
+
+// NewNotifier builds the channel's notifier.
+func (c *Config) NewNotifier(opts notify.Options) (notify.Notifier, error) {
+	return notify.Built(New(c, opts))
+}
+
+// Limit is DefaultLimit.
+func (c *Config) Limit() notify.Limit { return DefaultLimit }
+
 // UnmarshalYAML sets the defaults and validates the channel.
 func (c *Config) UnmarshalYAML(node *yaml.Node) error {
 	type plain Config

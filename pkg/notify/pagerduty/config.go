@@ -69,6 +69,21 @@ type Config struct {
 	Timeout   time.Duration `yaml:"timeout"`
 }
 
+// Integration is PagerDuty's entry in the registry of integrations.
+var Integration = notify.Integration{
+	Name:      "pagerduty",
+	NewConfig: func() notify.ChannelConfig { return new(Config) },
+	BuiltIn:   notify.BuiltIn{Env: "PAGERDUTY_INTEGRATION_KEY", YAML: "routing_key_env: PAGERDUTY_INTEGRATION_KEY"},
+}
+
+// NewNotifier builds the channel's notifier.
+func (c *Config) NewNotifier(opts notify.Options) (notify.Notifier, error) {
+	return notify.Built(New(c, opts))
+}
+
+// Limit is DefaultLimit.
+func (c *Config) Limit() notify.Limit { return DefaultLimit }
+
 // UnmarshalYAML sets the defaults and validates the channel.
 func (c *Config) UnmarshalYAML(node *yaml.Node) error {
 	type plain Config

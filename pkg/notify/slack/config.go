@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +52,27 @@ type Config struct {
 	// Timeout bounds one delivery attempt.
 	Timeout time.Duration `yaml:"timeout"`
 }
+
+// Integration is Slack's entry in the registry of integrations.
+var Integration = notify.Integration{
+	Name:      "slack",
+	NewConfig: func() notify.ChannelConfig { return new(Config) },
+	BuiltIn:   notify.BuiltIn{Env: "SLACK_WEBHOOK_URL", YAML: "webhook_url_env: SLACK_WEBHOOK_URL"},
+	Chat: &notify.ChatIDs{
+		UserKey: "slack_id", GroupKey: "slack_user_group",
+		CheckUser:  notify.MatchID(memberIDRE, "slack_id %q must be a Slack member ID (U or W, then capital letters and digits)"),
+		CheckGroup: notify.MatchID(groupIDRE, "slack_user_group %q is not a Slack user group ID (S followed by capitals and digits)"),
+		Mentions:   mentionIDs,
+	},
+}
+
+// NewNotifier builds the channel's notifier.
+func (c *Config) NewNotifier(opts notify.Options) (notify.Notifier, error) {
+	return notify.Built(New(c, opts))
+}
+
+// Limit is DefaultLimit.
+func (c *Config) Limit() notify.Limit { return DefaultLimit }
 
 // UnmarshalYAML sets the defaults and validates the config.
 func (c *Config) UnmarshalYAML(node *yaml.Node) error {
@@ -126,7 +148,15 @@ type Mention string
 var (
 	userIDRE  = regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`)
 	groupIDRE = regexp.MustCompile(`^S[A-Z0-9]{2,20}$`)
+	// memberIDRE is a user's slack_id in the users list.
+	memberIDRE = regexp.MustCompile(`^[UW][A-Z0-9]+$`)
 )
+
+// mentionIDs are users' and user groups' IDs as Notification.Mentions
+// takes them: as they are, users first.
+func mentionIDs(users, groups []string) []string {
+	return slices.Concat(users, groups)
+}
 
 // ParseMention checks that s is a Slack user ID, user group ID, here or
 // channel.

@@ -87,6 +87,12 @@ func sampleNotification() *notify.Notification {
 	}}
 }
 
+var _ notify.Chat = (*Notifier)(nil)
+
+// Mentions lists users' and groups' IDs as Notification.Mentions takes
+// them.
+func (s *Notifier) Mentions(users, groups []string) []string { return mentionIDs(users, groups) }
+
 // Notify posts n to the webhook. Errors are *notify.Error: 429, 5xx and
 // transport failures are retryable, with Slack's Retry-After; every other
 // answer is permanent and carries Slack's error string.
