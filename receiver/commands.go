@@ -70,9 +70,9 @@ func SendTest(ctx context.Context, path, channel string, out io.Writer, logger *
 	n := testNotification(channel, time.Now())
 	rt.Runbooks.ResolveMessage(n.Message)
 	if err := ch.Notifier.Notify(ctx, n); err != nil {
-		return sendTestError(fmt.Sprintf("channel %q (%s)", channel, ch.Kind), err)
+		return sendTestError(fmt.Sprintf("channel %q (%s)", channel, ch.Integration), err)
 	}
-	fmt.Fprintf(out, "test message delivered to channel %q (%s)\n", channel, ch.Kind)
+	fmt.Fprintf(out, "test message delivered to channel %q (%s)\n", channel, ch.Integration)
 	return nil
 }
 
@@ -387,9 +387,9 @@ func describeChannels(rt *receiverconfig.Runtime, r *receiverconfig.Route) strin
 	for i, name := range r.Channels {
 		ch := rt.Channels[name]
 		if _, isChat := ch.Notifier.(notify.Chat); isChat {
-			parts[i] = fmt.Sprintf("%s (%s: mentions the level's targets)", name, ch.Kind)
+			parts[i] = fmt.Sprintf("%s (%s: mentions the level's targets)", name, ch.Integration)
 		} else {
-			parts[i] = fmt.Sprintf("%s (%s: pages through its own escalation)", name, ch.Kind)
+			parts[i] = fmt.Sprintf("%s (%s: pages through its own escalation)", name, ch.Integration)
 		}
 	}
 	return strings.Join(parts, ", ")

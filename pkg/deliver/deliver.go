@@ -28,8 +28,9 @@ type Channel struct {
 	// Limit is the upstream's rate limit for this channel; the zero value
 	// is no limit.
 	Limit notify.Limit
-	// Kind is the integration: pagerduty, opsgenie, slack or discord.
-	Kind string
+	// Integration is the integration's name in the registry
+	// (pkg/notify/integrations), such as "slack".
+	Integration string
 }
 
 // Preparer readies a notification at send time, with the config then in

@@ -7,39 +7,39 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/notify/integrations"
 )
 
-// Kind says why a page is sent.
-type Kind string
+// PageKind says why a page is sent.
+type PageKind string
 
 // The kinds of page.
 const (
-	// KindEscalate: a level's time came without an acknowledgement.
-	KindEscalate Kind = "escalate"
-	// KindRepage: the acknowledgement timed out, or was taken back, while
+	// PageEscalate: a level's time came without an acknowledgement.
+	PageEscalate PageKind = "escalate"
+	// PageRepage: the acknowledgement timed out, or was taken back, while
 	// the incident still fires; the current level is paged again.
-	KindRepage Kind = "repage"
-	// KindAcknowledged tells the channels who acknowledged. It mentions
+	PageRepage PageKind = "repage"
+	// PageAcknowledged tells the channels who acknowledged. It mentions
 	// nobody.
-	KindAcknowledged Kind = "acknowledged"
-	// KindNewAlerts: alerts joined an acknowledged incident; the current
+	PageAcknowledged PageKind = "acknowledged"
+	// PageNewAlerts: alerts joined an acknowledged incident; the current
 	// level is paged again.
-	KindNewAlerts Kind = "new-alerts"
+	PageNewAlerts PageKind = "new-alerts"
 )
 
 // Page is one message to send for an incident's escalation.
 type Page struct {
-	// Level is the level paged, from 1; for KindAcknowledged the level
+	// Level is the level paged, from 1; for PageAcknowledged the level
 	// reached (0 when none had been paged).
 	Level int `json:"level"`
 	// Loop is the run through the levels, from 1.
 	Loop    int      `json:"loop"`
-	Kind    Kind     `json:"kind"`
+	Kind    PageKind `json:"kind"`
 	Targets []Target `json:"targets,omitempty"`
 	// Due is when the page fell due. A page sent late, after a restart,
 	// keeps its due time.
 	Due time.Time `json:"due"`
-	// By is who acknowledged, for KindAcknowledged.
+	// By is who acknowledged, for PageAcknowledged.
 	By string `json:"by,omitempty"`
-	// Fingerprints are the alerts that joined, for KindNewAlerts.
+	// Fingerprints are the alerts that joined, for PageNewAlerts.
 	Fingerprints []string `json:"fingerprints,omitempty"`
 
 	// Users, Mentions and Uncovered are filled by AddRecipients.

@@ -67,10 +67,10 @@ type Group struct {
 	ID string `json:"id"`
 }
 
-// Kinds of target that Check asks about.
+// The targets that Check asks about, by their keys.
 const (
-	KindSchedule = "schedule"
-	KindUser     = "user"
+	TargetSchedule = "schedule"
+	TargetUser     = "user"
 )
 
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
@@ -103,7 +103,7 @@ func (ps Policies) Get(name string) (*Policy, bool) {
 }
 
 // Check reports every schedule and user that a policy names and that known
-// says does not exist. kind is KindSchedule or KindUser.
+// says does not exist. kind is TargetSchedule or TargetUser.
 func (ps Policies) Check(known func(kind, name string) bool) error {
 	var errs []error
 	for i := range ps {
@@ -119,7 +119,7 @@ func (p *Policy) Check(known func(kind, name string) bool) error {
 	for i, l := range p.Levels {
 		for _, t := range l.Targets {
 			kind, name := t.kind()
-			if kind != KindSchedule && kind != KindUser {
+			if kind != TargetSchedule && kind != TargetUser {
 				continue
 			}
 			if !known(kind, name) {
@@ -216,7 +216,7 @@ func (t *Target) UnmarshalYAML(node *yaml.Node) error {
 		return err
 	}
 	if n := t.fields() + len(groups); n != 1 {
-		keys := append([]string{KindSchedule, KindUser}, integrations.GroupKeys()...)
+		keys := append([]string{TargetSchedule, TargetUser}, integrations.GroupKeys()...)
 		return yamlconf.Errorf(node, "a target needs exactly one of %s (it has %d)", integrations.OneOf(keys), n)
 	}
 	for name, id := range groups {
@@ -246,9 +246,9 @@ func (t Target) fields() int {
 func (t Target) kind() (kind, name string) {
 	switch {
 	case t.Schedule != "":
-		return KindSchedule, t.Schedule
+		return TargetSchedule, t.Schedule
 	case t.User != "":
-		return KindUser, t.User
+		return TargetUser, t.User
 	case t.Group.ID != "":
 		if in, ok := integrations.Get(t.Group.Integration); ok && in.Chat != nil {
 			return in.Chat.GroupKey, t.Group.ID

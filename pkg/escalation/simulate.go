@@ -79,7 +79,7 @@ func Timeline(start time.Time, pages []Page) string {
 
 // describe says whom the page reaches.
 func (p Page) describe() string {
-	if p.Kind == KindAcknowledged {
+	if p.Kind == PageAcknowledged {
 		return "by " + p.By
 	}
 	var parts []string

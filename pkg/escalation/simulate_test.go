@@ -122,10 +122,10 @@ func TestSchedulesResolveAtDue(t *testing.T) {
 		pages[i].AddRecipients(resolver, directory)
 	}
 	want := []Page{
-		{Level: 1, Loop: 1, Kind: KindEscalate, Due: t0, Targets: p.Levels[0].Targets,
+		{Level: 1, Loop: 1, Kind: PageEscalate, Due: t0, Targets: p.Levels[0].Targets,
 			Users:    []string{"alice"},
 			Mentions: map[string]Mentions{"slack": {Users: []string{"U01ALICE"}}, "discord": {Users: []string{"100000000000000001"}}}},
-		{Level: 2, Loop: 1, Kind: KindEscalate, Due: t0.Add(30 * time.Minute), Targets: p.Levels[1].Targets,
+		{Level: 2, Loop: 1, Kind: PageEscalate, Due: t0.Add(30 * time.Minute), Targets: p.Levels[1].Targets,
 			Users:     []string{"bob"},
 			Mentions:  map[string]Mentions{"slack": {Users: []string{"U02BOB"}}, "discord": {Users: []string{"100000000000000002"}}},
 			Uncovered: []string{"empty"}},
@@ -136,7 +136,7 @@ func TestSchedulesResolveAtDue(t *testing.T) {
 }
 
 func TestAddRecipients(t *testing.T) {
-	page := Page{Kind: KindEscalate, Due: t0, Targets: []Target{
+	page := Page{Kind: PageEscalate, Due: t0, Targets: []Target{
 		{User: "senior"}, {User: "cto"}, {User: "stranger"}, {Schedule: "primary"},
 		{Group: Group{"slack", "S0123ABCD"}}, {Group: Group{"discord", "123456789012345678"}}, {Group: Group{"slack", "S0123ABCD"}},
 	}}

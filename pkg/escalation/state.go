@@ -135,7 +135,7 @@ func (s *State) tick(p *Policy, now time.Time) []Page {
 			return pages
 		}
 		if s.Acked() {
-			pages = append(pages, s.repage(p, KindRepage, at))
+			pages = append(pages, s.repage(p, PageRepage, at))
 			continue
 		}
 		pages = append(pages, s.escalate(p, at))
@@ -165,20 +165,20 @@ func (s *State) escalate(p *Policy, at time.Time) Page {
 		s.Level = 0
 	}
 	s.Level++
-	return s.page(p, KindEscalate, at)
+	return s.page(p, PageEscalate, at)
 }
 
 // repage pages the current level again, or level 1 when none was paged,
 // drops any acknowledgement and resumes escalation from there: the next
 // level follows after the same wait as it would have originally.
-func (s *State) repage(p *Policy, kind Kind, at time.Time) Page {
+func (s *State) repage(p *Policy, kind PageKind, at time.Time) Page {
 	s.AckedBy, s.AckedAt, s.AckExpires = "", time.Time{}, time.Time{}
 	s.Level = min(max(s.Level, 1), len(p.Levels))
 	s.LoopStart = at.Add(-p.Levels[s.Level-1].Delay)
 	return s.page(p, kind, at)
 }
 
-func (s *State) page(p *Policy, kind Kind, at time.Time) Page {
+func (s *State) page(p *Policy, kind PageKind, at time.Time) Page {
 	return Page{
 		Level:   s.Level,
 		Loop:    s.Loop,
@@ -200,14 +200,14 @@ func (s *State) ack(p *Policy, by string, now time.Time) []Page {
 	if p.AckTimeout > 0 {
 		s.AckExpires = now.Add(p.AckTimeout)
 	}
-	return []Page{{Level: s.Level, Loop: s.Loop, Kind: KindAcknowledged, Due: now, By: by}}
+	return []Page{{Level: s.Level, Loop: s.Loop, Kind: PageAcknowledged, Due: now, By: by}}
 }
 
 func (s *State) unack(p *Policy, now time.Time) []Page {
 	if !s.Acked() || len(p.Levels) == 0 {
 		return nil
 	}
-	return []Page{s.repage(p, KindRepage, now)}
+	return []Page{s.repage(p, PageRepage, now)}
 }
 
 // alerts refreshes the incident. Alerts never seen before page the current
@@ -219,7 +219,7 @@ func (s *State) alerts(p *Policy, e Alerts, now time.Time) []Page {
 	if len(fresh) == 0 || e.Reason == ReasonRepeat || !s.Acked() || len(p.Levels) == 0 {
 		return nil
 	}
-	page := s.repage(p, KindNewAlerts, now)
+	page := s.repage(p, PageNewAlerts, now)
 	page.Fingerprints = fresh
 	return []Page{page}
 }

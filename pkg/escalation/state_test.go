@@ -24,7 +24,7 @@ func policy(repeat int, ackTimeout time.Duration, delays ...time.Duration) *Poli
 // sent is the part of a page that timing tests compare.
 type sent struct {
 	At    string
-	Kind  Kind
+	Kind  PageKind
 	Loop  int
 	Level int
 }
@@ -85,7 +85,7 @@ func (m *machine) wantNext(d time.Duration, ok bool) {
 
 func TestLevelsFireOnTime(t *testing.T) {
 	m := start(t, loadExample(t))
-	m.want(sent{"+0:00:00", KindEscalate, 1, 1})
+	m.want(sent{"+0:00:00", PageEscalate, 1, 1})
 	m.wantNext(30*time.Minute, true)
 
 	if pages := m.on(Tick{}, 30*time.Minute-time.Second); len(pages) != 0 {
@@ -100,10 +100,10 @@ func TestLevelsFireOnTime(t *testing.T) {
 	m.wantNext(0, false)
 	m.on(Tick{}, 24*time.Hour)
 	m.want(
-		sent{"+0:00:00", KindEscalate, 1, 1},
-		sent{"+0:30:00", KindEscalate, 1, 2},
-		sent{"+1:00:00", KindEscalate, 1, 3},
-		sent{"+2:00:00", KindEscalate, 1, 4},
+		sent{"+0:00:00", PageEscalate, 1, 1},
+		sent{"+0:30:00", PageEscalate, 1, 2},
+		sent{"+1:00:00", PageEscalate, 1, 3},
+		sent{"+2:00:00", PageEscalate, 1, 4},
 	)
 	if got := m.pages[3].Targets; !cmp.Equal(got, []Target{{User: "cto"}, {User: "vp-engineering"}}) {
 		t.Errorf("level 4 targets %v", got)
@@ -115,7 +115,7 @@ func TestDelayedFirstLevel(t *testing.T) {
 	m.want()
 	m.wantNext(5*time.Minute, true)
 	m.run(time.Hour)
-	m.want(sent{"+0:05:00", KindEscalate, 1, 1}, sent{"+0:20:00", KindEscalate, 1, 2})
+	m.want(sent{"+0:05:00", PageEscalate, 1, 1}, sent{"+0:20:00", PageEscalate, 1, 2})
 }
 
 func TestRepeatLoops(t *testing.T) {
@@ -124,12 +124,12 @@ func TestRepeatLoops(t *testing.T) {
 		m := start(t, policy(2, 0, 0, 10*time.Minute))
 		m.run(24 * time.Hour)
 		m.want(
-			sent{"+0:00:00", KindEscalate, 1, 1},
-			sent{"+0:10:00", KindEscalate, 1, 2},
-			sent{"+0:20:00", KindEscalate, 2, 1},
-			sent{"+0:30:00", KindEscalate, 2, 2},
-			sent{"+0:40:00", KindEscalate, 3, 1},
-			sent{"+0:50:00", KindEscalate, 3, 2},
+			sent{"+0:00:00", PageEscalate, 1, 1},
+			sent{"+0:10:00", PageEscalate, 1, 2},
+			sent{"+0:20:00", PageEscalate, 2, 1},
+			sent{"+0:30:00", PageEscalate, 2, 2},
+			sent{"+0:40:00", PageEscalate, 3, 1},
+			sent{"+0:50:00", PageEscalate, 3, 2},
 		)
 		m.wantNext(0, false)
 	})
@@ -139,10 +139,10 @@ func TestRepeatLoops(t *testing.T) {
 		m := start(t, p)
 		m.run(24 * time.Hour)
 		m.want(
-			sent{"+0:05:00", KindEscalate, 1, 1},
-			sent{"+0:15:00", KindEscalate, 1, 2},
-			sent{"+1:05:00", KindEscalate, 2, 1},
-			sent{"+1:15:00", KindEscalate, 2, 2},
+			sent{"+0:05:00", PageEscalate, 1, 1},
+			sent{"+0:15:00", PageEscalate, 1, 2},
+			sent{"+1:05:00", PageEscalate, 2, 1},
+			sent{"+1:15:00", PageEscalate, 2, 2},
 		)
 	})
 }
@@ -150,7 +150,7 @@ func TestRepeatLoops(t *testing.T) {
 func TestAckStopsEscalation(t *testing.T) {
 	m := start(t, loadExample(t))
 	pages := m.on(Ack{By: "alice"}, 10*time.Minute)
-	want := []Page{{Level: 1, Loop: 1, Kind: KindAcknowledged, Due: t0.Add(10 * time.Minute), By: "alice"}}
+	want := []Page{{Level: 1, Loop: 1, Kind: PageAcknowledged, Due: t0.Add(10 * time.Minute), By: "alice"}}
 	if diff := cmp.Diff(want, pages); diff != "" {
 		t.Errorf("ack page (-want +got):\n%s", diff)
 	}
@@ -159,7 +159,7 @@ func TestAckStopsEscalation(t *testing.T) {
 		t.Errorf("a second ack sent %v and left acked_by %q; want nothing and alice", summarise(again), m.s.AckedBy)
 	}
 	m.run(24 * time.Hour)
-	m.want(sent{"+0:00:00", KindEscalate, 1, 1}, sent{"+0:10:00", KindAcknowledged, 1, 1})
+	m.want(sent{"+0:00:00", PageEscalate, 1, 1}, sent{"+0:10:00", PageAcknowledged, 1, 1})
 }
 
 func TestAckTimeoutRepages(t *testing.T) {
@@ -170,11 +170,11 @@ func TestAckTimeoutRepages(t *testing.T) {
 		m.run(24 * time.Hour)
 		// Level 2 follows the re-page after level 1's 30 minutes.
 		m.want(
-			sent{"+0:00:00", KindEscalate, 1, 1},
-			sent{"+0:10:00", KindAcknowledged, 1, 1},
-			sent{"+0:30:00", KindRepage, 1, 1},
-			sent{"+1:00:00", KindEscalate, 1, 2},
-			sent{"+1:30:00", KindEscalate, 1, 3},
+			sent{"+0:00:00", PageEscalate, 1, 1},
+			sent{"+0:10:00", PageAcknowledged, 1, 1},
+			sent{"+0:30:00", PageRepage, 1, 1},
+			sent{"+1:00:00", PageEscalate, 1, 2},
+			sent{"+1:30:00", PageEscalate, 1, 3},
 		)
 		if m.s.Acked() {
 			t.Error("still acknowledged after the timeout")
@@ -186,10 +186,10 @@ func TestAckTimeoutRepages(t *testing.T) {
 		m.on(Ack{By: "bob"}, 45*time.Minute)
 		m.run(24 * time.Hour)
 		m.want(
-			sent{"+0:00:00", KindEscalate, 1, 1},
-			sent{"+0:30:00", KindEscalate, 1, 2},
-			sent{"+0:45:00", KindAcknowledged, 1, 2},
-			sent{"+1:45:00", KindRepage, 1, 2},
+			sent{"+0:00:00", PageEscalate, 1, 1},
+			sent{"+0:30:00", PageEscalate, 1, 2},
+			sent{"+0:45:00", PageAcknowledged, 1, 2},
+			sent{"+1:45:00", PageRepage, 1, 2},
 		)
 		m.wantNext(0, false)
 	})
@@ -202,10 +202,10 @@ func TestAckTimeoutRepages(t *testing.T) {
 		m.on(Resolve{}, 40*time.Minute)
 		m.run(24 * time.Hour)
 		m.want(
-			sent{"+0:00:00", KindEscalate, 1, 1},
-			sent{"+0:05:00", KindAcknowledged, 1, 1},
-			sent{"+0:25:00", KindRepage, 1, 1},
-			sent{"+0:26:00", KindAcknowledged, 1, 1},
+			sent{"+0:00:00", PageEscalate, 1, 1},
+			sent{"+0:05:00", PageAcknowledged, 1, 1},
+			sent{"+0:25:00", PageRepage, 1, 1},
+			sent{"+0:26:00", PageAcknowledged, 1, 1},
 		)
 	})
 }
@@ -219,10 +219,10 @@ func TestUnackRepages(t *testing.T) {
 	m.on(Unack{By: "alice"}, 50*time.Minute)
 	m.run(24 * time.Hour)
 	m.want(
-		sent{"+0:00:00", KindEscalate, 1, 1},
-		sent{"+0:10:00", KindAcknowledged, 1, 1},
-		sent{"+0:50:00", KindRepage, 1, 1},
-		sent{"+1:20:00", KindEscalate, 1, 2},
+		sent{"+0:00:00", PageEscalate, 1, 1},
+		sent{"+0:10:00", PageAcknowledged, 1, 1},
+		sent{"+0:50:00", PageRepage, 1, 1},
+		sent{"+1:20:00", PageEscalate, 1, 2},
 	)
 }
 
@@ -231,7 +231,7 @@ func TestNewAlertsInAckedGroupPageAgain(t *testing.T) {
 	m.run(40 * time.Minute)
 	m.on(Ack{By: "bob"}, 40*time.Minute)
 	pages := m.on(Alerts{Fingerprints: []string{"a", "c", "b"}, Reason: "new alerts added"}, 50*time.Minute)
-	want := []Page{{Level: 2, Loop: 1, Kind: KindNewAlerts, Due: t0.Add(50 * time.Minute),
+	want := []Page{{Level: 2, Loop: 1, Kind: PageNewAlerts, Due: t0.Add(50 * time.Minute),
 		Targets: []Target{{User: "l2"}}, Fingerprints: []string{"b", "c"}}}
 	if diff := cmp.Diff(want, pages); diff != "" {
 		t.Errorf("new-alerts page (-want +got):\n%s", diff)
@@ -243,11 +243,11 @@ func TestNewAlertsInAckedGroupPageAgain(t *testing.T) {
 	m.on(Alerts{Fingerprints: []string{"a", "b", "c"}, Reason: "some alerts resolved"}, 55*time.Minute)
 	m.run(24 * time.Hour)
 	m.want(
-		sent{"+0:00:00", KindEscalate, 1, 1},
-		sent{"+0:30:00", KindEscalate, 1, 2},
-		sent{"+0:40:00", KindAcknowledged, 1, 2},
-		sent{"+0:50:00", KindNewAlerts, 1, 2},
-		sent{"+1:20:00", KindEscalate, 1, 3},
+		sent{"+0:00:00", PageEscalate, 1, 1},
+		sent{"+0:30:00", PageEscalate, 1, 2},
+		sent{"+0:40:00", PageAcknowledged, 1, 2},
+		sent{"+0:50:00", PageNewAlerts, 1, 2},
+		sent{"+1:20:00", PageEscalate, 1, 3},
 	)
 	if diff := cmp.Diff([]string{"a", "b", "c"}, m.s.Fingerprints); diff != "" {
 		t.Errorf("fingerprints (-want +got):\n%s", diff)
@@ -292,7 +292,7 @@ func TestResolveStopsEverything(t *testing.T) {
 	m.on(Unack{}, 51*time.Minute)
 	m.on(Alerts{Fingerprints: []string{"b"}}, 52*time.Minute)
 	m.on(Tick{}, 24*time.Hour)
-	m.want(sent{"+0:00:00", KindEscalate, 1, 1}, sent{"+0:30:00", KindEscalate, 1, 2})
+	m.want(sent{"+0:00:00", PageEscalate, 1, 1}, sent{"+0:30:00", PageEscalate, 1, 2})
 	if !m.s.Resolved || !m.s.ResolvedAt.Equal(t0.Add(45*time.Minute)) {
 		t.Errorf("resolved %v at %s, want at +0:45:00", m.s.Resolved, offset(m.s.ResolvedAt.Sub(t0)))
 	}
@@ -310,19 +310,19 @@ func TestRestart(t *testing.T) {
 		want    []sent
 	}{
 		{"mid-escalation", loadExample(t), func(m *machine) { m.run(35 * time.Minute) }, 150 * time.Minute, []sent{
-			{"+1:00:00", KindEscalate, 1, 3},
-			{"+2:00:00", KindEscalate, 1, 4},
+			{"+1:00:00", PageEscalate, 1, 3},
+			{"+2:00:00", PageEscalate, 1, 4},
 		}},
 		{"across loops", policy(1, 0, 0, 10*time.Minute), func(m *machine) { m.run(5 * time.Minute) }, 24 * time.Hour, []sent{
-			{"+0:10:00", KindEscalate, 1, 2},
-			{"+0:20:00", KindEscalate, 2, 1},
-			{"+0:30:00", KindEscalate, 2, 2},
+			{"+0:10:00", PageEscalate, 1, 2},
+			{"+0:20:00", PageEscalate, 2, 1},
+			{"+0:30:00", PageEscalate, 2, 2},
 		}},
 		{"during an ack timeout", policy(0, 20*time.Minute, 0, 30*time.Minute), func(m *machine) {
 			m.on(Ack{By: "alice"}, 5*time.Minute)
 		}, 2 * time.Hour, []sent{
-			{"+0:25:00", KindRepage, 1, 1},
-			{"+0:55:00", KindEscalate, 1, 2},
+			{"+0:25:00", PageRepage, 1, 1},
+			{"+0:55:00", PageEscalate, 1, 2},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -419,7 +419,7 @@ func TestPolicyShrinksUnderAnIncident(t *testing.T) {
 	}
 	s, _ = s.On(Ack{By: "alice"}, short, t0.Add(time.Hour))
 	_, pages = s.On(Tick{}, short, t0.Add(2*time.Hour))
-	if diff := cmp.Diff([]sent{{"+2:00:00", KindRepage, 1, 1}}, summarise(pages)); diff != "" {
+	if diff := cmp.Diff([]sent{{"+2:00:00", PageRepage, 1, 1}}, summarise(pages)); diff != "" {
 		t.Errorf("re-page under the shorter policy (-want +got):\n%s", diff)
 	}
 }

@@ -304,7 +304,7 @@ func escalationChange(rt *receiverconfig.Runtime, logger *slog.Logger, route str
 // skipPage reports whether a page is already made: the first loop's level
 // 1 is mentioned by the trigger message itself.
 func skipPage(p escalation.Page) bool {
-	return p.Kind == escalation.KindEscalate && p.Loop == 1 && p.Level == 1
+	return p.Kind == escalation.PageEscalate && p.Loop == 1 && p.Level == 1
 }
 
 // pageDeliveries makes a page into one outbox row per chat channel of the
@@ -315,7 +315,7 @@ func pageDeliveries(rt *receiverconfig.Runtime, logger *slog.Logger, route strin
 		return nil, nil
 	}
 	kind := notify.KindEscalate
-	if page.Kind == escalation.KindAcknowledged {
+	if page.Kind == escalation.PageAcknowledged {
 		kind = notify.KindAcknowledged
 	} else {
 		page.AddRecipients(rt.Roster, rt.Roster)
@@ -332,7 +332,7 @@ func pageDeliveries(rt *receiverconfig.Runtime, logger *slog.Logger, route strin
 		}
 		env := &notify.Envelope{Message: msg, Kind: kind, Level: page.Level, AckedBy: page.By}
 		if kind == notify.KindEscalate {
-			env.Mentions = page.MentionsOn(ch.Kind, chat)
+			env.Mentions = page.MentionsOn(ch.Integration, chat)
 		}
 		data, err := env.Encode()
 		if err != nil {

@@ -36,7 +36,7 @@ func (m *Manager) mentions(rt *receiverconfig.Runtime, n *notify.Notification, n
 	if len(page.Uncovered) > 0 {
 		m.logger.Warn("nobody on call to mention", "route", n.Route, "channel", n.Channel, "schedules", page.Uncovered)
 	}
-	return page.MentionsOn(ch.Kind, chat)
+	return page.MentionsOn(ch.Integration, chat)
 }
 
 // FirstPage is the page of the first level of the route's escalation
@@ -50,7 +50,7 @@ func FirstPage(rt *receiverconfig.Runtime, route string, at time.Time) (escalati
 	if !ok || len(p.Levels) == 0 {
 		return escalation.Page{}, false
 	}
-	page := escalation.Page{Level: 1, Loop: 1, Kind: escalation.KindEscalate, Targets: p.Levels[0].Targets, Due: at}
+	page := escalation.Page{Level: 1, Loop: 1, Kind: escalation.PageEscalate, Targets: p.Levels[0].Targets, Due: at}
 	page.AddRecipients(rt.Roster, rt.Roster)
 	return page, true
 }

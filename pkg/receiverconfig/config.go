@@ -435,10 +435,10 @@ func (c *Config) checkPolicy(p *escalation.Policy, node *yaml.Node) []error {
 	return out
 }
 
-// knows reports whether a user or a schedule (kind escalation.KindUser or
+// knows reports whether a user or a schedule (kind escalation.TargetUser or
 // KindSchedule) of that name is configured.
 func (c *Config) knows(kind, name string) bool {
-	if kind == escalation.KindUser {
+	if kind == escalation.TargetUser {
 		return slices.ContainsFunc(c.Users, func(u oncall.UserConfig) bool { return u.Name == name })
 	}
 	return slices.ContainsFunc(c.Schedules, func(s oncall.ScheduleConfig) bool { return s.Name == name })

@@ -60,7 +60,7 @@ func Build(cfg *Config, logger *slog.Logger) (*Runtime, error) {
 		if err != nil {
 			return nil, fmt.Errorf("channel %q: %w", ch.Name, err)
 		}
-		rt.Channels[ch.Name] = deliver.Channel{Notifier: n, Limit: limit, Kind: ch.Integration}
+		rt.Channels[ch.Name] = deliver.Channel{Notifier: n, Limit: limit, Integration: ch.Integration}
 	}
 	return rt, nil
 }

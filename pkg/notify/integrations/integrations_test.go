@@ -115,7 +115,7 @@ escalation_policies:
 		t.Fatal(err)
 	}
 	p, _ := c.EscalationPolicies.Get("default")
-	page := escalation.Page{Level: 1, Loop: 1, Kind: escalation.KindEscalate, Targets: p.Levels[0].Targets}
+	page := escalation.Page{Level: 1, Loop: 1, Kind: escalation.PageEscalate, Targets: p.Levels[0].Targets}
 	page.AddRecipients(nil, directory{dir})
 	if diff := cmp.Diff([]string{"@alice01", "@T42"}, page.MentionsOn(ch.Integration, chat)); diff != "" {
 		t.Errorf("the fake chat's mentions (-want +got):\n%s", diff)
