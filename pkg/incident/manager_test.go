@@ -1,7 +1,6 @@
 package incident_test
 
 import (
-	"encoding/json"
 	"errors"
 	"path/filepath"
 	"slices"
@@ -12,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/promslog"
 
+	"github.com/klaxonhq/klaxon/internal/receivertest"
 	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/incident"
@@ -94,18 +94,8 @@ func newRig(t *testing.T) *rig {
 // the incident's key.
 func (r *rig) fire(t *testing.T, route string) string {
 	t.Helper()
-	msg := &alert.Message{
-		Version: "4", GroupKey: `{}:{alertname="Down"}`, Status: alert.StatusFiring, Receiver: "klaxon",
-		GroupLabels: map[string]string{"alertname": "Down"}, CommonLabels: map[string]string{"alertname": "Down"},
-		CommonAnnotations: map[string]string{},
-		Alerts: []alert.Alert{{Status: alert.StatusFiring, Labels: map[string]string{"alertname": "Down"},
-			Annotations: map[string]string{}, StartsAt: start, Fingerprint: "a1"}},
-	}
-	payload, err := json.Marshal(msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := r.m.Ingest(t.Context(), r.rt.Config.Route(route), msg, payload, start)
+	msg := receivertest.Message(`{}:{alertname="HighErrorRate"}`, alert.StatusFiring, "a1=firing")
+	res, err := r.m.Ingest(t.Context(), r.rt.Config.Route(route), msg, receivertest.Encode(t, msg), start)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/klaxonhq/klaxon/internal/receivertest"
 	"github.com/klaxonhq/klaxon/internal/testenv"
 	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
@@ -108,7 +109,7 @@ func newEscHarness(t *testing.T, dir string, fake *slacktest.Server, webhookURL 
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc, err := newService(t.Context(), Options{ConfigFile: file, Runbooks: runbooks.FS, Registerer: h.reg, Logger: logger},
 		func(wake incident.Waker) incident.Waker {
-			return wakeFunc(func() { h.added.Add(1); wake.Wake() })
+			return receivertest.WakeFunc(func() { h.added.Add(1); wake.Wake() })
 		})
 	if err != nil {
 		t.Fatal(err)
@@ -140,11 +141,11 @@ var bearerHeader = http.Header{"Authorization": {"Bearer " + escBearer}}
 // fire posts a firing notification of group g with the given alerts.
 func (h *escHarness) post(t *testing.T, msg *alert.Message) string {
 	t.Helper()
-	a := serve(t, h.handler, http.MethodPost, "/webhook/critical", encode(t, msg), bearerHeader)
-	if a.code != http.StatusOK {
-		t.Fatalf("webhook answered %d: %s", a.code, a.raw)
+	a := receivertest.Serve(t, h.handler, http.MethodPost, "/webhook/critical", receivertest.Encode(t, msg), bearerHeader)
+	if a.Code != http.StatusOK {
+		t.Fatalf("webhook answered %d: %s", a.Code, a.Raw)
 	}
-	return a.resp.Incident
+	return a.Resp.Incident
 }
 
 // tick sets the clock to at and runs one escalation tick.
@@ -244,7 +245,7 @@ func firing(fps ...string) *alert.Message {
 	for _, fp := range fps {
 		alerts = append(alerts, fp+"="+alert.StatusFiring)
 	}
-	return message("{}:{alertname=\"HighErrorRate\"}", alert.StatusFiring, alerts...)
+	return receivertest.Message("{}:{alertname=\"HighErrorRate\"}", alert.StatusFiring, alerts...)
 }
 
 // TestEscalationToLevel2 starts an incident from the webhook, escalates it
@@ -359,7 +360,7 @@ func TestEscalationResolve(t *testing.T) {
 					t.Fatal(err)
 				}
 			} else {
-				h.post(t, message("{}:{alertname=\"HighErrorRate\"}", alert.StatusResolved, "a="+alert.StatusResolved))
+				h.post(t, receivertest.Message("{}:{alertname=\"HighErrorRate\"}", alert.StatusResolved, "a="+alert.StatusResolved))
 			}
 			if n := h.openIncidents(t); n != 0 {
 				t.Errorf("%d open incidents after the resolve", n)
@@ -416,13 +417,13 @@ func TestIncidentsAPI(t *testing.T) {
 	h := newEscHarness(t, t.TempDir(), fake, fake.NewWebhook(), escStart)
 	key := h.post(t, firing("a"))
 	zeros := strings.Repeat("0", 8)
-	if a := serve(t, h.handler, http.MethodGet, "/api/v1/incidents", nil, nil); a.code != http.StatusUnauthorized {
-		t.Errorf("without the token: %d, want 401", a.code)
+	if a := receivertest.Serve(t, h.handler, http.MethodGet, "/api/v1/incidents", nil, nil); a.Code != http.StatusUnauthorized {
+		t.Errorf("without the token: %d, want 401", a.Code)
 	}
-	a := serve(t, h.handler, http.MethodGet, "/api/v1/incidents", nil, bearerHeader)
+	a := receivertest.Serve(t, h.handler, http.MethodGet, "/api/v1/incidents", nil, bearerHeader)
 	wantList := `{"incidents":[{"id":"` + key + `","route":"critical","policy":"default","level":1,"loop":1,` +
 		`"started":"2026-03-10T08:50:00Z","next_escalation":"2026-03-10T09:20:00Z"}]}` + "\n"
-	if diff := cmp.Diff(wantList, a.raw); diff != "" {
+	if diff := cmp.Diff(wantList, a.Raw); diff != "" {
 		t.Errorf("GET /api/v1/incidents (-want +got):\n%s", diff)
 	}
 	for _, tc := range []struct {
@@ -440,9 +441,9 @@ func TestIncidentsAPI(t *testing.T) {
 		{"/api/v1/incidents/" + key[:10] + "/resolve", ``, http.StatusOK, `{"status":"resolved","id":"` + key + `"}`},
 		{"/api/v1/incidents/" + key + "/resolve", ``, http.StatusNotFound, `{"error":"incident ` + key + `: no such open incident"}`},
 	} {
-		a := serve(t, h.handler, http.MethodPost, tc.target, []byte(tc.body), bearerHeader)
-		if a.code != tc.code || strings.TrimSpace(a.raw) != tc.answer {
-			t.Errorf("POST %s %s: %d %s, want %d %s", tc.target, tc.body, a.code, a.raw, tc.code, tc.answer)
+		a := receivertest.Serve(t, h.handler, http.MethodPost, tc.target, []byte(tc.body), bearerHeader)
+		if a.Code != tc.code || strings.TrimSpace(a.Raw) != tc.answer {
+			t.Errorf("POST %s %s: %d %s, want %d %s", tc.target, tc.body, a.Code, a.Raw, tc.code, tc.answer)
 		}
 	}
 	if diff := cmp.Diff([]string{"<@U01ALICE0> trigger", "acknowledged by alice"}, h.awaitSlack(t, 2)); diff != "" {
@@ -458,7 +459,7 @@ func TestIncidentMetrics(t *testing.T) {
 	hook := fake.NewWebhook()
 	h := newEscHarness(t, t.TempDir(), fake, hook, escStart)
 	h.post(t, firing("a"))
-	other := message("{}:{alertname=\"Other\"}", alert.StatusFiring, "x="+alert.StatusFiring)
+	other := receivertest.Message("{}:{alertname=\"Other\"}", alert.StatusFiring, "x="+alert.StatusFiring)
 	h.clock.Set(escStart.Add(10 * time.Minute))
 	second := h.post(t, other)
 	h.tick(t, escStart.Add(time.Hour))
@@ -507,8 +508,8 @@ klaxon_receiver_time_to_acknowledge_seconds_count{route="critical"} 1
 	}
 
 	token := hook[strings.LastIndex(hook, "/")+1:]
-	list := serve(t, h.handler, http.MethodGet, "/api/v1/incidents", nil, bearerHeader).raw
-	refused := serve(t, h.handler, http.MethodPost, "/api/v1/incidents/nope/ack", []byte(`{"by":"x"}`), nil).raw
+	list := receivertest.Serve(t, h.handler, http.MethodGet, "/api/v1/incidents", nil, bearerHeader).Raw
+	refused := receivertest.Serve(t, h.handler, http.MethodPost, "/api/v1/incidents/nope/ack", []byte(`{"by":"x"}`), nil).Raw
 	for what, text := range map[string]string{"logs": h.logs.String(), "list": list, "refusal": refused, "metrics": gather(t, h.reg)} {
 		for _, secret := range []string{escBearer, token} {
 			if strings.Contains(text, secret) {
@@ -566,7 +567,7 @@ func TestIncidentCommands(t *testing.T) {
 	srv := httptest.NewServer(h.handler)
 	defer srv.Close()
 	tokenFile := filepath.Join(t.TempDir(), "token")
-	writeFile(t, tokenFile, escBearer+"\n")
+	receivertest.WriteFile(t, tokenFile, escBearer+"\n")
 	c := &client.Client{URL: srv.URL + "/", BearerTokenFile: tokenFile}
 	var out strings.Builder
 	if err := c.ShowIncidents(t.Context(), &out); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/klaxonhq/klaxon/internal/receivertest"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/incident"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
@@ -31,7 +32,7 @@ func TestAmbiguousIncidentID(t *testing.T) {
 	h := newEscHarness(t, t.TempDir(), fake, fake.NewWebhook(), escStart)
 	var keys [2]string
 	for i, g := range collidingGroups {
-		keys[i] = h.post(t, message(g, alert.StatusFiring, "a="+alert.StatusFiring))
+		keys[i] = h.post(t, receivertest.Message(g, alert.StatusFiring, "a="+alert.StatusFiring))
 	}
 	short := alert.ShortID(keys[0])
 	if alert.ShortID(keys[1]) != short {
@@ -41,10 +42,10 @@ func TestAmbiguousIncidentID(t *testing.T) {
 	if second < first {
 		first, second = second, first
 	}
-	a := serve(t, h.handler, http.MethodPost, "/api/v1/incidents/"+short+"/ack", []byte(`{"by":"alice"}`), bearerHeader)
+	a := receivertest.Serve(t, h.handler, http.MethodPost, "/api/v1/incidents/"+short+"/ack", []byte(`{"by":"alice"}`), bearerHeader)
 	want := `{"error":"incident ID ` + short + ` matches 2 incidents (` + first + `, ` + second + `): give more of the ID"}`
-	if a.code != http.StatusConflict || strings.TrimSpace(a.raw) != want {
-		t.Errorf("ack %s: %d %s, want 409 %s", short, a.code, a.raw, want)
+	if a.Code != http.StatusConflict || strings.TrimSpace(a.Raw) != want {
+		t.Errorf("ack %s: %d %s, want 409 %s", short, a.Code, a.Raw, want)
 	}
 	if _, err := h.svc.Incidents.Resolve(t.Context(), short, "alice"); !errors.Is(err, incident.ErrAmbiguousID) {
 		t.Errorf("resolve %s: %v, want incident.ErrAmbiguousID", short, err)
@@ -54,9 +55,9 @@ func TestAmbiguousIncidentID(t *testing.T) {
 	for first[n] == second[n] {
 		n++
 	}
-	a = serve(t, h.handler, http.MethodPost, "/api/v1/incidents/"+second[:n+1]+"/ack", []byte(`{"by":"alice"}`), bearerHeader)
-	if a.code != http.StatusOK || !strings.Contains(a.raw, `"id":"`+second+`"`) {
-		t.Errorf("ack %s: %d %s, want incident %s acknowledged", second[:n+1], a.code, a.raw, second)
+	a = receivertest.Serve(t, h.handler, http.MethodPost, "/api/v1/incidents/"+second[:n+1]+"/ack", []byte(`{"by":"alice"}`), bearerHeader)
+	if a.Code != http.StatusOK || !strings.Contains(a.Raw, `"id":"`+second+`"`) {
+		t.Errorf("ack %s: %d %s, want incident %s acknowledged", second[:n+1], a.Code, a.Raw, second)
 	}
 	// The status page takes a prefix too, but to it an ambiguous one is
 	// no open incident.
@@ -119,7 +120,7 @@ func TestAckTwice(t *testing.T) {
 	srv := httptest.NewServer(h.handler)
 	defer srv.Close()
 	tokenFile := filepath.Join(t.TempDir(), "token")
-	writeFile(t, tokenFile, escBearer+"\n")
+	receivertest.WriteFile(t, tokenFile, escBearer+"\n")
 	c := &client.Client{URL: srv.URL, BearerTokenFile: tokenFile}
 
 	var out strings.Builder

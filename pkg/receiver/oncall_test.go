@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/promslog"
 
+	"github.com/klaxonhq/klaxon/internal/receivertest"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/api"
 	"github.com/klaxonhq/klaxon/pkg/notify"
@@ -195,7 +196,7 @@ func TestMentions(t *testing.T) {
 			id := "30000000000000000" + string(rune('0'+i))
 			var logs bytes.Buffer
 			rt := onCallRuntime(t, slackFake.NewWebhook(), discordFake.AddWebhook(id, "token"), tc.at, &logs)
-			m := newManager(t, nil, fixedConfig{rt}, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+			m := receivertest.NewManager(t, nil, fixedConfig{rt}, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 			before := len(slackFake.Received())
 			for _, ch := range rt.Config.Route(tc.route).Channels {
 				n := &notify.Notification{

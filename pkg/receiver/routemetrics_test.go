@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/promslog"
 
+	"github.com/klaxonhq/klaxon/internal/receivertest"
 	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/runbooks"
 )
@@ -68,7 +69,7 @@ func TestRouteMetricsAtZero(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "receiver.yml")
 	storage := "storage:\n  path: " + filepath.Join(dir, "receiver.db") + "\n"
-	writeFile(t, file, routeMetricsConfig+storage)
+	receivertest.WriteFile(t, file, routeMetricsConfig+storage)
 	reg := prometheus.NewRegistry()
 	svc, err := NewService(t.Context(), Options{ConfigFile: file, Runbooks: runbooks.FS, Registerer: reg, Logger: promslog.NewNopLogger()})
 	if err != nil {
@@ -83,13 +84,13 @@ func TestRouteMetricsAtZero(t *testing.T) {
 	out.WriteString("# fresh\n")
 	writeRouteMetrics(t, &out, reg)
 
-	body := encode(t, message("{}:{}", "firing", "a=firing"))
+	body := receivertest.Encode(t, receivertest.Message("{}:{}", "firing", "a=firing"))
 	for _, route := range []string{"critical", "chat"} {
-		if a := serve(t, mux, http.MethodPost, "/webhook/"+route, body, nil); a.code != http.StatusOK {
-			t.Fatalf("webhook %s answered %d: %s", route, a.code, a.raw)
+		if a := receivertest.Serve(t, mux, http.MethodPost, "/webhook/"+route, body, nil); a.Code != http.StatusOK {
+			t.Fatalf("webhook %s answered %d: %s", route, a.Code, a.Raw)
 		}
 	}
-	writeFile(t, file, routeMetricsReload+storage)
+	receivertest.WriteFile(t, file, routeMetricsReload+storage)
 	if err := svc.Config.Reload(); err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	commoncfg "github.com/prometheus/common/config"
 
+	"github.com/klaxonhq/klaxon/internal/receivertest"
 	"github.com/klaxonhq/klaxon/pkg/acklink"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/escalation"
@@ -90,7 +91,7 @@ func newStatusFixture(t *testing.T, secret string) *statusFixture {
 	t.Cleanup(func() { _ = st.Close() })
 	f.st = st
 	logger := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	f.ack = &recordingAcks{Manager: newManager(t, st, fixedConfig{f.rt}, logger)}
+	f.ack = &recordingAcks{Manager: receivertest.NewManager(t, st, fixedConfig{f.rt}, logger)}
 	f.page, err = NewStatusPage(fixedConfig{f.rt}, st, f.ack, StatusOptions{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
@@ -348,8 +349,8 @@ func TestAckLinkGeneratedKey(t *testing.T) {
 func TestStatusPageKeyChange(t *testing.T) {
 	f := newStatusFixture(t, statusSecret)
 	key := f.openIncident(t)
-	var cur current
-	cur.rt.Store(f.rt)
+	var cur receivertest.Current
+	cur.Store(f.rt)
 	page, err := NewStatusPage(&cur, f.st, f.ack, StatusOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -363,7 +364,7 @@ func TestStatusPageKeyChange(t *testing.T) {
 	cfg := *f.rt.Config
 	cfg.Global.Secret = statusSecret + "-rotated"
 	reloaded.Config = &cfg
-	cur.rt.Store(&reloaded)
+	cur.Store(&reloaded)
 	fresh, err := reloaded.AckURL(key, aliceWeek)
 	if err != nil {
 		t.Fatal(err)
