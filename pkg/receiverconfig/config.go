@@ -153,11 +153,6 @@ type Global struct {
 	acklink.KeyConfig `yaml:",inline"`
 }
 
-// Storage says where the durable state lives.
-type Storage struct {
-	// Path of the SQLite file, relative to the working directory.
-	Path string `yaml:"path"`
-}
 
 // Defaults.
 const (
@@ -622,6 +617,9 @@ func (c *Config) channelNames() []string {
 func (c *Config) resolvePaths(configFile string) {
 	c.Global.BearerTokenFile = yamlconf.ResolvePath(configFile, c.Global.BearerTokenFile)
 	c.Global.ResolvePaths(configFile)
+	if pg := c.Storage.Postgres; pg != nil {
+		pg.DSNFile = yamlconf.ResolvePath(configFile, pg.DSNFile)
+	}
 	for i := range c.Templates {
 		c.Templates[i] = yamlconf.ResolvePath(configFile, c.Templates[i])
 	}
