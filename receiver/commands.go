@@ -19,7 +19,7 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/escalation"
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
-	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
+	"github.com/klaxonhq/klaxon/pkg/storage"
 )
 
 // CheckConfig loads and builds a config file and says what it holds.
@@ -150,12 +150,12 @@ func testNotification(channel string, now time.Time) *notify.Notification {
 }
 
 // openStore opens the store the config at path names.
-func openStore(ctx context.Context, path string) (*sqlite.Store, error) {
+func openStore(ctx context.Context, path string) (storage.Store, error) {
 	cfg, err := receiverconfig.Read(path)
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(ctx, cfg.Storage.Path, sqlite.Options{})
+	st, err := storage.Open(ctx, cfg.Storage, storage.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("opening the store: %w", err)
 	}

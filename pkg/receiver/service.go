@@ -20,7 +20,7 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
 	"github.com/klaxonhq/klaxon/pkg/reload"
 	"github.com/klaxonhq/klaxon/pkg/runbook"
-	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
+	"github.com/klaxonhq/klaxon/pkg/storage"
 )
 
 // Options are what a Service is made from.
@@ -38,7 +38,7 @@ type Options struct {
 type Service struct {
 	// Config holds the config in force; a reload replaces it.
 	Config    *reload.Reloader[*receiverconfig.Runtime]
-	Store     *sqlite.Store
+	Store     storage.Store
 	Deliverer *deliver.Deliverer
 	Incidents *incident.Manager
 	webhook   *api.Webhook
@@ -61,7 +61,7 @@ func newService(ctx context.Context, opts Options, watch func(incident.Waker) in
 		return nil, err
 	}
 	rt := current.Get()
-	st, err := sqlite.Open(ctx, rt.Config.Storage.Path, sqlite.Options{Registerer: reg, Logger: logger})
+	st, err := storage.Open(ctx, rt.Config.Storage, storage.Options{Registerer: reg, Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("opening the store: %w", err)
 	}

@@ -1,0 +1,38 @@
+// Package storage opens the store that a receiver's config names: the
+// SQLite file of one receiver, or the PostgreSQL database that replicas
+// share. It is the one place that knows the drivers.
+package storage
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
+	"github.com/klaxonhq/klaxon/pkg/store"
+	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
+)
+
+// Store is everything the receiver keeps: notifications, the outbox,
+// escalations and nonces.
+type Store interface {
+	store.Store
+	store.Escalations
+}
+
+// Options are what every driver takes. The zero value works.
+type Options struct {
+	// Registerer takes the store's metrics; nil registers none.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+}
+
+// Open opens the store cfg names.
+func Open(ctx context.Context, cfg receiverconfig.Storage, opts Options) (Store, error) {
+	if cfg.Postgres != nil {
+		return nil, errors.New("storage.postgres: this klaxon-receiver has no PostgreSQL driver yet; use storage.path (SQLite)")
+	}
+	return sqlite.Open(ctx, cfg.Path, sqlite.Options{Registerer: opts.Registerer, Logger: opts.Logger})
+}
