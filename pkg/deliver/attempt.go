@@ -120,6 +120,7 @@ func (d *Deliverer) record(ctx context.Context, log *slog.Logger, l *lane, del s
 	if err == nil {
 		d.metrics.success(del, now)
 		d.complete(ctx, log, del, now)
+		d.recovered(ctx, log, l, del.Channel, del.Attempts > 0)
 		d.Wake() // the incident's next delivery may be due
 		return
 	}
@@ -139,12 +140,35 @@ func (d *Deliverer) record(ctx context.Context, log *slog.Logger, l *lane, del s
 		d.bury(ctx, log, del, fmt.Sprintf("gave up after %s: %s", d.opts.MaxAge, text))
 	default:
 		d.metrics.retry(del)
+		l.failed()
 		if after > 0 {
 			l.hold(now.Add(after))
 		}
 		next := now.Add(max(d.opts.Backoff.Delay(del.Attempts+1), after))
 		log.Warn("delivery failed, will retry", "reason", reason, "retry_at", next, "attempts", del.Attempts+1, "err", text)
 		d.reschedule(ctx, log, del, next, text)
+	}
+}
+
+// recovered follows a success on channel, l. When the channel had
+// failed (an attempt of this Deliverer since the last success, or retried
+// says the delivery had failed before, maybe on another replica), its
+// deliveries waiting for a retry are made due now: the channel is back,
+// and they need not sit out the rest of their backoff. The rate limit
+// still paces them, and Claim keeps each incident's order. A channel that
+// fails again puts them back to backoff, with one more attempt counted.
+func (d *Deliverer) recovered(ctx context.Context, log *slog.Logger, l *lane, channel string, retried bool) {
+	if !l.succeeded() && !retried {
+		return
+	}
+	sctx, cancel := storeContext(ctx)
+	defer cancel()
+	n, err := d.store.RetryNow(sctx, channel, d.opts.Now())
+	switch {
+	case err != nil:
+		log.Warn("making the channel's waiting deliveries due after a success; they wait for their retries", "err", err)
+	case n > 0:
+		log.Info("the channel delivers again: its deliveries waiting for a retry are due now", "deliveries", n)
 	}
 }
 

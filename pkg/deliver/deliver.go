@@ -329,6 +329,9 @@ type throttle struct {
 
 	mu        sync.Mutex
 	heldUntil time.Time
+	// failing is true when an attempt failed and might be retried since
+	// the last success.
+	failing bool
 	// turn is when the worker waiting for the channel gets it; zero when
 	// none waits.
 	turn time.Time
@@ -350,6 +353,23 @@ func (l *throttle) hold(t time.Time) {
 	if t.After(l.heldUntil) {
 		l.heldUntil = t
 	}
+}
+
+// failed notes that an attempt failed and is to be retried.
+func (l *throttle) failed() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.failing = true
+}
+
+// succeeded notes a success and reports whether an attempt had failed
+// since the last one.
+func (l *throttle) succeeded() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	was := l.failing
+	l.failing = false
+	return was
 }
 
 // reserve takes a turn of the channel at now. It returns how long to wait

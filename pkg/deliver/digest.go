@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/klaxonhq/klaxon/pkg/notify"
@@ -97,6 +98,7 @@ func (d *Deliverer) recordDigest(ctx context.Context, log *slog.Logger, l *lane,
 		d.metrics.digest(batch[0].del.Channel, len(batch))
 		d.settle(ctx, log, batch, store.Settlement{Outcome: store.Done, At: now})
 		log.Debug("delivered a digest")
+		d.recovered(ctx, log, l, batch[0].del.Channel, slices.ContainsFunc(batch, func(p pending) bool { return p.del.Attempts > 0 }))
 		d.Wake() // the incidents' next deliveries may be due
 		return
 	}
@@ -130,6 +132,7 @@ func (d *Deliverer) recordDigest(ctx context.Context, log *slog.Logger, l *lane,
 	for _, p := range again {
 		d.metrics.retry(p.del)
 	}
+	l.failed()
 	if after > 0 {
 		l.hold(now.Add(after))
 	}
