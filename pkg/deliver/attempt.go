@@ -40,11 +40,12 @@ func (d *Deliverer) deliver(ctx context.Context, del store.Delivery) {
 		d.bury(ctx, log, del, "payload does not decode: "+err.Error())
 		return
 	}
-	wait, later, ok := l.reserve(d.opts.Now())
+	now := d.opts.Now()
+	wait, later, ok := l.reserve(now)
 	if !ok {
-		// The channel is held back, its rate limit is far off or another
-		// worker waits for it: give the worker to other channels and
-		// come back then.
+		// The channel is held back, its rate limit is far off, another
+		// worker waits for it or a probe is under way: give the worker
+		// to other channels and come back then.
 		d.postpone(ctx, log, del, later)
 		return
 	}
@@ -58,16 +59,43 @@ func (d *Deliverer) deliver(ctx context.Context, del store.Delivery) {
 			return
 		}
 	}
-	if dg, ok := l.Notifier.(notify.Digester); ok {
+	d.send(ctx, log, l, pending{del, n}, now.Add(wait))
+}
+
+// send sends a delivery whose turn of the channel came at turn, with
+// what else waits for a chat channel, unless a hold or a probe came
+// first, and records the outcome.
+func (d *Deliverer) send(ctx context.Context, log *slog.Logger, l *lane, p pending, turn time.Time) {
+	batch := []pending{p}
+	dg, digester := l.Notifier.(notify.Digester)
+	if digester {
 		// The channel's turn has come: whatever else waits for it goes
 		// in the same message.
-		if along := d.claimAlong(ctx, log, del, dg.MaxDigest()-1); len(along) > 0 {
-			d.deliverDigest(ctx, l, dg, append([]pending{{del, n}}, along...))
-			return
-		}
+		batch = append(batch, d.claimAlong(ctx, log, p.del, dg.MaxDigest()-1)...)
 	}
-	err = d.attempt(ctx, l, n)
-	d.record(ctx, log, l, del, err)
+	now := d.opts.Now()
+	if turn.After(now) {
+		now = turn // a clock that lags the wait, as a test's does
+	}
+	later, probe, ok := l.begin(now, d.opts.Timeout)
+	if !ok {
+		// The upstream asked for a hold, or another worker probes it,
+		// since the turn was taken.
+		d.handBack(ctx, log, batch, later)
+		if probe != 0 && l.probeOver(probe) {
+			// The probe ended while this was handed back, maybe
+			// after its success made the channel's deliveries due.
+			d.handBack(ctx, log, batch, d.opts.Now())
+			d.Wake()
+		}
+		return
+	}
+	if len(batch) > 1 {
+		d.deliverDigest(ctx, l, dg, batch, probe)
+		return
+	}
+	err := d.attempt(ctx, l, p.n)
+	d.record(ctx, log, p.del, err, l.sent(d.opts.Now(), err, probe))
 }
 
 func (d *Deliverer) deliveryLog(del store.Delivery) *slog.Logger {
@@ -114,18 +142,20 @@ func (d *Deliverer) attempt(ctx context.Context, l *lane, n *notify.Notification
 // record stores the outcome of an attempt: done; a dead letter when a
 // retry cannot help or the delivery has been tried for MaxAge (since it
 // was accepted, or requeued if later); else a retry after the backoff or
-// the upstream's Retry-After, whichever is longer.
-func (d *Deliverer) record(ctx context.Context, log *slog.Logger, l *lane, del store.Delivery, err error) {
+// the upstream's Retry-After, whichever is longer. recovered is true
+// when the channel's throttle saw a failure before this success.
+func (d *Deliverer) record(ctx context.Context, log *slog.Logger, del store.Delivery, err error, recovered bool) {
 	now := d.opts.Now()
 	if err == nil {
 		d.metrics.success(del, now)
 		d.complete(ctx, log, del, now)
+		if recovered || del.Attempts > 0 {
+			d.retryNow(ctx, log, del.Channel)
+		}
 		d.Wake() // the incident's next delivery may be due
 		return
 	}
 	retry, after, reason := notify.Classify(err)
-	// An upstream, or a proxy in front of it, may ask for an absurd wait;
-	// holding a whole channel back for a day would hide its pages.
 	after = min(after, MaxRetryAfter)
 	text := errorText(err)
 	switch {
@@ -139,12 +169,28 @@ func (d *Deliverer) record(ctx context.Context, log *slog.Logger, l *lane, del s
 		d.bury(ctx, log, del, fmt.Sprintf("gave up after %s: %s", d.opts.MaxAge, text))
 	default:
 		d.metrics.retry(del)
-		if after > 0 {
-			l.hold(now.Add(after))
-		}
 		next := now.Add(max(d.opts.Backoff.Delay(del.Attempts+1), after))
 		log.Warn("delivery failed, will retry", "reason", reason, "retry_at", next, "attempts", del.Attempts+1, "err", text)
 		d.reschedule(ctx, log, del, next, text)
+	}
+}
+
+// retryNow follows a success on a channel that had failed (an attempt
+// of this Deliverer since its last success, or a delivery just sent had
+// failed before, maybe on another replica): the channel's deliveries
+// waiting for a retry are made due now, since the channel is back and
+// they need not sit out the rest of their backoff. The rate limit still
+// paces them, and Claim keeps each incident's order. If the channel fails
+// again they go back to backoff, with one more attempt counted.
+func (d *Deliverer) retryNow(ctx context.Context, log *slog.Logger, channel string) {
+	sctx, cancel := storeContext(ctx)
+	defer cancel()
+	n, err := d.store.RetryNow(sctx, channel, d.opts.Now())
+	switch {
+	case err != nil:
+		log.Warn("making the channel's waiting deliveries due after a success; they wait for their retries", "err", err)
+	case n > 0:
+		log.Info("the channel delivers again: its deliveries waiting for a retry are due now", "deliveries", n)
 	}
 }
 
@@ -186,6 +232,15 @@ func (d *Deliverer) reschedule(ctx context.Context, log *slog.Logger, del store.
 	if err := d.store.Reschedule(ctx, del.ID, next, why); err != nil {
 		log.Error("rescheduling a delivery; it is retried when its lease expires", "err", err)
 	}
+}
+
+// handBack postpones the deliveries of batch until next.
+func (d *Deliverer) handBack(ctx context.Context, log *slog.Logger, batch []pending, next time.Time) {
+	if len(batch) == 1 {
+		d.postpone(ctx, log, batch[0].del, next)
+		return
+	}
+	d.settle(ctx, log, batch, store.Settlement{Outcome: store.Postponed, At: next})
 }
 
 func (d *Deliverer) postpone(ctx context.Context, log *slog.Logger, del store.Delivery, next time.Time) {

@@ -19,6 +19,7 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord"
 	"github.com/klaxonhq/klaxon/pkg/notify/discord/discordtest"
+	"github.com/klaxonhq/klaxon/pkg/notify/fakeapi"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
 	"github.com/klaxonhq/klaxon/pkg/store"
@@ -36,6 +37,7 @@ type chatUpstream struct {
 	notifier notify.Digester
 	messages func() []chatMessage
 	attempts func() int
+	failNext func(n int, f fakeapi.Fault)
 	// escalation is the mention Prepare adds to incident i's trigger,
 	// and ping what the fake reports for it; configured the fake's
 	// reports of the channel's own mentions by severity.
@@ -67,6 +69,7 @@ func slackUpstream(t *testing.T) chatUpstream {
 			return out
 		},
 		attempts:   fake.Attempts,
+		failNext:   fake.FailNext,
 		escalation: func(i int) string { return fmt.Sprintf("U0INC%02d", i) },
 		ping:       func(i int) string { return fmt.Sprintf("<@U0INC%02d>", i) },
 		configured: map[string]string{"critical": "<!subteam^S0CRIT01>", "warning": "<@U0WARN01>"},
@@ -98,6 +101,7 @@ func discordUpstream(t *testing.T) chatUpstream {
 			return out
 		},
 		attempts:   fake.Attempts,
+		failNext:   fake.FailNext,
 		escalation: func(i int) string { return fmt.Sprintf("<@14000000000000000%02d>", i) },
 		ping:       func(i int) string { return fmt.Sprintf("<@14000000000000000%02d>", i) },
 		configured: map[string]string{"critical": "<@&1300000000000000001>", "warning": "<@1300000000000000002>"},

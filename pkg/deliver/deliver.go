@@ -332,6 +332,18 @@ type throttle struct {
 	// turn is when the worker waiting for the channel gets it; zero when
 	// none waits.
 	turn time.Time
+	// failing is true when an attempt failed and might be retried since
+	// the last success.
+	failing bool
+	// probing is true from a hold until a send succeeds: the channel then
+	// takes one send at a time, a probe, so that workers do not send
+	// together into an upstream that asked them to wait.
+	probing bool
+	// probeUntil is when the probe under way ends at the latest (its
+	// attempt's timeout); zero when none is under way.
+	probeUntil time.Time
+	// probes numbers the probes, the last one begun.
+	probes uint64
 }
 
 func newLane(ch Channel) *lane {
@@ -342,22 +354,13 @@ func newLane(ch Channel) *lane {
 	return &lane{Channel: ch, throttle: &throttle{limiter: rate.NewLimiter(limit, burst)}}
 }
 
-// hold keeps every delivery to the channel back until t, as the upstream
-// asked.
-func (l *throttle) hold(t time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if t.After(l.heldUntil) {
-		l.heldUntil = t
-	}
-}
-
 // reserve takes a turn of the channel at now. It returns how long to wait
 // for it or, when that is longer than maxWait or another worker already
-// waits for this channel, false and when to come back: one worker at most
-// waits for a channel, so that a rate-limited chat channel cannot hold
-// every worker while pages for other channels are due. A caller told to
-// wait calls waited afterwards.
+// waits for this channel, false and when to come
+// back: one worker at most waits for a channel, so that a rate-limited
+// chat channel cannot hold every worker while pages for other channels
+// are due. A caller told to wait calls waited afterwards; every caller
+// calls begin before it sends.
 func (l *throttle) reserve(now time.Time) (wait time.Duration, later time.Time, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -383,4 +386,64 @@ func (l *throttle) waited() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.turn = time.Time{}
+}
+
+// begin is called at now, right before a send that reserve let through,
+// for an attempt bounded by timeout. A hold set since (another worker's
+// 429) refuses it, with when to come back. While the channel is probing,
+// the send begin lets through is a probe and probe is its number, for
+// sent; a send refused for a probe under way gets that probe's number,
+// for probeOver.
+func (l *throttle) begin(now time.Time, timeout time.Duration) (later time.Time, probe uint64, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.heldUntil.After(now):
+		return l.heldUntil, 0, false
+	case !l.probing:
+		return time.Time{}, 0, true
+	case l.probeUntil.After(now):
+		return l.probeUntil, l.probes, false
+	}
+	l.probes++
+	l.probeUntil = now.Add(timeout)
+	return time.Time{}, l.probes, true
+}
+
+// probeOver reports whether the given probe has ended.
+func (l *throttle) probeOver(probe uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.probes != probe || l.probeUntil.IsZero()
+}
+
+// sent records the outcome err of a send at now, ending probe, the
+// number begin gave it (0 for none). A success ends probing, and reports whether an attempt had
+// failed since the last success; an upstream's Retry-After holds the
+// channel back until then and makes it probe.
+func (l *throttle) sent(now time.Time, err error, probe uint64) (recovered bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if probe != 0 && probe == l.probes {
+		l.probeUntil = time.Time{}
+	}
+	if err == nil {
+		recovered = l.failing
+		l.failing, l.probing = false, false
+		return recovered
+	}
+	retry, after, _ := notify.Classify(err)
+	if !retry {
+		return false
+	}
+	l.failing = true
+	// An upstream, or a proxy in front of it, may ask for an absurd wait;
+	// holding a whole channel back for a day would hide its pages.
+	if after = min(after, MaxRetryAfter); after > 0 {
+		if until := now.Add(after); until.After(l.heldUntil) {
+			l.heldUntil = until
+		}
+		l.probing = true
+	}
+	return false
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/klaxonhq/klaxon/pkg/notify"
@@ -58,15 +59,16 @@ func (d *Deliverer) claimAlong(ctx context.Context, log *slog.Logger, held store
 // the upstream's limits let one message hold, and records the outcome of
 // the deliveries it covered. The rest go back to the outbox, due at once,
 // for the channel's next turn.
-func (d *Deliverer) deliverDigest(ctx context.Context, l *lane, dg notify.Digester, batch []pending) {
+func (d *Deliverer) deliverDigest(ctx context.Context, l *lane, dg notify.Digester, batch []pending, probe uint64) {
 	log := d.logger.With("channel", batch[0].del.Channel, "kind", "digest")
 	covered, err := d.attemptDigest(ctx, dg, batch)
+	recovered := l.sent(d.opts.Now(), err, probe)
 	covered = min(max(covered, 1), len(batch))
 	if rest := batch[covered:]; len(rest) > 0 {
 		d.settle(ctx, log, rest, store.Settlement{Outcome: store.Postponed, At: d.opts.Now()})
 	}
 	batch = batch[:covered]
-	d.recordDigest(ctx, log.With("deliveries", ids(batch)), l, batch, err)
+	d.recordDigest(ctx, log.With("deliveries", ids(batch)), batch, err, recovered)
 }
 
 // attemptDigest is attempt for a digest.
@@ -88,7 +90,7 @@ func (d *Deliverer) attemptDigest(ctx context.Context, dg notify.Digester, batch
 // recordDigest is record for the deliveries one digest covered: done; a
 // dead letter when a retry cannot help, or for those tried for MaxAge;
 // else a retry after the backoff or the upstream's Retry-After.
-func (d *Deliverer) recordDigest(ctx context.Context, log *slog.Logger, l *lane, batch []pending, err error) {
+func (d *Deliverer) recordDigest(ctx context.Context, log *slog.Logger, batch []pending, err error, recovered bool) {
 	now := d.opts.Now()
 	if err == nil {
 		for _, p := range batch {
@@ -97,6 +99,9 @@ func (d *Deliverer) recordDigest(ctx context.Context, log *slog.Logger, l *lane,
 		d.metrics.digest(batch[0].del.Channel, len(batch))
 		d.settle(ctx, log, batch, store.Settlement{Outcome: store.Done, At: now})
 		log.Debug("delivered a digest")
+		if recovered || slices.ContainsFunc(batch, func(p pending) bool { return p.del.Attempts > 0 }) {
+			d.retryNow(ctx, log, batch[0].del.Channel)
+		}
 		d.Wake() // the incidents' next deliveries may be due
 		return
 	}
@@ -129,9 +134,6 @@ func (d *Deliverer) recordDigest(ctx context.Context, log *slog.Logger, l *lane,
 	}
 	for _, p := range again {
 		d.metrics.retry(p.del)
-	}
-	if after > 0 {
-		l.hold(now.Add(after))
 	}
 	next := now.Add(max(d.opts.Backoff.Delay(attempts), after))
 	log.Warn("digest failed, will retry", "reason", reason, "retry_at", next, "attempts", attempts, "err", text)

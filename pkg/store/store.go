@@ -52,6 +52,11 @@ type Store interface {
 	// are left as they are, and the error says how many; the others are
 	// recorded.
 	Settle(ctx context.Context, ids []int64, s Settlement) error
+	// RetryNow makes the channel's pending deliveries that wait for a
+	// later time (a retry's backoff or a deferral) due at now, keeping
+	// their attempts and last error, and returns how many; leased ones
+	// are left alone. Claim still offers each incident's oldest first.
+	RetryNow(ctx context.Context, channel string, now time.Time) (int, error)
 
 	// DeadLetters lists dead letters, oldest first.
 	DeadLetters(ctx context.Context) ([]Delivery, error)

@@ -203,6 +203,14 @@ func (s *Store) Settle(ctx context.Context, ids []int64, st store.Settlement) er
 	return nil
 }
 
+// RetryNow makes the channel's unleased pending deliveries that are due
+// after now due at now.
+func (s *Store) RetryNow(ctx context.Context, channel string, now time.Time) (int, error) {
+	n, err := s.exec(ctx, "making a channel's deliveries due", `UPDATE outbox SET next_attempt_at = ?1
+		WHERE state = 'pending' AND channel = ?2 AND next_attempt_at > ?1 AND lease_until <= ?1`, nanos(now), channel)
+	return int(n), err
+}
+
 // DeadLetters lists the dead letters, oldest first.
 func (s *Store) DeadLetters(ctx context.Context) ([]store.Delivery, error) {
 	rows, err := s.reader.QueryContext(ctx, `SELECT `+deliveryColumns+`

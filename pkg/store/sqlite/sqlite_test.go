@@ -627,3 +627,49 @@ func TestPostponeKeepsAttemptsAndError(t *testing.T) {
 		t.Errorf("postponing a missing delivery: %v", err)
 	}
 }
+
+// TestRetryNow: RetryNow makes the channel's deliveries that wait for a
+// retry or a deferral due, keeping their attempts and errors and each
+// incident's order; it leaves alone leased ones, due ones and other
+// channels'.
+func TestRetryNow(t *testing.T) {
+	s := open(t, "", sqlite.Options{})
+	ctx := context.Background()
+	for _, in := range []struct{ key, hash, channel string }{
+		{"a", "a1", "chat"}, {"b", "b1", "chat"}, {"c", "c1", "chat"}, {"p", "p1", "pager"},
+	} {
+		mustIngest(t, s, newIngest(in.key, in.hash, t0, in.channel))
+	}
+	for _, d := range claim(t, s, t0, 4) {
+		var err error
+		switch d.IncidentKey {
+		case "a", "p":
+			err = s.Reschedule(ctx, d.ID, t0.Add(time.Hour), "upstream answered 503")
+		case "b":
+			err = s.Postpone(ctx, d.ID, t0.Add(10*time.Minute))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// c1 stays leased; a2 waits behind a1, d1 is due.
+	mustIngest(t, s, newIngest("a", "a2", t0, "chat"))
+	mustIngest(t, s, newIngest("d", "d1", t0, "chat"))
+
+	now := t0.Add(time.Minute)
+	n, err := s.RetryNow(ctx, "chat", now)
+	if err != nil || n != 2 {
+		t.Fatalf("RetryNow: %d, %v; want 2 (a1 and b1)", n, err)
+	}
+	got := claim(t, s, now, 10)
+	want := []string{`chat/a/{"incident":"a","state":"a1"}`, `chat/b/{"incident":"b","state":"b1"}`, `chat/d/{"incident":"d","state":"d1"}`}
+	if diff := cmp.Diff(want, ids(got)); diff != "" {
+		t.Fatalf("claimed after RetryNow (-want +got):\n%s", diff)
+	}
+	if got[0].Attempts != 1 || got[0].LastError != "upstream answered 503" {
+		t.Errorf("a1 after RetryNow: %+v, want its attempt and error kept", got[0])
+	}
+	if n, err := s.RetryNow(ctx, "chat", now); err != nil || n != 0 {
+		t.Errorf("RetryNow again: %d, %v; want nothing left to make due", n, err)
+	}
+}
