@@ -292,6 +292,9 @@ func (p *Notifier) fit(ev *Event, n *notify.Notification) error {
 		"num_firing":   len(n.Message.Firing()),
 		"num_resolved": len(n.Message.Resolved()),
 	}
+	if t := n.Message.TruncatedAlerts; t > 0 {
+		ev.Payload.CustomDetails["truncated_alerts"] = t
+	}
 	if size, err = encodedSize(ev); err != nil || size <= maxEventBytes {
 		return err
 	}
