@@ -6,6 +6,7 @@ package api
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -120,13 +121,9 @@ func (h *Webhook) handle(cfg *receiverconfig.Config, route *receiverconfig.Route
 	if route == nil {
 		return http.StatusNotFound, Response{Error: fmt.Sprintf("unknown route %q: the config has %s", r.PathValue("route"), cfg.DescribeRoutes())}
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(cfg.Global.MaxBodySize)))
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return http.StatusRequestEntityTooLarge, Response{Error: fmt.Sprintf("body larger than max_body_size (%d bytes)", tooLarge.Limit)}
-	case err != nil:
-		return http.StatusBadRequest, Response{Error: fmt.Sprintf("reading body: %v", err)}
+	data, code, err := readBody(w, r, int64(cfg.Global.MaxBodySize))
+	if err != nil {
+		return code, Response{Error: err.Error()}
 	}
 	msg, err := alert.Decode(bytes.NewReader(data))
 	if err != nil {
@@ -149,6 +146,55 @@ func (h *Webhook) ingest(r *http.Request, route *receiverconfig.Route, msg *aler
 		h.deliverer.Wake()
 	}
 	return http.StatusOK, Response{Status: "accepted", Incident: alert.IncidentKey(route.Name, msg.GroupKey), Deliveries: res.Deliveries, Duplicate: res.Duplicate}
+}
+
+// readBody reads r's body, decompressed when its Content-Encoding is
+// gzip, and refuses a body over limit bytes as sent or decompressed. On
+// error it returns the status to answer with.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, int, error) {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	switch enc := r.Header.Get("Content-Encoding"); strings.ToLower(strings.TrimSpace(enc)) {
+	case "", "identity":
+		data, err := io.ReadAll(body)
+		if err != nil {
+			return readError("body", err)
+		}
+		return data, 0, nil
+	case "gzip", "x-gzip":
+		return readGzip(body, limit)
+	default:
+		w.Header().Set("Accept-Encoding", "gzip")
+		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("unsupported Content-Encoding %q: the webhook takes gzip or no encoding", enc)
+	}
+}
+
+// readGzip decompresses body, and refuses it when it decompresses to more
+// than limit bytes.
+func readGzip(body io.Reader, limit int64) ([]byte, int, error) {
+	zr, err := gzip.NewReader(body)
+	if errors.Is(err, io.EOF) {
+		err = errors.New("empty body")
+	}
+	if err != nil {
+		return readError("gzip body", err)
+	}
+	data, err := io.ReadAll(io.LimitReader(zr, limit+1))
+	if err != nil {
+		return readError("gzip body", err)
+	}
+	if int64(len(data)) > limit {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("gzip body decompresses to more than max_body_size (%d bytes)", limit)
+	}
+	return data, 0, nil
+}
+
+// readError says why what (the body, the gzip body) could not be read,
+// with the status to answer: 413 past the limit, 400 otherwise.
+func readError(what string, err error) ([]byte, int, error) {
+	if tooLarge, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("body larger than max_body_size (%d bytes)", tooLarge.Limit)
+	}
+	return nil, http.StatusBadRequest, fmt.Errorf("reading %s: %w", what, err)
 }
 
 // authorize checks the bearer token when the config asks for one. Basic

@@ -3,11 +3,13 @@ package api_test
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -357,6 +359,72 @@ func TestWebhookTooLarge(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]int{"pagerduty": 1, "slack": 1}, h.pending(t)); diff != "" {
 		t.Errorf("pending deliveries (-want +got):\n%s", diff)
+	}
+}
+
+// TestWebhookContentEncoding takes a gzip body as the plain one, and
+// refuses, storing nothing, a body that decompresses past max_body_size,
+// a corrupt gzip body and an encoding it does not know.
+func TestWebhookContentEncoding(t *testing.T) {
+	h := newHarness(t, testConfig(t, "  max_body_size: 2KiB"), sqlite.Options{})
+	gz := func(body []byte) []byte {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		if _, err := zw.Write(body); err != nil {
+			t.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	plain := receivertest.Encode(t, receivertest.Message("{}:{gzip}", "firing", "a=firing"))
+	big := receivertest.Message("{}:{bomb}", "firing", "a=firing")
+	big.Alerts[0].Annotations["description"] = strings.Repeat("x", 1<<20)
+	bomb := gz(receivertest.Encode(t, big))
+	if len(bomb) > 2048 {
+		t.Fatalf("the gzip bomb is %d bytes, want it under max_body_size", len(bomb))
+	}
+	noise := make([]byte, 4096) // does not compress
+	_, _ = rand.NewChaCha8([32]byte{}).Read(noise)
+	encoding := func(e string) http.Header { return http.Header{"Content-Encoding": {e}} }
+	for _, tc := range []struct {
+		name   string
+		body   []byte
+		header http.Header
+		code   int
+		error  string
+	}{
+		{"bomb", bomb, encoding("gzip"), http.StatusRequestEntityTooLarge, "gzip body decompresses to more than max_body_size (2048 bytes)"},
+		{"too large as sent", gz(noise), encoding("gzip"), http.StatusRequestEntityTooLarge, "body larger than max_body_size (2048 bytes)"},
+		{"corrupt", plain, encoding("gzip"), http.StatusBadRequest, "reading gzip body: gzip: invalid header"},
+		{"cut short", gz(plain)[:40], encoding("gzip"), http.StatusBadRequest, "reading gzip body: unexpected EOF"},
+		{"empty", nil, encoding("gzip"), http.StatusBadRequest, "reading gzip body: empty body"},
+		{"unknown", plain, encoding("br"), http.StatusUnsupportedMediaType, `unsupported Content-Encoding "br": the webhook takes gzip or no encoding`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := h.post(t, "critical", tc.body, tc.header)
+			if a.Code != tc.code || a.Resp.Error != tc.error {
+				t.Errorf("%d %s, want %d %q", a.Code, a.Raw, tc.code, tc.error)
+			}
+		})
+	}
+	if p := h.pending(t); len(p) != 0 {
+		t.Fatalf("deliveries pending after refused bodies: %v, want none", p)
+	}
+	if a := h.post(t, "critical", gz(plain), encoding("GZip")); a.Code != http.StatusOK || a.Resp.Deliveries != 2 {
+		t.Errorf("gzip body: %d %s, want 200 with 2 deliveries", a.Code, a.Raw)
+	}
+	if a := h.post(t, "critical", plain, encoding("identity")); a.Code != http.StatusOK || !a.Resp.Duplicate {
+		t.Errorf("the same notification, not compressed: %d %s, want 200 duplicate", a.Code, a.Raw)
+	}
+	// A 415 says which encoding the webhook takes (RFC 7694).
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/webhook/critical", bytes.NewReader(plain))
+	req.Header.Set("Content-Encoding", "br")
+	rec := httptest.NewRecorder()
+	h.handler.ServeHTTP(rec, req)
+	if got := rec.Header().Get("Accept-Encoding"); got != "gzip" {
+		t.Errorf("Accept-Encoding of a 415: %q, want gzip", got)
 	}
 }
 

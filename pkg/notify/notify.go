@@ -215,6 +215,9 @@ type Options struct {
 	Template *Template
 	// Client sends the integration's requests.
 	Client *http.Client
+	// Logger logs what the integration does. Its lines already name the
+	// channel and the integration (integrations.Channel.Notifier adds
+	// them), so the integration adds neither.
 	Logger *slog.Logger
 }
 

@@ -57,13 +57,12 @@ func (n *Notifier) NotifyDigest(ctx context.Context, ns []*notify.Notification) 
 // fit and returns it with their number: each adds its line to the
 // embeds, and its mentions to the content.
 func (n *Notifier) buildDigest(ns []*notify.Notification) (*message, int) {
-	logger := n.logger.With("channel", ns[0].Channel)
 	lines := map[*notify.Notification]notify.DigestLine{}
 	var roles, users []string
 	fixed, covered := 0, 0
 	for _, nt := range ns[:min(len(ns), MaxDigest)] {
 		l := digestLineOf(nt)
-		r, u := n.mentionIDs(logger, nt)
+		r, u := n.mentionIDs(n.logger, nt)
 		r, u = union(roles, r), union(users, u)
 		size := fixed + runes(l.Head) + runes(l.Tail) + 1
 		if covered > 0 && (size > maxDigestText || !mentionsFit(r, u)) {
@@ -80,7 +79,7 @@ func (n *Notifier) buildDigest(ns []*notify.Notification) (*message, int) {
 		}
 	}
 	if cut > 0 {
-		logger.Warn("discord digest summaries shortened to fit Discord's limits", "summaries_cut", cut, "notifications", covered)
+		n.logger.Warn("discord digest summaries shortened to fit Discord's limits", "summaries_cut", cut, "notifications", covered)
 	}
 	headline := notify.DigestHeadline(body.Ordered)
 	msg := &message{
@@ -88,7 +87,7 @@ func (n *Notifier) buildDigest(ns []*notify.Notification) (*message, int) {
 		AvatarURL: n.conf.AvatarURL,
 		Embeds:    digestEmbeds(headline, body.Render(summary), digestColors[body.Urgency], covered, body.Latest()),
 	}
-	msg.Content, msg.AllowedMentions = content(logger, roles, users, "**"+headline+"**")
+	msg.Content, msg.AllowedMentions = content(n.logger, roles, users, "**"+headline+"**")
 	return msg, covered
 }
 

@@ -133,6 +133,17 @@ func resolvedPair() *notify.Notification {
 		mkAlert("HighErrorRate", "api-2:8080", alert.StatusResolved, runbook("api-2")))
 }
 
+// truncated is a group of five that Alertmanager's max_alerts cut to
+// three: two firing, one resolved.
+func truncated() *notify.Notification {
+	n := group(notify.KindTrigger, alert.StatusFiring,
+		mkAlert("HighErrorRate", "api-1:8080", alert.StatusFiring, runbook("api-1")),
+		mkAlert("HighErrorRate", "api-2:8080", alert.StatusFiring, runbook("api-2")),
+		mkAlert("HighErrorRate", "api-3:8080", alert.StatusResolved, runbook("api-3")))
+	n.Message.TruncatedAlerts = 2
+	return n
+}
+
 func sixty() *notify.Notification {
 	var alerts []alert.Alert
 	for i := range 60 {
@@ -207,6 +218,7 @@ func TestMessages(t *testing.T) {
 		{"firing", mentionsYAML, firingPair(), []string{"<@&" + critRole + ">", "<@&" + escRole + ">", "<@" + critUser + ">", "<@" + escUser + ">"}},
 		{"resolved", mentionsYAML, resolvedPair(), []string{}},
 		{"sixty", "", sixty(), []string{}},
+		{"truncated", "", truncated(), []string{}},
 		{"hostile", mentionsYAML, hostile(), []string{"<@&" + critRole + ">", "<@" + critUser + ">"}},
 		{"user-template", userTemplates + "  username: Pager\n  avatar_url: https://example.com/klaxon.png\n", firingPair(), []string{"<@&" + escRole + ">", "<@" + escUser + ">", "<@" + critUser + ">"}},
 		{"send-test", mentionsYAML, &notify.Notification{Channel: "ops-discord", Kind: notify.KindTest, CreatedAt: t0}, []string{}},

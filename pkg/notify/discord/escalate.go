@@ -59,17 +59,22 @@ func groupTitle(m *alert.Message) string {
 }
 
 // escalationList is each firing alert's name, summary and runbook, at most
-// max of them, held within Discord's description limit.
+// max of them, held within Discord's description limit; the rest, and the
+// alerts Alertmanager left out, are counted.
 func escalationList(nt *notify.Notification, max int) string {
 	firing := nt.Message.Firing()
+	more := int(nt.Message.TruncatedAlerts)
 	var b strings.Builder
 	for i, a := range firing {
 		line := escalationLine(a) + "\n"
 		if i == max || runes(b.String())+runes(line) > maxDescription-moreRoom {
-			fmt.Fprintf(&b, "…and %d more", len(firing)-i)
+			more += len(firing) - i
 			break
 		}
 		b.WriteString(line)
+	}
+	if more > 0 {
+		fmt.Fprintf(&b, "…and %d more", more)
 	}
 	return strings.TrimRight(b.String(), "\n")
 }

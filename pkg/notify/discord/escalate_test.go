@@ -23,6 +23,9 @@ func TestEscalationMessages(t *testing.T) {
 	hostileAcked.Kind, hostileAcked.AckedBy = notify.KindAcknowledged, "@everyone <@&123> **x**"
 	hostileEscalated := hostile()
 	hostileEscalated.Kind, hostileEscalated.Level, hostileEscalated.AckURL = notify.KindEscalate, 3, "javascript:alert(1)"
+	truncated := firingPair()
+	truncated.Kind, truncated.Level, truncated.Mentions = notify.KindEscalate, 2, nil
+	truncated.Message.TruncatedAlerts = 3
 	withAck := firingPair()
 	withAck.AckURL = ackURL
 	for _, tc := range []struct {
@@ -34,6 +37,7 @@ func TestEscalationMessages(t *testing.T) {
 		// paged again.
 		{"escalate", escalated, []string{"<@&" + escRole + ">", "<@" + escUser + ">"}},
 		{"escalate-hostile", hostileEscalated, []string{}},
+		{"escalate-truncated", truncated, []string{}},
 		{"acknowledged", acked, []string{}},
 		{"acknowledged-hostile", hostileAcked, []string{}},
 		{"firing-ack-link", withAck, []string{"<@&" + critRole + ">", "<@&" + escRole + ">", "<@" + critUser + ">", "<@" + escUser + ">"}},

@@ -129,7 +129,7 @@ func (n *Notifier) build(nt *notify.Notification) (*message, error) {
 		flatten(msg.Embeds)
 	}
 	fit(logger, msg.Embeds)
-	summary := summaryLine(nt, len(alerts), len(shown))
+	summary := summaryLine(nt, len(alerts)+int(nt.Message.TruncatedAlerts), len(shown))
 	if ack := ackLink(nt); ack != "" {
 		summary += "\n" + ack
 	}
@@ -368,7 +368,8 @@ func color(a alert.Alert) int {
 }
 
 // summaryLine is the plain part of content: counts and the route, no
-// alert-provided text.
+// alert-provided text. total counts the group's alerts, those
+// Alertmanager left out of the notification (truncatedAlerts) included.
 func summaryLine(nt *notify.Notification, total, shown int) string {
 	m := nt.Message
 	firing, resolved := len(m.Firing()), len(m.Resolved())

@@ -2,8 +2,11 @@ package integrations_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,9 +14,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/escalation"
 	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/notify/discord/discordtest"
 	"github.com/klaxonhq/klaxon/pkg/notify/integrations"
+	"github.com/klaxonhq/klaxon/pkg/notify/notifytest"
+	"github.com/klaxonhq/klaxon/pkg/notify/opsgenie/opsgenietest"
+	"github.com/klaxonhq/klaxon/pkg/notify/pagerduty/pagerdutytest"
+	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
 	"github.com/klaxonhq/klaxon/pkg/oncall"
 	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
@@ -162,3 +171,126 @@ func TestErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestLogKeysOnce sends one large notification through a channel of each
+// integration, built as the receiver builds them: every log line of the
+// delivery names the channel and the integration, and no key twice.
+func TestLogKeysOnce(t *testing.T) {
+	pd := pagerdutytest.NewServer()
+	t.Cleanup(pd.Close)
+	og := opsgenietest.NewServer("og-key")
+	t.Cleanup(og.Close)
+	sl := slacktest.NewServer()
+	t.Cleanup(sl.Close)
+	dc := discordtest.NewServer()
+	t.Cleanup(dc.Close)
+	data := `
+channels:
+  - name: pager
+    pagerduty: {routing_key: ` + strings.Repeat("r", 32) + `, url: "` + pd.URL() + `"}
+  - name: genie
+    opsgenie: {api_key: og-key, api_url: "` + og.URL() + `"}
+  - name: chat
+    slack: {webhook_url: "` + sl.NewWebhook() + `"}
+  - name: room
+    discord: {webhook_url: "` + dc.AddWebhook("1", "discord-token") + `"}
+`
+	var c receiverConfig
+	if err := yamlconf.Decode("receiver.yml", []byte(data), &c); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range c.Channels {
+		t.Run(ch.Integration, func(t *testing.T) {
+			var logs recorder
+			n, _, err := ch.Notifier(notify.Options{Logger: slog.New(&logs)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := n.Notify(t.Context(), large(ch.Name)); err != nil {
+				t.Fatal(err)
+			}
+			if len(logs.lines) == 0 {
+				t.Fatal("the delivery logged nothing")
+			}
+			if dg, ok := n.(notify.Digester); ok {
+				before := len(logs.lines)
+				var ns []*notify.Notification
+				for i := range dg.MaxDigest() {
+					ns = append(ns, large(ch.Name))
+					ns[i].IncidentKey = fmt.Sprint("key-", i)
+				}
+				if _, err := dg.NotifyDigest(t.Context(), ns); err != nil {
+					t.Fatal(err)
+				}
+				if len(logs.lines) == before {
+					t.Fatal("the digest logged nothing")
+				}
+			}
+			for _, line := range logs.lines {
+				if line.keys["channel"] != 1 || line.keys["integration"] != 1 {
+					t.Errorf("%q names the channel %d times and the integration %d times, want once", line.msg, line.keys["channel"], line.keys["integration"])
+				}
+				for k, n := range line.keys {
+					if n > 1 {
+						t.Errorf("%q has key %s %d times", line.msg, k, n)
+					}
+				}
+			}
+		})
+	}
+}
+
+// large is a notification to channel too large for any upstream, which
+// each integration shortens and logs.
+func large(channel string) *notify.Notification {
+	m := notifytest.FiringTwo()
+	m.CommonAnnotations["summary"] = strings.Repeat("a long common summary ", 200)
+	for i := range 60 {
+		a := notifytest.NewAlert(alert.StatusFiring, map[string]string{"alertname": "HighErrorRate", "instance": fmt.Sprintf("api-%02d:8080", i)},
+			map[string]string{"summary": strings.Repeat("a long summary ", 100), "description": strings.Repeat("a long description ", 500)})
+		m.Alerts = append(m.Alerts, a)
+	}
+	return &notify.Notification{ID: 1, Channel: channel, Route: "critical", IncidentKey: "key", Kind: notify.KindTrigger, Message: m, CreatedAt: notifytest.Start}
+}
+
+// recorder is a slog.Handler that keeps the keys of every line, those of
+// the logger's With included.
+type recorder struct {
+	lines []logLine
+	with  []string
+	root  *recorder
+}
+
+type logLine struct {
+	msg  string
+	keys map[string]int
+}
+
+func (r *recorder) Enabled(context.Context, slog.Level) bool { return true }
+
+func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
+	line := logLine{msg: rec.Message, keys: map[string]int{}}
+	for _, k := range r.with {
+		line.keys[k]++
+	}
+	rec.Attrs(func(a slog.Attr) bool { line.keys[a.Key]++; return true })
+	root := r
+	if r.root != nil {
+		root = r.root
+	}
+	root.lines = append(root.lines, line)
+	return nil
+}
+
+func (r *recorder) WithAttrs(attrs []slog.Attr) slog.Handler {
+	c := &recorder{with: slices.Clone(r.with), root: r.root}
+	if c.root == nil {
+		c.root = r
+	}
+	for _, a := range attrs {
+		c.with = append(c.with, a.Key)
+	}
+	return c
+}
+
+func (r *recorder) WithGroup(string) slog.Handler { return r }

@@ -104,7 +104,7 @@ func (o *Notifier) Notify(ctx context.Context, n *notify.Notification) error {
 	if err := o.post(ctx, key, path, body); err != nil {
 		return notify.Redact(err, key)
 	}
-	o.logger.Debug("opsgenie accepted request", "channel", n.Channel, "kind", n.Kind, "alias", n.IncidentKey)
+	o.logger.Debug("opsgenie accepted request", "kind", n.Kind, "alias", n.IncidentKey)
 	return nil
 }
 
@@ -192,7 +192,7 @@ func (o *Notifier) render(field, text string, n *notify.Notification) (string, e
 func (o *Notifier) truncate(n *notify.Notification, field, s string, limit int) string {
 	out, cut := notify.Truncate(s, limit)
 	if cut {
-		o.logger.Warn("truncated opsgenie field", "channel", n.Channel, "field", field, "limit", limit)
+		o.logger.Warn("truncated opsgenie field", "field", field, "limit", limit)
 	}
 	return out
 }
@@ -239,7 +239,7 @@ func (o *Notifier) tags(n *notify.Notification) []string {
 		tags = append(tags, t)
 	}
 	if len(tags) > maxTags {
-		o.logger.Warn("dropped opsgenie tags over the limit", "channel", n.Channel, "dropped", len(tags)-maxTags, "limit", maxTags)
+		o.logger.Warn("dropped opsgenie tags over the limit", "dropped", len(tags)-maxTags, "limit", maxTags)
 		tags = tags[:maxTags]
 	}
 	return tags
@@ -269,7 +269,7 @@ func (o *Notifier) details(n *notify.Notification) map[string]string {
 		used += size
 	}
 	if dropped > 0 {
-		o.logger.Warn("dropped opsgenie details over the limit", "channel", n.Channel, "dropped", dropped, "limit", maxDetails)
+		o.logger.Warn("dropped opsgenie details over the limit", "dropped", dropped, "limit", maxDetails)
 	}
 	return out
 }

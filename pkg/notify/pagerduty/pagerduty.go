@@ -123,7 +123,7 @@ func (p *Notifier) Notify(ctx context.Context, n *notify.Notification) error {
 	if err := checkStatus(resp, body); err != nil {
 		return notify.Redact(err, key)
 	}
-	p.logger.Debug("pagerduty accepted event", "channel", n.Channel, "action", ev.EventAction, "dedup_key", ev.DedupKey)
+	p.logger.Debug("pagerduty accepted event", "action", ev.EventAction, "dedup_key", ev.DedupKey)
 	return nil
 }
 
@@ -157,7 +157,7 @@ func (p *Notifier) trigger(n *notify.Notification, key string) (*Event, error) {
 		source = "klaxon-receiver"
 	}
 	if s, cut := notify.Truncate(summary, maxSummary); cut {
-		p.logger.Warn("truncated pagerduty summary", "channel", n.Channel, "limit", maxSummary)
+		p.logger.Warn("truncated pagerduty summary", "limit", maxSummary)
 		summary = s
 	}
 	source, _ = notify.Truncate(source, maxField)
@@ -285,17 +285,20 @@ func (p *Notifier) fit(ev *Event, n *notify.Notification) error {
 	if err != nil || size <= maxEventBytes || ev.Payload == nil {
 		return err
 	}
-	p.logger.Warn("pagerduty event too large, custom details removed", "channel", n.Channel, "bytes", size, "limit", maxEventBytes)
+	p.logger.Warn("pagerduty event too large, custom details removed", "bytes", size, "limit", maxEventBytes)
 	ev.Payload.CustomDetails = map[string]any{
 		"error": fmt.Sprintf("The alert details were removed because the event (%d bytes) exceeded PagerDuty's limit of %d bytes. "+
 			"See Alertmanager for the alerts.", size, maxEventBytes),
 		"num_firing":   len(n.Message.Firing()),
 		"num_resolved": len(n.Message.Resolved()),
 	}
+	if t := n.Message.TruncatedAlerts; t > 0 {
+		ev.Payload.CustomDetails["truncated_alerts"] = t
+	}
 	if size, err = encodedSize(ev); err != nil || size <= maxEventBytes {
 		return err
 	}
-	p.logger.Warn("pagerduty event still too large, links removed", "channel", n.Channel, "bytes", size, "limit", maxEventBytes)
+	p.logger.Warn("pagerduty event still too large, links removed", "bytes", size, "limit", maxEventBytes)
 	ev.Links = nil
 	if size, err = encodedSize(ev); err != nil || size <= maxEventBytes {
 		return err

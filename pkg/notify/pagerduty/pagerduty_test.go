@@ -42,6 +42,14 @@ func notification(kind notify.Kind, m *alert.Message) *notify.Notification {
 		IncidentKey: alert.IncidentKey("ops", m.GroupKey), CreatedAt: start}
 }
 
+// truncated is firingTwo from a group that Alertmanager's max_alerts cut
+// from five alerts to two.
+func truncated() *alert.Message {
+	m := firingTwo()
+	m.TruncatedAlerts = 3
+	return m
+}
+
 // large is a group of 60 alerts whose annotations and group label are far
 // too long for PagerDuty.
 func large() *alert.Message {
@@ -113,6 +121,7 @@ func TestGoldenEvents(t *testing.T) {
 		config func(*Config)
 	}{
 		{"firing", notify.KindTrigger, firingTwo(), nil},
+		{"truncated", notify.KindTrigger, truncated(), nil},
 		{"resolved", notify.KindResolve, resolved(), nil},
 		{"large", notify.KindTrigger, large(), nil},
 		{"hostile", notify.KindTrigger, hostile(), nil},

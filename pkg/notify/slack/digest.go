@@ -97,7 +97,7 @@ func (s *Notifier) buildDigest(ns []*notify.Notification) (*message, int) {
 	}
 	if len(r.cuts) > 0 {
 		s.logger.Warn("shortened a slack digest to hold Slack's limits",
-			"channel", ns[0].Channel, "notifications", covered, "cut", strings.Join(slices.Compact(slices.Sorted(slices.Values(r.cuts))), ", "))
+			"notifications", covered, "cut", strings.Join(slices.Compact(slices.Sorted(slices.Values(r.cuts))), ", "))
 	}
 	return msg, covered
 }

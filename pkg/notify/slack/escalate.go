@@ -44,16 +44,21 @@ func (r *renderer) escalationMessage(tmpl *notify.Template, n *notify.Notificati
 }
 
 // escalationList is each firing alert's name, summary and runbook, at most
-// max_alerts of them, then the acknowledge link.
+// max_alerts of them, the rest and the alerts Alertmanager left out
+// counted, then the acknowledge link.
 func (r *renderer) escalationList(n *notify.Notification) string {
 	firing := n.Message.Firing()
+	more := int(n.Message.TruncatedAlerts)
 	var lines []string
 	for i, a := range firing {
 		if i == r.conf.MaxAlerts {
-			lines = append(lines, fmt.Sprintf("_and %d more_", len(firing)-i))
+			more += len(firing) - i
 			break
 		}
 		lines = append(lines, r.escalationLine(a))
+	}
+	if more > 0 {
+		lines = append(lines, fmt.Sprintf("_and %d more_", more))
 	}
 	text := r.limit("attachment text", strings.Join(lines, "\n"), maxAttachmentText-moreReserve)
 	if ack := r.ackLink(n); ack != "" {

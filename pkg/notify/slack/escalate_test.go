@@ -31,6 +31,8 @@ func TestGoldenEscalation(t *testing.T) {
 	hostileEscalated.AckURL = "javascript:alert(1)"
 	hostileAcked := hostile()
 	hostileAcked.Kind, hostileAcked.AckedBy = notify.KindAcknowledged, hostileText
+	truncated := escalated(2)
+	truncated.Message.TruncatedAlerts = 3
 	for _, tc := range []struct {
 		name     string
 		n        *notify.Notification
@@ -39,6 +41,7 @@ func TestGoldenEscalation(t *testing.T) {
 		// The channel's own mentions for critical are not paged again.
 		{"escalate", escalated(2, "W0456DEFG", "S0999ZZZZ", "not-an-id"), []string{"<@W0456DEFG>", "<!subteam^S0999ZZZZ>"}},
 		{"escalate-hostile", hostileEscalated, nil},
+		{"escalate-truncated", truncated, nil},
 		{"acknowledged", acknowledged("Ada Lovelace"), nil},
 		{"acknowledged-hostile", hostileAcked, nil},
 		{"firing-ack-link", withAck, []string{"<!subteam^S0123ABCD>", "<@U012AB3CD>"}},
@@ -74,6 +77,7 @@ func TestAcknowledgedPingsNobody(t *testing.T) {
 func TestEscalationListBounded(t *testing.T) {
 	n := sixty()
 	n.Kind, n.Level = notify.KindEscalate, 1
+	n.Message.TruncatedAlerts = 0 // escalate-truncated.json counts those
 	n.Message.Alerts = append(n.Message.Alerts, errorRateAlert("gone:1", alert.StatusResolved))
 	req := send(t, "max_alerts: 3\n", n, nil)
 	text := req.Message.Attachments[0].Text

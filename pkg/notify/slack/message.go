@@ -102,7 +102,7 @@ func (s *Notifier) finish(r *renderer, n *notify.Notification, text string, att 
 	}
 	if len(r.cuts) > 0 {
 		s.logger.Warn("shortened a slack message to hold Slack's limits",
-			"channel", n.Channel, "incident", n.IncidentKey, "cut", strings.Join(r.cuts, ", "))
+			"incident", n.IncidentKey, "cut", strings.Join(r.cuts, ", "))
 	}
 	return msg
 }
@@ -327,7 +327,7 @@ func (s *Notifier) mentionSeqs(n *notify.Notification) []string {
 	for _, raw := range n.Mentions {
 		m, err := ParseMention(raw)
 		if err != nil {
-			s.logger.Warn("dropping a mention Slack cannot notify", "channel", n.Channel, "err", err)
+			s.logger.Warn("dropping a mention Slack cannot notify", "err", err)
 			continue
 		}
 		list = append(list, m)
