@@ -452,22 +452,33 @@ func TestRestart(t *testing.T) {
 	}
 }
 
+// TestNewerSchemaRefused: a database whose schema version is higher than
+// the last migration is refused, whether goose recorded it or the version
+// table before goose did.
 func TestNewerSchemaRefused(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "klaxon.db")
-	s := open(t, path, sqlite.Options{})
-	s.Close()
-	raw, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := raw.Exec("INSERT INTO schema_version (version) VALUES (99)"); err != nil {
-		t.Fatal(err)
-	}
-	raw.Close()
-	_, err = sqlite.Open(context.Background(), path, sqlite.Options{})
-	const want = "database schema version 99 is newer than this klaxon-receiver knows (3): run a newer release"
-	if err == nil || err.Error() != want {
-		t.Fatalf("opening a newer schema: %v, want %q", err, want)
+	for _, tc := range []struct{ name, insert string }{
+		{"goose", "INSERT INTO goose_db_version (version_id, is_applied) VALUES (99, 1)"},
+		{"before goose", `CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL DEFAULT 0);
+			INSERT INTO schema_version (version) VALUES (1), (2), (3), (99)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "klaxon.db")
+			s := open(t, path, sqlite.Options{})
+			s.Close()
+			raw, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := raw.Exec(tc.insert); err != nil {
+				t.Fatal(err)
+			}
+			raw.Close()
+			_, err = sqlite.Open(context.Background(), path, sqlite.Options{})
+			const want = "database schema version 99 is newer than this klaxon-receiver knows (3): run a newer release"
+			if err == nil || err.Error() != want {
+				t.Fatalf("opening a newer schema: %v, want %q", err, want)
+			}
+		})
 	}
 }
 
