@@ -58,3 +58,7 @@ func (s *Store) EscalationKeysPlan(ctx context.Context) (string, error) {
 	}
 	return strings.Join(plan, "\n"), rows.Err()
 }
+
+// Prune deletes what is past the retention at the store's clock's time,
+// as one pass of the pruner does.
+func (s *Store) Prune(ctx context.Context) error { return s.prune(ctx, s.opts.Now()) }

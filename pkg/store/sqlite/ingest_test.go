@@ -177,31 +177,3 @@ func TestIngestHonoursContext(t *testing.T) {
 		t.Fatalf("pending (-want +got):\n%s", diff)
 	}
 }
-
-func TestIngestValidation(t *testing.T) {
-	s := open(t, "", sqlite.Options{})
-	tests := []struct {
-		name   string
-		modify func(*store.Ingest)
-		want   string
-	}{
-		{"no incident key", func(in *store.Ingest) { in.IncidentKey = "" }, "ingest: incident key is empty"},
-		{"no state hash", func(in *store.Ingest) { in.StateHash = "" }, "ingest: state hash is empty"},
-		{"no kind", func(in *store.Ingest) { in.Kind = "" }, "ingest: kind is empty"},
-		{"no payload", func(in *store.Ingest) { in.Payload = nil }, "ingest: payload is empty"},
-		{"no time", func(in *store.Ingest) { in.ReceivedAt = time.Time{} }, "ingest: received time is zero"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			in := newIngest("inc1", "h1", t0, "pager")
-			tt.modify(in)
-			_, err := s.Ingest(context.Background(), in)
-			if err == nil || err.Error() != tt.want {
-				t.Fatalf("got %v, want %q", err, tt.want)
-			}
-		})
-	}
-	if _, err := s.Ingest(context.Background(), nil); err == nil || err.Error() != "ingest: nothing to record" {
-		t.Fatalf("nil ingest: %v", err)
-	}
-}

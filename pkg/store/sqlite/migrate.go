@@ -6,88 +6,92 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
-	"path"
-	"strconv"
-	"strings"
-	"time"
+	"log/slog"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/database"
+
+	"github.com/klaxonhq/klaxon/pkg/store/schema"
 )
 
-// Schema migrations are the files migrations/NNNN_name.sql, applied in
-// order, each in the transaction that records its number in
-// schema_version. To change the schema, add the next number with the
-// statements that take the previous schema to the new one (ALTER TABLE,
-// CREATE INDEX, copying data); never edit a file that has been released,
-// since databases in the field have already applied it. A database whose
-// version is higher than the last file is refused: it was written by a
-// newer klaxon-receiver, and this one would misread it.
+// The schema migrations are the files migrations/NNNN_name.sql, applied by
+// package schema (goose); see there how to change the schema.
 //
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+// legacyTable and legacyLast are the version table of the databases
+// written before goose, and the last version those knew: their schema is
+// that of migrations 1 to legacyLast.
+const (
+	legacyTable = "schema_version"
+	legacyLast  = 3
+)
 
-// migrations reads the embedded files, which must be numbered 1, 2, ...
-// without gaps.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
+// migrate brings the database's schema up to date.
+func migrate(ctx context.Context, db *sql.DB, logger *slog.Logger) error {
+	if err := adoptLegacy(ctx, db); err != nil {
+		return err
 	}
-	var out []migration
-	for i, name := range names {
-		base := path.Base(name)
-		num, _, _ := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if err != nil || v != i+1 {
-			return nil, fmt.Errorf("migration %s: expected number %04d", base, i+1)
-		}
-		text, err := migrationFiles.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: base, sql: string(text)})
-	}
-	return out, nil
-}
-
-// migrate brings the database's schema up to date in one transaction.
-func migrate(ctx context.Context, db *sql.DB) error {
-	ms, err := migrations()
+	sub, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
 		return err
 	}
+	return schema.Migrate(ctx, db, goose.DialectSQLite3, sub, schema.Options{Logger: logger})
+}
+
+// adoptLegacy hands a database written before goose over to it, in one
+// transaction: the versions its schema_version table records are recorded
+// in goose's table, and schema_version is dropped, so that a release
+// before goose refuses the database rather than misreading a later schema.
+// The tables of the data are left as they are. A database without
+// schema_version is left alone.
+func adoptLegacy(ctx context.Context, db *sql.DB) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return unavailable("starting the schema migration", err)
+		return unavailable("starting the schema adoption", err)
 	}
 	defer tx.Rollback() // a no-op after Commit
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
-		version    INTEGER PRIMARY KEY,
-		applied_at INTEGER NOT NULL DEFAULT 0
-	)`); err != nil {
-		return unavailable("creating schema_version", err)
+	var legacy int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, legacyTable).Scan(&legacy); err != nil {
+		return unavailable("looking for "+legacyTable, err)
 	}
-	var current int
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&current); err != nil {
+	if legacy == 0 {
+		return nil
+	}
+	var current int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM `+legacyTable).Scan(&current); err != nil {
 		return unavailable("reading the schema version", err)
 	}
-	if current > len(ms) {
-		return fmt.Errorf("database schema version %d is newer than this klaxon-receiver knows (%d): run a newer release", current, len(ms))
+	if err := schema.CheckVersion(current, legacyLast); err != nil {
+		return err
 	}
-	for _, m := range ms[current:] {
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return unavailable("applying migration "+m.name, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, applied_at) VALUES (?, ?)`, m.version, nanos(time.Now())); err != nil {
-			return unavailable("recording migration "+m.name, err)
-		}
+	if err := recordVersions(ctx, tx, current); err != nil {
+		return unavailable("recording the schema version for goose", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DROP TABLE `+legacyTable); err != nil {
+		return unavailable("dropping "+legacyTable, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return unavailable("committing the schema migration", err)
+		return unavailable("committing the schema adoption", err)
+	}
+	return nil
+}
+
+// recordVersions creates goose's version table and records versions 0 (as
+// goose does for a new table) to last applied.
+func recordVersions(ctx context.Context, tx *sql.Tx, last int64) error {
+	versions, err := database.NewStore(goose.DialectSQLite3, schema.Table)
+	if err != nil {
+		return err
+	}
+	if err := versions.CreateVersionTable(ctx, tx); err != nil {
+		return err
+	}
+	for v := range last + 1 {
+		if err := versions.Insert(ctx, tx, database.InsertRequest{Version: v}); err != nil {
+			return fmt.Errorf("version %d: %w", v, err)
+		}
 	}
 	return nil
 }

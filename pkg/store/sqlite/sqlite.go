@@ -9,7 +9,7 @@
 // past the retention, a chunk at a time (see prune.go).
 //
 // Times are stored as Unix nanoseconds. The schema is created and upgraded
-// by the numbered files in migrations/ (see migrate.go).
+// by the numbered files in migrations/, through package schema (goose).
 package sqlite
 
 import (
@@ -212,7 +212,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 // start migrates the schema, prepares the ingest statements and registers
 // the metrics.
 func (s *Store) start(ctx context.Context) error {
-	if err := migrate(ctx, s.writer); err != nil {
+	if err := migrate(ctx, s.writer, s.opts.Logger); err != nil {
 		return err
 	}
 	if err := s.writer.QueryRowContext(ctx, "PRAGMA page_size").Scan(&s.pageBytes); err != nil {

@@ -1,3 +1,4 @@
+-- +goose Up
 -- The first schema: alert groups, accepted payloads and the outbox.
 -- Times are Unix nanoseconds (UTC).
 

@@ -1,3 +1,4 @@
+-- +goose Up
 -- Escalations of incidents and the nonces of used signed links.
 -- Times are Unix nanoseconds (UTC).
 
