@@ -153,7 +153,6 @@ type Global struct {
 	acklink.KeyConfig `yaml:",inline"`
 }
 
-
 // Defaults.
 const (
 	DefaultExternalURL     = "http://localhost:9848/"
