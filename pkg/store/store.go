@@ -32,6 +32,10 @@ type Store interface {
 	Complete(ctx context.Context, id int64, at time.Time) error
 	// Reschedule records a failed attempt and when to try again.
 	Reschedule(ctx context.Context, id int64, next time.Time, lastErr string) error
+	// Renew extends the leases of the given pending deliveries to until,
+	// for the worker still working on them, and returns how many it
+	// renewed. A delivery no longer pending is left as it is.
+	Renew(ctx context.Context, ids []int64, until time.Time) (int, error)
 	// Postpone hands a delivery back until next without counting an
 	// attempt: its channel's rate limit or hold is not its failure.
 	Postpone(ctx context.Context, id int64, next time.Time) error

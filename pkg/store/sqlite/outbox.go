@@ -211,6 +211,21 @@ func (s *Store) RetryNow(ctx context.Context, channel string, now time.Time) (in
 	return int(n), err
 }
 
+// Renew extends the leases of the pending deliveries among ids to until.
+func (s *Store) Renew(ctx context.Context, ids []int64, until time.Time) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, nanos(until))
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	n, err := s.exec(ctx, "renewing leases", `UPDATE outbox SET lease_until = ?
+		WHERE state = 'pending' AND id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`, args...)
+	return int(n), err
+}
+
 // DeadLetters lists the dead letters, oldest first.
 func (s *Store) DeadLetters(ctx context.Context) ([]store.Delivery, error) {
 	rows, err := s.reader.QueryContext(ctx, `SELECT `+deliveryColumns+`

@@ -584,3 +584,32 @@ func testRetryNow(t *testing.T, db Database) {
 		t.Errorf("RetryNow again: %d, %v; want nothing left to make due", n, err)
 	}
 }
+
+// testRenew: a renewed lease holds a delivery back until its new end; a
+// delivery no longer pending is not renewed.
+func testRenew(t *testing.T, db Database) {
+	s := db.Open(t, Options{})
+	ctx := context.Background()
+	MustIngest(t, s, NewIngest("inc1", "h1", T0, "pager"))
+	MustIngest(t, s, NewIngest("inc2", "h1", T0, "pager"))
+	got, err := s.Claim(ctx, T0, 10*time.Second, 10)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("claim: %v, %v", IDs(got), err)
+	}
+	if err := s.Complete(ctx, got[1].ID, T0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.Renew(ctx, []int64{got[0].ID, got[1].ID}, T0.Add(30*time.Second))
+	if err != nil || n != 1 {
+		t.Fatalf("Renew: %d, %v; want the pending one renewed", n, err)
+	}
+	if again := Claim(t, s, T0.Add(20*time.Second), 10); len(again) != 0 {
+		t.Errorf("claimed at T0+20s, inside the renewed lease: %v", IDs(again))
+	}
+	if again := Claim(t, s, T0.Add(30*time.Second), 10); len(again) != 1 || again[0].ID != got[0].ID {
+		t.Errorf("claimed at T0+30s, when the renewed lease ends: %v, want %d", IDs(again), got[0].ID)
+	}
+	if n, err := s.Renew(ctx, nil, T0); err != nil || n != 0 {
+		t.Errorf("Renew of nothing: %d, %v", n, err)
+	}
+}

@@ -82,6 +82,7 @@ var tests = []struct {
 	{"RequeueSkipsSuperseded", testRequeueSkipsSuperseded},
 	{"PostponeKeepsAttemptsAndError", testPostponeKeepsAttemptsAndError},
 	{"RetryNow", testRetryNow},
+	{"Renew", testRenew},
 	{"ClaimAlong", testClaimAlong},
 	{"Settle", testSettle},
 	{"Restart", testRestart},
