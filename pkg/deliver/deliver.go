@@ -65,7 +65,7 @@ func (b Backoff) Delay(attempts int) time.Duration {
 const (
 	DefaultWorkers      = 4
 	DefaultMaxAge       = 24 * time.Hour
-	DefaultLease        = 2 * time.Minute
+	DefaultLease        = 15 * time.Second
 	DefaultPollInterval = time.Second
 	DefaultTimeout      = 30 * time.Second
 )
@@ -78,8 +78,9 @@ var DefaultBackoff = Backoff{Initial: time.Second, Max: 5 * time.Minute, Factor:
 // the channel is free, and the worker takes other work.
 const maxWait = 5 * time.Second
 
-// leaseMargin is the part of a lease left for recording the outcome.
-const leaseMargin = 10 * time.Second
+// MinLease is the shortest lease: renewed every third of it, a shorter
+// one would cost a store write a few times a second per worker.
+const MinLease = 3 * time.Second
 
 // storeTimeout bounds each store call of a worker.
 const storeTimeout = 30 * time.Second
@@ -97,9 +98,10 @@ type Options struct {
 	// factor 2); fields left zero take the default's.
 	Backoff Backoff
 	// Lease is how long a claimed delivery is withheld from other workers
-	// and replicas (default 2m). It is raised to cover an attempt's
-	// Timeout and the wait for a rate limit, so that a delivery under way
-	// is not taken twice.
+	// and replicas after its worker was last heard of (default 15s, at
+	// least MinLease): the Deliverer renews the leases of the deliveries
+	// under way every third of it, so a delivery whose process died is
+	// taken over within one lease.
 	Lease time.Duration
 	// PollInterval is how often idle workers look at the outbox (default
 	// 1s); Wake makes them look at once.
@@ -128,7 +130,7 @@ func (o Options) withDefaults() Options {
 	set(&o.Lease, DefaultLease)
 	set(&o.PollInterval, DefaultPollInterval)
 	set(&o.Timeout, DefaultTimeout)
-	o.Lease = max(o.Lease, o.Timeout+maxWait+leaseMargin)
+	o.Lease = max(o.Lease, MinLease)
 	set(&o.Backoff.Initial, DefaultBackoff.Initial)
 	set(&o.Backoff.Max, DefaultBackoff.Max)
 	if o.Backoff.Factor < 1 {
@@ -156,6 +158,7 @@ type Deliverer struct {
 	logger  *slog.Logger
 	metrics *metrics
 	wake    *Wake
+	leases  leases
 }
 
 // New returns a Deliverer for the configured channels and registers its
@@ -242,13 +245,21 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		wg.Go(func() {
 			for del := range jobs {
 				d.deliver(ctx, del)
+				d.leases.release(del.ID)
 				idle <- struct{}{}
 			}
 		})
 	}
+	renewCtx, stopRenewing := context.WithCancel(context.WithoutCancel(ctx))
+	renewed := make(chan struct{})
+	go func() { defer close(renewed); d.renew(renewCtx) }()
 	d.dispatch(ctx, jobs, idle)
 	close(jobs)
 	wg.Wait()
+	// The attempts under way when ctx ended have recorded their outcomes:
+	// nothing is held any more.
+	stopRenewing()
+	<-renewed
 	return nil
 }
 
@@ -271,6 +282,7 @@ func (d *Deliverer) dispatch(ctx context.Context, jobs chan<- store.Delivery, id
 		}
 		lastErr = d.logClaim(err, lastErr)
 		for _, del := range claimed {
+			d.leases.hold(del.ID)
 			jobs <- del
 		}
 		for range free - len(claimed) {

@@ -40,6 +40,9 @@ func (d *Deliverer) claimAlong(ctx context.Context, log *slog.Logger, held store
 		log.Warn("claiming deliveries to send in the same message; sending this one alone", "err", err)
 		return nil
 	}
+	for _, del := range dels {
+		d.leases.hold(del.ID)
+	}
 	out := make([]pending, 0, len(dels))
 	for _, del := range dels {
 		n, err := d.notification(del)
@@ -48,6 +51,7 @@ func (d *Deliverer) claimAlong(ctx context.Context, log *slog.Logger, held store
 			dlog := d.deliveryLog(del)
 			dlog.Error("stored payload does not decode: it is a dead letter", "err", err)
 			d.bury(ctx, dlog, del, "payload does not decode: "+err.Error())
+			d.leases.release(del.ID)
 			continue
 		}
 		out = append(out, pending{del, n})
@@ -67,6 +71,7 @@ func (d *Deliverer) deliverDigest(ctx context.Context, l *lane, dg notify.Digest
 	if rest := batch[covered:]; len(rest) > 0 {
 		d.settle(ctx, log, rest, store.Settlement{Outcome: store.Postponed, At: d.opts.Now()})
 	}
+	defer d.leases.release(ids(batch)...)
 	batch = batch[:covered]
 	d.recordDigest(ctx, log.With("deliveries", ids(batch)), batch, err, recovered)
 }

@@ -82,6 +82,18 @@ type spyStore struct {
 	// the store; failSettles the same for Settle.
 	failCompletes atomic.Int64
 	failSettles   atomic.Int64
+	// failRenews makes every Renew fail, as for a replica cut off from
+	// the store.
+	failRenews atomic.Bool
+}
+
+func (s *spyStore) Renew(ctx context.Context, ids []int64, until time.Time) (int, error) {
+	if s.failRenews.Load() {
+		return 0, fmt.Errorf("%w: connection refused", store.ErrUnavailable)
+	}
+	n, err := s.Store.Renew(ctx, ids, until)
+	s.record(event{Op: "renew", At: until})
+	return n, err
 }
 
 var settleOps = map[store.Outcome]string{store.Done: "settle-done", store.Retry: "settle-retry", store.Postponed: "settle-postponed", store.Dead: "settle-dead"}

@@ -1,0 +1,105 @@
+package deliver_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/pkg/deliver"
+	"github.com/klaxonhq/klaxon/pkg/notify"
+	"github.com/klaxonhq/klaxon/pkg/store"
+)
+
+// blocked is a notifier whose first send waits until the test releases
+// it or the send's context ends.
+func blocked(t *testing.T) (*fakeNotifier, <-chan struct{}, func()) {
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	f := &fakeNotifier{answer: func(ctx context.Context, call int, _ *notify.Notification) error {
+		if call == 0 {
+			entered <- struct{}{}
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	}}
+	var done bool
+	free := func() {
+		if !done {
+			done = true
+			close(release)
+		}
+	}
+	t.Cleanup(free)
+	return f, entered, free
+}
+
+// claimNow claims for another replica, straight from the store.
+func claimNow(t *testing.T, h *harness) []store.Delivery {
+	t.Helper()
+	got, err := h.store.Store.Claim(context.Background(), h.clock.Now(), time.Minute, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// TestLeaseRenewedWhileUnderWay: a send that takes longer than the lease
+// keeps its delivery, as the Deliverer renews the lease while it works.
+func TestLeaseRenewedWhileUnderWay(t *testing.T) {
+	slow, entered, free := blocked(t)
+	h := start(t, map[string]deliver.Channel{"pager": {Notifier: slow}}, func(o *deliver.Options) { o.Lease = deliver.MinLease })
+	h.ingest(t, "inc1", "a", notify.KindTrigger, "pager")
+	h.d.Wake()
+	<-entered
+	h.clock.Advance(2 * deliver.MinLease)
+	past := h.clock.Now()
+	testenv.Eventually(t, wait, func() error {
+		for _, e := range h.store.Events() {
+			if e.Op == "renew" && e.At.After(past) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no lease renewed past %s: %+v", past, h.store.Events())
+	})
+	if got := claimNow(t, h); len(got) != 0 {
+		t.Errorf("another replica took over a delivery under way, twice its lease after the claim: %+v", got)
+	}
+	free()
+	h.store.waitEvents(t, 1)
+	testenv.Eventually(t, wait, func() error {
+		for _, e := range h.store.Events() {
+			if e.Op == "complete" {
+				return nil
+			}
+		}
+		return fmt.Errorf("not completed: %+v", h.store.Events())
+	})
+	if n := len(slow.Calls()); n != 1 {
+		t.Errorf("sent %d times, want once", n)
+	}
+}
+
+// TestLeaseTakenOverWhenNotRenewed: a delivery whose worker can no longer
+// renew its lease (a replica that died or lost the store) is taken over
+// once the lease ends, not after the longest an attempt may take.
+func TestLeaseTakenOverWhenNotRenewed(t *testing.T) {
+	slow, entered, free := blocked(t)
+	defer free()
+	h := start(t, map[string]deliver.Channel{"pager": {Notifier: slow}}, func(o *deliver.Options) { o.Lease = deliver.MinLease })
+	h.store.failRenews.Store(true)
+	h.ingest(t, "inc1", "a", notify.KindTrigger, "pager")
+	h.d.Wake()
+	<-entered
+	if got := claimNow(t, h); len(got) != 0 {
+		t.Fatalf("claimed by another replica during the lease: %+v", got)
+	}
+	h.clock.Advance(deliver.MinLease)
+	if got := claimNow(t, h); len(got) != 1 || got[0].IncidentKey != "inc1" {
+		t.Errorf("after one lease without renewal, another replica claimed %+v, want inc1's delivery", got)
+	}
+}
