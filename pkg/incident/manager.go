@@ -31,9 +31,6 @@ const (
 	// EscalationTick is how often Run looks for escalations
 	// whose timer is due.
 	EscalationTick = time.Second
-	// escalationLease is how long a claimed escalation is held before
-	// another worker may take it, should this one die mid-update.
-	escalationLease = time.Minute
 	// escalationBatch is how many due escalations one tick claims.
 	escalationBatch = 100
 )
@@ -125,10 +122,14 @@ func (m *Manager) Wake() {
 }
 
 // Tick sends every page due by the config's clock: it claims the due
-// escalations and applies Tick to each.
+// escalations and applies Tick to each. A claim is held for the config's
+// storage.takeover_after, after which another replica takes over an
+// escalation this one did not record; recording the tick applies it to
+// the latest state, so a page due once is sent once even then.
 func (m *Manager) Tick(ctx context.Context) error {
-	now := m.current.Get().Now()
-	due, err := m.store.ClaimDueEscalations(ctx, now, escalationLease, escalationBatch)
+	rt := m.current.Get()
+	now := rt.Now()
+	due, err := m.store.ClaimDueEscalations(ctx, now, rt.Config.Storage.TakeoverAfter, escalationBatch)
 	if err != nil {
 		return fmt.Errorf("claiming due escalations: %w", err)
 	}

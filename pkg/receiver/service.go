@@ -90,6 +90,7 @@ func (s *Service) build(reg prometheus.Registerer, watch func(incident.Waker) in
 	}
 	s.Deliverer = deliver.New(s.Store, rt.Channels, deliver.Options{
 		MaxAge:   rt.Config.Global.DeadLetterAfter,
+		Lease:    rt.Config.Storage.TakeoverAfter,
 		Preparer: s.Incidents,
 		Wake:     wake,
 	}, reg, s.logger)

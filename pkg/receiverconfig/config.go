@@ -298,7 +298,7 @@ func (c *Config) UnmarshalYAML(node *yaml.Node) error {
 }
 
 func defaultConfig() *Config {
-	return &Config{Global: defaultGlobal(), Storage: Storage{Path: DefaultStoragePath}}
+	return &Config{Global: defaultGlobal(), Storage: Storage{Path: DefaultStoragePath, TakeoverAfter: DefaultTakeoverAfter}}
 }
 
 func defaultGlobal() Global {

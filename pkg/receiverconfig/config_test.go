@@ -33,7 +33,7 @@ func TestLoadFileGood(t *testing.T) {
 			MaxBodySize:     units.MiB,
 			DeadLetterAfter: 6 * time.Hour,
 		},
-		Storage: Storage{Path: "/var/lib/klaxon/receiver.db"},
+		Storage: Storage{Path: "/var/lib/klaxon/receiver.db", TakeoverAfter: 20 * time.Second},
 		Channels: []Channel{
 			{Name: "pagerduty", Integration: "pagerduty", Config: &pagerduty.Config{
 				RoutingKeyFile: filepath.Join("testdata", "secrets", "pagerduty-routing-key"),
@@ -171,7 +171,7 @@ func TestShippedConfigs(t *testing.T) {
 	}
 	want := &Config{
 		Global:  Global{ExternalURL: DefaultExternalURL, MaxBodySize: DefaultMaxBodySize, DeadLetterAfter: DefaultDeadLetterAfter},
-		Storage: Storage{Path: DefaultStoragePath},
+		Storage: Storage{Path: DefaultStoragePath, TakeoverAfter: DefaultTakeoverAfter},
 		Routes: []Route{{Name: "critical", EscalationPolicy: "default"}, {Name: "warning", EscalationPolicy: "default"},
 			{Name: "heartbeat"}},
 	}

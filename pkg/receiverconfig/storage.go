@@ -3,6 +3,7 @@ package receiverconfig
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	commoncfg "github.com/prometheus/common/config"
 	"go.yaml.in/yaml/v3"
@@ -19,7 +20,20 @@ type Storage struct {
 	Path string `yaml:"path"`
 	// Postgres, when set, keeps the state in PostgreSQL instead.
 	Postgres *Postgres `yaml:"postgres"`
+	// TakeoverAfter is how long a delivery or escalation claimed by a
+	// receiver that stopped working on it (it died, hung or lost the
+	// store) waits before another replica, or this one restarted, takes
+	// it over. A live receiver renews its claims every third of it.
+	TakeoverAfter time.Duration `yaml:"takeover_after"`
 }
+
+// Takeover bounds.
+const (
+	DefaultTakeoverAfter = 15 * time.Second
+	// MinTakeoverAfter keeps the renewals, every third of it, to about one
+	// store write a second.
+	MinTakeoverAfter = 3 * time.Second
+)
 
 // Postgres is a PostgreSQL store's connection.
 type Postgres struct {
@@ -37,13 +51,16 @@ const DefaultMaxConns = 10
 
 // UnmarshalYAML applies the defaults and checks the section.
 func (s *Storage) UnmarshalYAML(node *yaml.Node) error {
-	*s = Storage{Path: DefaultStoragePath}
+	*s = Storage{Path: DefaultStoragePath, TakeoverAfter: DefaultTakeoverAfter}
 	type plain Storage
 	if err := yamlconf.DecodeNode(node, (*plain)(s)); err != nil {
 		return err
 	}
 	if at := yamlconf.ValueNode(node, "path"); s.Postgres != nil && at != node {
 		return yamlconf.Errorf(at, "storage: path is the SQLite file's; with postgres, leave it out")
+	}
+	if s.TakeoverAfter < MinTakeoverAfter {
+		return yamlconf.Errorf(yamlconf.ValueNode(node, "takeover_after"), "storage: takeover_after must be at least %s, not %s", MinTakeoverAfter, s.TakeoverAfter)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -39,6 +40,25 @@ func TestStoragePostgres(t *testing.T) {
 	}
 }
 
+// TestStorageTakeover: takeover_after has a default, with or without a
+// storage section, and takes the config's durations.
+func TestStorageTakeover(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"":                                     DefaultTakeoverAfter,
+		"storage:\n  path: a.db\n":             DefaultTakeoverAfter,
+		"storage:\n  takeover_after: 1m\n":     time.Minute,
+		"storage:\n  takeover_after: 4500ms\n": 4500 * time.Millisecond,
+	} {
+		c, err := Parse("x.yml", []byte(in))
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if c.Storage.TakeoverAfter != want {
+			t.Errorf("%q: takeover_after %s, want %s", in, c.Storage.TakeoverAfter, want)
+		}
+	}
+}
+
 func TestStorageBad(t *testing.T) {
 	for _, tc := range []struct{ name, in, err string }{
 		{"postgres and path", "storage:\n  path: a.db\n  postgres:\n    dsn: postgres://db/k\n",
@@ -49,6 +69,8 @@ func TestStorageBad(t *testing.T) {
 			"x.yml:4: at most one of dsn, dsn_file and dsn_env may be set"},
 		{"pool", "storage:\n  postgres:\n    dsn: postgres://db/k\n    max_conns: 0\n",
 			"x.yml:4: storage.postgres: max_conns must be at least 1, not 0"},
+		{"takeover too soon", "storage:\n  takeover_after: 1s\n",
+			"x.yml:2: storage: takeover_after must be at least 3s, not 1s"},
 		{"unknown key", "storage:\n  postgres:\n    dns: postgres://db/k\n",
 			`x.yml:3: unknown key "dns" (known keys: dsn, dsn_env, dsn_file, max_conns)`},
 	} {
