@@ -41,7 +41,10 @@ func (d *Deliverer) deliver(ctx context.Context, del store.Delivery) {
 		return
 	}
 	now := d.opts.Now()
-	wait, later, ok := l.reserve(now)
+	wait, later, ok, err := l.reserve(ctx, now)
+	if err != nil {
+		log.Warn("the channel's turn could not be taken; trying again shortly", "err", err)
+	}
 	if !ok {
 		// The channel is held back, its rate limit is far off, another
 		// worker waits for it or a probe is under way: give the worker
@@ -95,7 +98,18 @@ func (d *Deliverer) send(ctx context.Context, log *slog.Logger, l *lane, p pendi
 		return
 	}
 	err := d.attempt(ctx, l, p.n)
-	d.record(ctx, log, p.del, err, l.sent(d.opts.Now(), err, probe))
+	d.record(ctx, log, p.del, err, d.sent(ctx, log, l, err, probe))
+}
+
+// sent tells the channel's throttle how a send ended, and reports whether
+// the channel recovered; a hold the other replicas could not be told of
+// is logged.
+func (d *Deliverer) sent(ctx context.Context, log *slog.Logger, l *lane, err error, probe uint64) bool {
+	recovered, holdErr := l.sent(ctx, d.opts.Now(), err, probe)
+	if holdErr != nil {
+		log.Warn("the upstream's Retry-After could not be shared with the other replicas", "err", holdErr)
+	}
+	return recovered
 }
 
 func (d *Deliverer) deliveryLog(del store.Delivery) *slog.Logger {

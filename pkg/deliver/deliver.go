@@ -8,6 +8,7 @@ package deliver
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -16,7 +17,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/promslog"
-	"golang.org/x/time/rate"
 
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/store"
@@ -97,6 +97,10 @@ type Options struct {
 	// Backoff is the wait between attempts (default 1s, at most 5m,
 	// factor 2); fields left zero take the default's.
 	Backoff Backoff
+	// Pacer, when set, paces each channel's sends across every receiver
+	// on the store, and shares the holds that upstreams ask for; nil paces
+	// this process's sends alone, right for a receiver alone on its store.
+	Pacer store.Pacer
 	// Lease is how long a claimed delivery is withheld from other workers
 	// and replicas after its worker was last heard of (default 15s, at
 	// least MinLease): the Deliverer renews the leases of the deliveries
@@ -177,7 +181,7 @@ func New(st store.Store, channels map[string]Channel, opts Options, reg promethe
 	d.wake = d.opts.Wake
 	names := make([]string, 0, len(channels))
 	for name, ch := range channels {
-		d.lanes[name] = newLane(ch)
+		d.lanes[name] = newLane(name, ch, d.opts.Pacer)
 		names = append(names, name)
 	}
 	d.metrics = newMetrics(reg, names, st, d.opts.Now, logger)
@@ -195,7 +199,7 @@ func (d *Deliverer) SetChannels(channels map[string]Channel) {
 	lanes := make(map[string]*lane, len(channels))
 	names := make([]string, 0, len(channels))
 	for name, ch := range channels {
-		lanes[name] = newLane(ch)
+		lanes[name] = newLane(name, ch, d.opts.Pacer)
 		if old, ok := d.lanes[name]; ok && old.Limit == ch.Limit {
 			lanes[name].throttle = old.throttle
 		}
@@ -337,7 +341,7 @@ type lane struct {
 // for. A reload that keeps the channel keeps its throttle, so that a hold
 // set by an attempt still running with the old config applies to the new.
 type throttle struct {
-	limiter *rate.Limiter
+	pacer pacer
 
 	mu        sync.Mutex
 	heldUntil time.Time
@@ -358,12 +362,14 @@ type throttle struct {
 	probes uint64
 }
 
-func newLane(ch Channel) *lane {
-	limit, burst := rate.Inf, max(ch.Limit.Burst, 1)
-	if ch.Limit.Every > 0 {
-		limit = rate.Every(ch.Limit.Every)
+// newLane returns the channel named name with its throttle, which paces
+// its sends through shared when it is set.
+func newLane(name string, ch Channel, shared store.Pacer) *lane {
+	var p pacer = newLocalPacer(ch.Limit)
+	if shared != nil {
+		p = newSharedPacer(shared, name, ch.Limit)
 	}
-	return &lane{Channel: ch, throttle: &throttle{limiter: rate.NewLimiter(limit, burst)}}
+	return &lane{Channel: ch, throttle: &throttle{pacer: p}}
 }
 
 // reserve takes a turn of the channel at now. It returns how long to wait
@@ -372,25 +378,29 @@ func newLane(ch Channel) *lane {
 // back: one worker at most waits for a channel, so that a rate-limited
 // chat channel cannot hold every worker while pages for other channels
 // are due. A caller told to wait calls waited afterwards; every caller
-// calls begin before it sends.
-func (l *throttle) reserve(now time.Time) (wait time.Duration, later time.Time, ok bool) {
+// calls begin before it sends. A pacer that fails (its store is
+// unreachable) lets nothing through: the error says why, and later is a
+// second away.
+func (l *throttle) reserve(ctx context.Context, now time.Time) (wait time.Duration, later time.Time, ok bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.heldUntil.Sub(now) > maxWait {
-		return 0, l.heldUntil, false
+		return 0, l.heldUntil, false, nil
 	}
 	if l.turn.After(now) {
 		// Come back at the waiting worker's turn, to go in its digest.
-		return 0, l.turn, false
+		return 0, l.turn, false, nil
 	}
-	r := l.limiter.ReserveN(now, 1)
-	wait = max(r.DelayFrom(now), l.heldUntil.Sub(now), 0)
-	if wait > maxWait {
-		r.CancelAt(now)
-		return 0, now.Add(wait), false
+	turn, ok, err := l.pacer.take(ctx, now)
+	if err != nil {
+		return 0, now.Add(time.Second), false, fmt.Errorf("pacing the channel's sends: %w", err)
 	}
+	if !ok {
+		return 0, turn, false, nil
+	}
+	wait = max(turn.Sub(now), l.heldUntil.Sub(now), 0)
 	l.turn = now.Add(wait)
-	return wait, time.Time{}, true
+	return wait, time.Time{}, true, nil
 }
 
 // waited ends the wait reserve asked for.
@@ -430,10 +440,20 @@ func (l *throttle) probeOver(probe uint64) bool {
 }
 
 // sent records the outcome err of a send at now, ending probe, the
-// number begin gave it (0 for none). A success ends probing, and reports whether an attempt had
-// failed since the last success; an upstream's Retry-After holds the
-// channel back until then and makes it probe.
-func (l *throttle) sent(now time.Time, err error, probe uint64) (recovered bool) {
+// number begin gave it (0 for none). A success ends probing, and reports
+// whether an attempt had failed since the last success; an upstream's
+// Retry-After holds the channel back until then, here and through a
+// shared pacer in every replica, and makes it probe.
+func (l *throttle) sent(ctx context.Context, now time.Time, err error, probe uint64) (recovered bool, holdErr error) {
+	recovered, until := l.record(now, err, probe)
+	if !until.IsZero() {
+		holdErr = l.pacer.hold(ctx, until)
+	}
+	return recovered, holdErr
+}
+
+// record is sent's part in memory; it returns the hold to share, if any.
+func (l *throttle) record(now time.Time, err error, probe uint64) (recovered bool, hold time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if probe != 0 && probe == l.probes {
@@ -442,20 +462,21 @@ func (l *throttle) sent(now time.Time, err error, probe uint64) (recovered bool)
 	if err == nil {
 		recovered = l.failing
 		l.failing, l.probing = false, false
-		return recovered
+		return recovered, time.Time{}
 	}
 	retry, after, _ := notify.Classify(err)
 	if !retry {
-		return false
+		return false, time.Time{}
 	}
 	l.failing = true
 	// An upstream, or a proxy in front of it, may ask for an absurd wait;
 	// holding a whole channel back for a day would hide its pages.
 	if after = min(after, MaxRetryAfter); after > 0 {
-		if until := now.Add(after); until.After(l.heldUntil) {
-			l.heldUntil = until
+		hold = now.Add(after)
+		if hold.After(l.heldUntil) {
+			l.heldUntil = hold
 		}
 		l.probing = true
 	}
-	return false
+	return false, hold
 }

@@ -66,7 +66,7 @@ func (d *Deliverer) claimAlong(ctx context.Context, log *slog.Logger, held store
 func (d *Deliverer) deliverDigest(ctx context.Context, l *lane, dg notify.Digester, batch []pending, probe uint64) {
 	log := d.logger.With("channel", batch[0].del.Channel, "kind", "digest")
 	covered, err := d.attemptDigest(ctx, dg, batch)
-	recovered := l.sent(d.opts.Now(), err, probe)
+	recovered := d.sent(ctx, log, l, err, probe)
 	covered = min(max(covered, 1), len(batch))
 	if rest := batch[covered:]; len(rest) > 0 {
 		d.settle(ctx, log, rest, store.Settlement{Outcome: store.Postponed, At: d.opts.Now()})

@@ -221,7 +221,19 @@ func start(t *testing.T, channels map[string]deliver.Channel, modify func(*deliv
 
 func startOn(t *testing.T, path string, clock *testkit.Clock, channels map[string]deliver.Channel, modify func(*deliver.Options)) *harness {
 	t.Helper()
-	h := &harness{store: &spyStore{Store: openStore(t, path)}, clock: clock, reg: prometheus.NewRegistry(), path: path}
+	return run(t, &harness{store: &spyStore{Store: openStore(t, path)}, clock: clock, reg: prometheus.NewRegistry(), path: path}, channels, modify)
+}
+
+// replica runs another Deliverer on h's store and clock, as a second
+// receiver on a shared store does, with a spy of its own.
+func (h *harness) replica(t *testing.T, channels map[string]deliver.Channel, modify func(*deliver.Options)) *harness {
+	t.Helper()
+	return run(t, &harness{store: &spyStore{Store: h.store.Store}, clock: h.clock, reg: prometheus.NewRegistry(), path: h.path}, channels, modify)
+}
+
+// run starts h's Deliverer until the test ends.
+func run(t *testing.T, h *harness, channels map[string]deliver.Channel, modify func(*deliver.Options)) *harness {
+	t.Helper()
 	opts := testOptions(h.clock)
 	if modify != nil {
 		modify(&opts)

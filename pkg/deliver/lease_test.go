@@ -56,16 +56,21 @@ func TestLeaseRenewedWhileUnderWay(t *testing.T) {
 	h.ingest(t, "inc1", "a", notify.KindTrigger, "pager")
 	h.d.Wake()
 	<-entered
-	h.clock.Advance(2 * deliver.MinLease)
-	past := h.clock.Now()
-	testenv.Eventually(t, wait, func() error {
-		for _, e := range h.store.Events() {
-			if e.Op == "renew" && e.At.After(past) {
-				return nil
+	// Two leases go by, a third of one at a time, each step once the
+	// lease was renewed after the one before, as a clock's time passes.
+	step := deliver.MinLease / 3
+	for range 6 {
+		h.clock.Advance(step)
+		until := h.clock.Now().Add(deliver.MinLease)
+		testenv.Eventually(t, wait, func() error {
+			for _, e := range h.store.Events() {
+				if e.Op == "renew" && !e.At.Before(until) {
+					return nil
+				}
 			}
-		}
-		return fmt.Errorf("no lease renewed past %s: %+v", past, h.store.Events())
-	})
+			return fmt.Errorf("no lease renewed until %s: %+v", until, h.store.Events())
+		})
+	}
 	if got := claimNow(t, h); len(got) != 0 {
 		t.Errorf("another replica took over a delivery under way, twice its lease after the claim: %+v", got)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/reload"
 	"github.com/klaxonhq/klaxon/pkg/runbook"
 	"github.com/klaxonhq/klaxon/pkg/storage"
+	"github.com/klaxonhq/klaxon/pkg/store"
 )
 
 // Options are what a Service is made from.
@@ -88,7 +89,10 @@ func (s *Service) build(reg prometheus.Registerer, watch func(incident.Waker) in
 	if s.Incidents, err = incident.New(s.Store, s.Config, waker, reg, s.logger); err != nil {
 		return err
 	}
+	// A store that replicas share paces their sends together.
+	pacer, _ := s.Store.(store.Pacer)
 	s.Deliverer = deliver.New(s.Store, rt.Channels, deliver.Options{
+		Pacer:    pacer,
 		MaxAge:   rt.Config.Global.DeadLetterAfter,
 		Lease:    rt.Config.Storage.TakeoverAfter,
 		Preparer: s.Incidents,
