@@ -45,9 +45,9 @@ func TestRetryDeadLettersReportsSuperseded(t *testing.T) {
 			t.Fatalf("claim: %v, %v", ds, err)
 		}
 		if outcome == "bury" {
-			err = st.Bury(ctx, ds[0].ID, "rejected")
+			err = st.Bury(ctx, ds[0].Lease(), "rejected")
 		} else {
-			err = st.Complete(ctx, ds[0].ID, at)
+			err = st.Complete(ctx, ds[0].Lease(), at)
 		}
 		if err != nil {
 			t.Fatal(err)

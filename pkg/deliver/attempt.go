@@ -226,25 +226,40 @@ func (d *Deliverer) complete(ctx context.Context, log *slog.Logger, del store.De
 	var err error
 	for _, wait := range completeTries {
 		time.Sleep(wait)
-		if err = d.completeOnce(ctx, del.ID, at); err == nil {
+		if err = d.completeOnce(ctx, del.Lease(), at); err == nil {
 			log.Debug("delivered")
 			return
 		}
+		if errors.Is(err, store.ErrTakenOver) {
+			break
+		}
 	}
-	log.Error("recording a delivery as done; it may be sent again when its lease expires", "err", err)
+	d.recordFailed(log, err, "recording a delivery as done; it may be sent again when its lease expires")
 }
 
-func (d *Deliverer) completeOnce(ctx context.Context, id int64, at time.Time) error {
+func (d *Deliverer) completeOnce(ctx context.Context, l store.Lease, at time.Time) error {
 	ctx, cancel := storeContext(ctx)
 	defer cancel()
-	return d.store.Complete(ctx, id, at)
+	return d.store.Complete(ctx, l, at)
+}
+
+// recordFailed logs a failure to record an outcome: as an error with
+// what, unless another claim took the delivery over meanwhile, which
+// records its own outcome.
+func (d *Deliverer) recordFailed(log *slog.Logger, err error, what string) {
+	if errors.Is(err, store.ErrTakenOver) {
+		d.metrics.lostLeases.Inc()
+		log.Warn("the delivery's lease ran out while this attempt was under way, and another claim took it over: this outcome is not recorded", "err", err)
+		return
+	}
+	log.Error(what, "err", err)
 }
 
 func (d *Deliverer) reschedule(ctx context.Context, log *slog.Logger, del store.Delivery, next time.Time, why string) {
 	ctx, cancel := storeContext(ctx)
 	defer cancel()
-	if err := d.store.Reschedule(ctx, del.ID, next, why); err != nil {
-		log.Error("rescheduling a delivery; it is retried when its lease expires", "err", err)
+	if err := d.store.Reschedule(ctx, del.Lease(), next, why); err != nil {
+		d.recordFailed(log, err, "rescheduling a delivery; it is retried when its lease expires")
 	}
 }
 
@@ -260,16 +275,16 @@ func (d *Deliverer) handBack(ctx context.Context, log *slog.Logger, batch []pend
 func (d *Deliverer) postpone(ctx context.Context, log *slog.Logger, del store.Delivery, next time.Time) {
 	ctx, cancel := storeContext(ctx)
 	defer cancel()
-	if err := d.store.Postpone(ctx, del.ID, next); err != nil {
-		log.Error("postponing a delivery for its channel's rate limit; it is retried when its lease expires", "err", err)
+	if err := d.store.Postpone(ctx, del.Lease(), next); err != nil {
+		d.recordFailed(log, err, "postponing a delivery for its channel's rate limit; it is retried when its lease expires")
 	}
 }
 
 func (d *Deliverer) bury(ctx context.Context, log *slog.Logger, del store.Delivery, reason string) {
 	ctx, cancel := storeContext(ctx)
 	defer cancel()
-	if err := d.store.Bury(ctx, del.ID, reason); err != nil {
-		log.Error("recording a dead letter; it is retried when its lease expires", "err", err)
+	if err := d.store.Bury(ctx, del.Lease(), reason); err != nil {
+		d.recordFailed(log, err, "recording a dead letter; it is retried when its lease expires")
 	}
 }
 

@@ -162,7 +162,7 @@ type Deliverer struct {
 	logger  *slog.Logger
 	metrics *metrics
 	wake    *Wake
-	leases  leases
+	leases  held
 }
 
 // New returns a Deliverer for the configured channels and registers its
@@ -184,7 +184,7 @@ func New(st store.Store, channels map[string]Channel, opts Options, reg promethe
 		d.lanes[name] = newLane(name, ch, d.opts.Pacer)
 		names = append(names, name)
 	}
-	d.metrics = newMetrics(reg, names, st, d.opts.Now, logger)
+	d.metrics = newMetrics(reg, names, st, &d.leases, d.opts.Now, logger)
 	return d
 }
 
@@ -285,8 +285,9 @@ func (d *Deliverer) dispatch(ctx context.Context, jobs chan<- store.Delivery, id
 			return // cut short by shutdown: not worth a log line
 		}
 		lastErr = d.logClaim(err, lastErr)
+		d.metrics.claimed(claimed)
 		for _, del := range claimed {
-			d.leases.hold(del.ID)
+			d.leases.hold(del.Lease())
 			jobs <- del
 		}
 		for range free - len(claimed) {

@@ -40,9 +40,8 @@ func (d *Deliverer) claimAlong(ctx context.Context, log *slog.Logger, held store
 		log.Warn("claiming deliveries to send in the same message; sending this one alone", "err", err)
 		return nil
 	}
-	for _, del := range dels {
-		d.leases.hold(del.ID)
-	}
+	d.metrics.claimed(dels)
+	d.leases.hold(store.Leases(dels)...)
 	out := make([]pending, 0, len(dels))
 	for _, del := range dels {
 		n, err := d.notification(del)
@@ -161,7 +160,7 @@ func (d *Deliverer) settle(ctx context.Context, log *slog.Logger, batch []pendin
 	var err error
 	for _, wait := range tries {
 		time.Sleep(wait)
-		err = d.settleOnce(ctx, ids(batch), s)
+		err = d.settleOnce(ctx, leases(batch), s)
 		if err == nil || !errors.Is(err, store.ErrUnavailable) {
 			break
 		}
@@ -172,10 +171,18 @@ func (d *Deliverer) settle(ctx context.Context, log *slog.Logger, batch []pendin
 	log.Error("recording the outcome of deliveries; they are sent again when their leases expire", "err", err)
 }
 
-func (d *Deliverer) settleOnce(ctx context.Context, ids []int64, s store.Settlement) error {
+func (d *Deliverer) settleOnce(ctx context.Context, ls []store.Lease, s store.Settlement) error {
 	ctx, cancel := storeContext(ctx)
 	defer cancel()
-	return d.store.Settle(ctx, ids, s)
+	return d.store.Settle(ctx, ls, s)
+}
+
+func leases(batch []pending) []store.Lease {
+	out := make([]store.Lease, len(batch))
+	for i, p := range batch {
+		out[i] = p.del.Lease()
+	}
+	return out
 }
 
 func ids(batch []pending) []int64 {

@@ -87,23 +87,24 @@ type spyStore struct {
 	failRenews atomic.Bool
 }
 
-func (s *spyStore) Renew(ctx context.Context, ids []int64, until time.Time) (int, error) {
+func (s *spyStore) Renew(ctx context.Context, ls []store.Lease, until time.Time) (int, error) {
 	if s.failRenews.Load() {
 		return 0, fmt.Errorf("%w: connection refused", store.ErrUnavailable)
 	}
-	n, err := s.Store.Renew(ctx, ids, until)
+	n, err := s.Store.Renew(ctx, ls, until)
 	s.record(event{Op: "renew", At: until})
 	return n, err
 }
 
 var settleOps = map[store.Outcome]string{store.Done: "settle-done", store.Retry: "settle-retry", store.Postponed: "settle-postponed", store.Dead: "settle-dead"}
 
-func (s *spyStore) Settle(ctx context.Context, ids []int64, st store.Settlement) error {
+func (s *spyStore) Settle(ctx context.Context, ls []store.Lease, st store.Settlement) error {
+	ids := leaseIDs(ls)
 	if s.failSettles.Add(-1) >= 0 {
 		s.record(event{Op: settleOps[st.Outcome] + "-failed", IDs: ids, At: st.At})
 		return fmt.Errorf("%w: database is locked", store.ErrUnavailable)
 	}
-	err := s.Store.Settle(ctx, ids, st)
+	err := s.Store.Settle(ctx, ls, st)
 	s.record(event{Op: settleOps[st.Outcome], IDs: ids, At: st.At, Text: st.Error})
 	return err
 }
@@ -116,32 +117,41 @@ func (s *spyStore) Claim(ctx context.Context, now time.Time, lease time.Duration
 	return ds, err
 }
 
-func (s *spyStore) Complete(ctx context.Context, id int64, at time.Time) error {
+func (s *spyStore) Complete(ctx context.Context, l store.Lease, at time.Time) error {
+	id := l.ID
 	if s.failCompletes.Add(-1) >= 0 {
 		s.record(event{Op: "complete-failed", ID: id, At: at})
 		return fmt.Errorf("%w: database is locked", store.ErrUnavailable)
 	}
-	err := s.Store.Complete(ctx, id, at)
+	err := s.Store.Complete(ctx, l, at)
 	s.record(event{Op: "complete", ID: id, At: at})
 	return err
 }
 
-func (s *spyStore) Reschedule(ctx context.Context, id int64, next time.Time, lastErr string) error {
-	err := s.Store.Reschedule(ctx, id, next, lastErr)
-	s.record(event{Op: "reschedule", ID: id, At: next, Text: lastErr})
+func (s *spyStore) Reschedule(ctx context.Context, l store.Lease, next time.Time, lastErr string) error {
+	err := s.Store.Reschedule(ctx, l, next, lastErr)
+	s.record(event{Op: "reschedule", ID: l.ID, At: next, Text: lastErr})
 	return err
 }
 
-func (s *spyStore) Postpone(ctx context.Context, id int64, next time.Time) error {
-	err := s.Store.Postpone(ctx, id, next)
-	s.record(event{Op: "postpone", ID: id, At: next})
+func (s *spyStore) Postpone(ctx context.Context, l store.Lease, next time.Time) error {
+	err := s.Store.Postpone(ctx, l, next)
+	s.record(event{Op: "postpone", ID: l.ID, At: next})
 	return err
 }
 
-func (s *spyStore) Bury(ctx context.Context, id int64, reason string) error {
-	err := s.Store.Bury(ctx, id, reason)
-	s.record(event{Op: "bury", ID: id, Text: reason})
+func (s *spyStore) Bury(ctx context.Context, l store.Lease, reason string) error {
+	err := s.Store.Bury(ctx, l, reason)
+	s.record(event{Op: "bury", ID: l.ID, Text: reason})
 	return err
+}
+
+func leaseIDs(ls []store.Lease) []int64 {
+	out := make([]int64, len(ls))
+	for i, l := range ls {
+		out[i] = l.ID
+	}
+	return out
 }
 
 func (s *spyStore) record(e event) {

@@ -1,50 +1,61 @@
 package deliver
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/klaxonhq/klaxon/pkg/store"
 )
 
-// leases are the deliveries this Deliverer has claimed and not yet
-// recorded an outcome for. It renews their leases while it works on them,
-// so that a lease can be short: when the process dies, its deliveries are
-// taken over once their lease runs out, not after the longest an attempt
-// could take.
-type leases struct {
-	mu  sync.Mutex
-	ids map[int64]bool
+// held are the leases of the deliveries this Deliverer has claimed and
+// not yet recorded an outcome for, by delivery. It renews them while it
+// works on the deliveries, so that a lease can be short: when the process
+// dies, its deliveries are taken over once their lease runs out, not
+// after the longest an attempt could take.
+type held struct {
+	mu     sync.Mutex
+	leases map[int64]store.Lease
 }
 
-func (l *leases) hold(ids ...int64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.ids == nil {
-		l.ids = map[int64]bool{}
+func (h *held) hold(ls ...store.Lease) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.leases == nil {
+		h.leases = map[int64]store.Lease{}
 	}
+	for _, l := range ls {
+		h.leases[l.ID] = l
+	}
+}
+
+func (h *held) release(ids ...int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	for _, id := range ids {
-		l.ids[id] = true
+		delete(h.leases, id)
 	}
 }
 
-func (l *leases) release(ids ...int64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, id := range ids {
-		delete(l.ids, id)
+// all returns the leases held, by delivery ID.
+func (h *held) all() []store.Lease {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]store.Lease, 0, len(h.leases))
+	for _, l := range h.leases {
+		out = append(out, l)
 	}
-}
-
-func (l *leases) held() []int64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make([]int64, 0, len(l.ids))
-	for id := range l.ids {
-		out = append(out, id)
-	}
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b store.Lease) int { return cmp.Compare(a.ID, b.ID) })
 	return out
+}
+
+// count is how many leases are held.
+func (h *held) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.leases)
 }
 
 // renewEvery is how often, as a part of the lease, the leases held are
@@ -65,12 +76,12 @@ func (d *Deliverer) renew(ctx context.Context) {
 			return
 		case <-ticker.C:
 		}
-		ids := d.leases.held()
-		if len(ids) == 0 {
+		ls := d.leases.all()
+		if len(ls) == 0 {
 			continue
 		}
 		sctx, cancel := storeContext(ctx)
-		_, err := d.store.Renew(sctx, ids, d.opts.Now().Add(d.opts.Lease))
+		_, err := d.store.Renew(sctx, ls, d.opts.Now().Add(d.opts.Lease))
 		cancel()
 		if err != nil && ctx.Err() != nil {
 			return

@@ -104,7 +104,44 @@ func TestLeaseTakenOverWhenNotRenewed(t *testing.T) {
 		t.Fatalf("claimed by another replica during the lease: %+v", got)
 	}
 	h.clock.Advance(deliver.MinLease)
-	if got := claimNow(t, h); len(got) != 1 || got[0].IncidentKey != "inc1" {
-		t.Errorf("after one lease without renewal, another replica claimed %+v, want inc1's delivery", got)
+	got := claimNow(t, h)
+	if len(got) != 1 || got[0].IncidentKey != "inc1" || !got[0].TakenOver {
+		t.Fatalf("after one lease without renewal, another replica claimed %+v, want inc1's delivery, taken over", got)
 	}
+	// The first attempt ends after all: its outcome is the new claim's to
+	// record, not its own.
+	free()
+	testenv.Eventually(t, wait, func() error {
+		if n := metricValue(t, h, "klaxon_receiver_leases_lost_total"); n != 1 {
+			return fmt.Errorf("leases lost: %v, want 1", n)
+		}
+		return nil
+	})
+	if err := h.store.Store.Complete(context.Background(), got[0].Lease(), h.clock.Now()); err != nil {
+		t.Errorf("the new claim's outcome: %v", err)
+	}
+	if n := metricValue(t, h, "klaxon_receiver_leases_held"); n != 0 {
+		t.Errorf("leases held after the attempt ended: %v", n)
+	}
+}
+
+// metricValue is the value of the metric name, without labels, in h's
+// registry.
+func metricValue(t *testing.T, h *harness, name string) float64 {
+	t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			m := mf.GetMetric()[0]
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

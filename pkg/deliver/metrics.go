@@ -22,11 +22,21 @@ type metrics struct {
 	latency       *prometheus.HistogramVec
 	digests       *prometheus.CounterVec
 	coalesced     *prometheus.CounterVec
+	takeovers     *prometheus.CounterVec
+	lostLeases    prometheus.Counter
 	outbox        *outboxCollector
 }
 
-func newMetrics(reg prometheus.Registerer, channels []string, st store.Store, now func() time.Time, logger *slog.Logger) *metrics {
+func newMetrics(reg prometheus.Registerer, channels []string, st store.Store, leases *held, now func() time.Time, logger *slog.Logger) *metrics {
 	m := &metrics{
+		takeovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "klaxon_receiver_takeovers_total",
+			Help: "Deliveries this receiver claimed after an earlier claim's lease ran out with no outcome recorded: a replica died, hung or lost the store, or this one restarted.",
+		}, []string{"channel"}),
+		lostLeases: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "klaxon_receiver_leases_lost_total",
+			Help: "Attempts whose outcome was not recorded because the delivery's lease ran out meanwhile and another claim took it over.",
+		}),
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "klaxon_receiver_notifications_total",
 			Help: "Delivery attempts by channel, kind and outcome (success, retry, failed: a dead letter).",
@@ -56,6 +66,15 @@ func newMetrics(reg prometheus.Registerer, channels []string, st store.Store, no
 		m.latency = register(reg, m.latency)
 		m.digests = register(reg, m.digests)
 		m.coalesced = register(reg, m.coalesced)
+		m.takeovers = register(reg, m.takeovers)
+		m.lostLeases = register(reg, m.lostLeases)
+		// Like the outbox collector, the gauge reads this Deliverer.
+		leased := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "klaxon_receiver_leases_held",
+			Help: "Deliveries this receiver has claimed and not yet recorded an outcome for: attempts under way or waiting for their channel.",
+		}, func() float64 { return float64(leases.count()) })
+		reg.Unregister(leased)
+		reg.MustRegister(leased)
 		// The outbox collector holds this Deliverer's store and channels:
 		// it replaces one registered before a reload.
 		reg.Unregister(outbox)
@@ -79,6 +98,7 @@ func (m *metrics) initialise(channels []string) {
 		m.latency.WithLabelValues(ch)
 		m.digests.WithLabelValues(ch)
 		m.coalesced.WithLabelValues(ch)
+		m.takeovers.WithLabelValues(ch)
 	}
 	m.outbox.setChannels(channels)
 }
@@ -97,6 +117,15 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 		panic(err)
 	}
 	return c
+}
+
+// claimed counts the takeovers among claimed deliveries.
+func (m *metrics) claimed(ds []store.Delivery) {
+	for _, d := range ds {
+		if d.TakenOver {
+			m.takeovers.WithLabelValues(d.Channel).Inc()
+		}
+	}
 }
 
 func (m *metrics) outcome(del store.Delivery, outcome string) {

@@ -119,7 +119,7 @@ func (r *rig) kinds(t *testing.T) []string {
 		}
 		for _, d := range due {
 			out = append(out, d.Channel+":"+d.Kind)
-			if err := r.st.Complete(t.Context(), d.ID, r.clock.Now()); err != nil {
+			if err := r.st.Complete(t.Context(), d.Lease(), r.clock.Now()); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -16,6 +16,11 @@ import (
 // Alertmanager retries.
 var ErrUnavailable = errors.New("store unavailable")
 
+// ErrTakenOver is wrapped by the errors of a worker recording the outcome
+// of a claim that ran out and that another claim took over meanwhile:
+// the outcome is the new claim's to record.
+var ErrTakenOver = errors.New("taken over by a later claim")
+
 // Store is the durable state. All methods are safe for concurrent use.
 type Store interface {
 	// Ingest records one webhook notification and, unless the group's
@@ -28,20 +33,23 @@ type Store interface {
 	// channel and incident only the oldest pending delivery is offered,
 	// which keeps deliveries in order per incident.
 	Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
-	// Complete marks a delivery done.
-	Complete(ctx context.Context, id int64, at time.Time) error
+	// Complete marks a delivery done. Complete, Reschedule, Postpone, Bury,
+	// Settle and Renew act for one claim of a delivery, its Lease: once
+	// another claim took the delivery over, they refuse with an error
+	// wrapping ErrTakenOver and leave it to the new claim.
+	Complete(ctx context.Context, l Lease, at time.Time) error
 	// Reschedule records a failed attempt and when to try again.
-	Reschedule(ctx context.Context, id int64, next time.Time, lastErr string) error
-	// Renew extends the leases of the given pending deliveries to until,
-	// for the worker still working on them, and returns how many it
-	// renewed. A delivery no longer pending is left as it is.
-	Renew(ctx context.Context, ids []int64, until time.Time) (int, error)
+	Reschedule(ctx context.Context, l Lease, next time.Time, lastErr string) error
+	// Renew extends the given leases of pending deliveries to until, for
+	// the worker still working on them, and returns how many it renewed.
+	// A delivery no longer pending, or taken over, is left as it is.
+	Renew(ctx context.Context, ls []Lease, until time.Time) (int, error)
 	// Postpone hands a delivery back until next without counting an
 	// attempt: its channel's rate limit or hold is not its failure.
-	Postpone(ctx context.Context, id int64, next time.Time) error
+	Postpone(ctx context.Context, l Lease, next time.Time) error
 	// Bury makes a delivery a dead letter: it is not tried again until
 	// Requeue.
-	Bury(ctx context.Context, id int64, reason string) error
+	Bury(ctx context.Context, l Lease, reason string) error
 
 	// ClaimAlong leases, for lease, up to limit more due deliveries to the
 	// channel of held, a delivery the caller has claimed, for one message
@@ -52,10 +60,10 @@ type Store interface {
 	// order, they keep every incident's order.
 	ClaimAlong(ctx context.Context, held Delivery, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
 	// Settle records one outcome for several pending deliveries in one
-	// transaction: those one digest covered. Deliveries no longer pending
-	// are left as they are, and the error says how many; the others are
-	// recorded.
-	Settle(ctx context.Context, ids []int64, s Settlement) error
+	// transaction: those one digest covered. Deliveries no longer pending,
+	// or taken over, are left as they are, and the error says how many;
+	// the others are recorded.
+	Settle(ctx context.Context, ls []Lease, s Settlement) error
 	// RetryNow makes the channel's pending deliveries that wait for a
 	// later time (a retry's backoff or a deferral) due at now, keeping
 	// their attempts and last error, and returns how many; leased ones
@@ -141,6 +149,31 @@ type Delivery struct {
 	Attempts    int
 	LastError   string
 	NextAttempt time.Time
+	// Claim numbers the claims of the delivery, this one the last.
+	Claim int64
+	// TakenOver is true when the claim before this one ran out with no
+	// outcome recorded: its worker died, hung or lost the store, and its
+	// attempt may have reached the upstream.
+	TakenOver bool
+}
+
+// Lease is the delivery's claim that d is a copy of.
+func (d Delivery) Lease() Lease { return Lease{ID: d.ID, Claim: d.Claim} }
+
+// Lease names one claim of a delivery: the delivery's ID and the claim's
+// number. A worker records the outcome of its attempt against its lease.
+type Lease struct {
+	ID    int64
+	Claim int64
+}
+
+// Leases are the leases of ds.
+func Leases(ds []Delivery) []Lease {
+	out := make([]Lease, len(ds))
+	for i, d := range ds {
+		out[i] = d.Lease()
+	}
+	return out
 }
 
 // Outcome is what Settle makes of deliveries.

@@ -14,7 +14,7 @@ import (
 // claimSQL leases the due rows that are the oldest pending row of their
 // channel and incident. A row waiting for its retry or leased by another
 // worker holds back the later rows of its incident.
-const claimSQL = `UPDATE outbox SET lease_until = :until
+const claimSQL = `UPDATE outbox SET lease_until = :until, claims = claims + 1, taken_over = (lease_until <> 0)
 WHERE id IN (
 	SELECT o.id FROM outbox AS o
 	WHERE o.state = 'pending' AND o.next_attempt_at <= :now AND o.lease_until <= :now
@@ -23,11 +23,11 @@ WHERE id IN (
 	ORDER BY o.id
 	LIMIT :limit)
 RETURNING id, channel, route, incident_key, kind, created_at, requeued_at, attempts, last_error, next_attempt_at,
-	(SELECT payload FROM notifications AS n WHERE n.id = outbox.notification_id)`
+	claims, taken_over, (SELECT payload FROM notifications AS n WHERE n.id = outbox.notification_id)`
 
 // deliveryColumns are what DeadLetters reads, in scanDelivery's order.
 const deliveryColumns = `o.id, o.channel, o.route, o.incident_key, o.kind, o.created_at, o.requeued_at, o.attempts,
-	o.last_error, o.next_attempt_at, n.payload`
+	o.last_error, o.next_attempt_at, o.claims, o.taken_over, n.payload`
 
 // Claim leases up to limit due deliveries until now+lease, oldest first.
 // It never prunes: the pruner does, in the background (see pruneLoop).
@@ -56,7 +56,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, l
 // and whose incident has no earlier pending row that is not due or is
 // leased, other than the held row: for each incident, the run of rows
 // Claim would offer one after the other.
-const claimAlongSQL = `UPDATE outbox SET lease_until = :until
+const claimAlongSQL = `UPDATE outbox SET lease_until = :until, claims = claims + 1, taken_over = (lease_until <> 0)
 WHERE id IN (
 	SELECT o.id FROM outbox AS o
 	WHERE o.state = 'pending' AND o.channel = :channel AND o.id <> :held
@@ -67,7 +67,7 @@ WHERE id IN (
 	ORDER BY o.id
 	LIMIT :limit)
 RETURNING id, channel, route, incident_key, kind, created_at, requeued_at, attempts, last_error, next_attempt_at,
-	(SELECT payload FROM notifications AS n WHERE n.id = outbox.notification_id)`
+	claims, taken_over, (SELECT payload FROM notifications AS n WHERE n.id = outbox.notification_id)`
 
 // ClaimAlong leases up to limit more due deliveries to held's channel
 // until now+lease, oldest first. The ORDER BY and LIMIT keep, for each
@@ -101,7 +101,7 @@ func scanDeliveries(rows *sql.Rows) ([]store.Delivery, error) {
 		var d store.Delivery
 		var created, requeued, next int64
 		if err := rows.Scan(&d.ID, &d.Channel, &d.Route, &d.IncidentKey, &d.Kind, &created, &requeued,
-			&d.Attempts, &d.LastError, &next, &d.Payload); err != nil {
+			&d.Attempts, &d.LastError, &next, &d.Claim, &d.TakenOver, &d.Payload); err != nil {
 			return nil, err
 		}
 		d.CreatedAt, d.RequeuedAt, d.NextAttempt = fromNanos(created), fromNanos(requeued), fromNanos(next)
@@ -110,62 +110,57 @@ func scanDeliveries(rows *sql.Rows) ([]store.Delivery, error) {
 	return out, rows.Err()
 }
 
+// leased is the condition that a row is pending under the claim :id,
+// :claim names.
+const leased = `id = :id AND claims = :claim AND state = 'pending'`
+
 // Complete marks a pending delivery done.
-func (s *Store) Complete(ctx context.Context, id int64, at time.Time) error {
-	n, err := s.exec(ctx, "completing delivery", `UPDATE outbox SET state = 'done', done_at = ?, lease_until = 0
-		WHERE id = ? AND state = 'pending'`, nanos(at), id)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return fmt.Errorf("completing delivery %d: no such pending delivery", id)
-	}
-	return nil
+func (s *Store) Complete(ctx context.Context, l store.Lease, at time.Time) error {
+	return s.record(ctx, "completing delivery", l, `UPDATE outbox SET state = 'done', done_at = :at, lease_until = 0
+		WHERE `+leased, sql.Named("at", nanos(at)))
 }
 
 // Reschedule records a failed attempt of a pending delivery, releases its
 // lease and makes it due at next.
-func (s *Store) Reschedule(ctx context.Context, id int64, next time.Time, lastErr string) error {
-	n, err := s.exec(ctx, "rescheduling delivery", `UPDATE outbox
-		SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, lease_until = 0
-		WHERE id = ? AND state = 'pending'`, lastErr, nanos(next), id)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return fmt.Errorf("rescheduling delivery %d: no such pending delivery", id)
-	}
-	return nil
+func (s *Store) Reschedule(ctx context.Context, l store.Lease, next time.Time, lastErr string) error {
+	return s.record(ctx, "rescheduling delivery", l, `UPDATE outbox
+		SET attempts = attempts + 1, last_error = :err, next_attempt_at = :next, lease_until = 0
+		WHERE `+leased, sql.Named("err", lastErr), sql.Named("next", nanos(next)))
 }
 
 // Postpone hands a pending delivery back until next, keeping its attempts
 // and last error.
-func (s *Store) Postpone(ctx context.Context, id int64, next time.Time) error {
-	n, err := s.exec(ctx, "postponing delivery", `UPDATE outbox
-		SET next_attempt_at = ?, lease_until = 0
-		WHERE id = ? AND state = 'pending'`, nanos(next), id)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return fmt.Errorf("postponing delivery %d: no such pending delivery", id)
-	}
-	return nil
+func (s *Store) Postpone(ctx context.Context, l store.Lease, next time.Time) error {
+	return s.record(ctx, "postponing delivery", l, `UPDATE outbox SET next_attempt_at = :next, lease_until = 0
+		WHERE `+leased, sql.Named("next", nanos(next)))
 }
 
 // Bury makes a pending delivery a dead letter with reason as its last
 // error. It counts as a failed attempt.
-func (s *Store) Bury(ctx context.Context, id int64, reason string) error {
-	n, err := s.exec(ctx, "burying delivery", `UPDATE outbox
-		SET state = 'dead', attempts = attempts + 1, last_error = ?, lease_until = 0
-		WHERE id = ? AND state = 'pending'`, reason, id)
-	if err != nil {
+func (s *Store) Bury(ctx context.Context, l store.Lease, reason string) error {
+	return s.record(ctx, "burying delivery", l, `UPDATE outbox
+		SET state = 'dead', attempts = attempts + 1, last_error = :err, lease_until = 0
+		WHERE `+leased, sql.Named("err", reason))
+}
+
+// record runs update, which records the outcome of the claim l, and says
+// why when it changed nothing: the delivery was taken over, or is no
+// longer pending.
+func (s *Store) record(ctx context.Context, what string, l store.Lease, update string, args ...any) error {
+	args = append(args, sql.Named("id", l.ID), sql.Named("claim", l.Claim))
+	n, err := s.exec(ctx, what, update, args...)
+	if err != nil || n > 0 {
 		return err
 	}
-	if n == 0 {
-		return fmt.Errorf("burying delivery %d: no such pending delivery", id)
+	var later int
+	err = s.reader.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE id = ? AND claims > ?`, l.ID, l.Claim).Scan(&later)
+	switch {
+	case err != nil:
+		return unavailable(what, err)
+	case later > 0:
+		return fmt.Errorf("%s %d: %w", what, l.ID, store.ErrTakenOver)
 	}
-	return nil
+	return fmt.Errorf("%s %d: no such pending delivery", what, l.ID)
 }
 
 // settleSets are the changes Settle makes for each outcome, as Complete,
@@ -178,29 +173,39 @@ var settleSets = map[store.Outcome]string{
 	store.Dead:      `state = 'dead', attempts = attempts + 1, last_error = ?2`,
 }
 
-// Settle records one outcome for the pending deliveries among ids, in
-// one statement.
-func (s *Store) Settle(ctx context.Context, ids []int64, st store.Settlement) error {
+// Settle records one outcome for the pending deliveries of the claims
+// ls, in one statement.
+func (s *Store) Settle(ctx context.Context, ls []store.Lease, st store.Settlement) error {
 	set, ok := settleSets[st.Outcome]
 	if !ok {
 		return fmt.Errorf("settling deliveries: unknown outcome %d", st.Outcome)
 	}
-	if len(ids) == 0 {
+	if len(ls) == 0 {
 		return nil
 	}
-	args := []any{nanos(st.At), st.Error}
-	for _, id := range ids {
-		args = append(args, id)
-	}
+	in, args := leaseValues(ls, nanos(st.At), st.Error)
 	n, err := s.exec(ctx, "settling deliveries", `UPDATE outbox SET `+set+`, lease_until = 0
-		WHERE state = 'pending' AND id IN (?3`+strings.Repeat(", ?", len(ids)-1)+`)`, args...)
+		WHERE state = 'pending' AND (id, claims) IN (`+in+`)`, args...)
 	if err != nil {
 		return err
 	}
-	if int(n) < len(ids) {
-		return fmt.Errorf("settling deliveries: %d of %d are no longer pending", len(ids)-int(n), len(ids))
+	if int(n) < len(ls) {
+		return fmt.Errorf("settling deliveries: %d of %d are no longer pending or were taken over", len(ls)-int(n), len(ls))
 	}
 	return nil
+}
+
+// leaseValues is the SQL row values of ls, as in (id, claims) IN (...),
+// with their arguments numbered after the leading ones (?1, ?2, ...),
+// which the statement may use or not.
+func leaseValues(ls []store.Lease, leading ...any) (string, []any) {
+	args := append(make([]any, 0, len(leading)+2*len(ls)), leading...)
+	rows := make([]string, len(ls))
+	for i, l := range ls {
+		rows[i] = fmt.Sprintf("(?%d, ?%d)", len(args)+1, len(args)+2)
+		args = append(args, l.ID, l.Claim)
+	}
+	return "VALUES " + strings.Join(rows, ", "), args
 }
 
 // RetryNow makes the channel's unleased pending deliveries that are due
@@ -211,18 +216,14 @@ func (s *Store) RetryNow(ctx context.Context, channel string, now time.Time) (in
 	return int(n), err
 }
 
-// Renew extends the leases of the pending deliveries among ids to until.
-func (s *Store) Renew(ctx context.Context, ids []int64, until time.Time) (int, error) {
-	if len(ids) == 0 {
+// Renew extends the leases ls of pending deliveries to until.
+func (s *Store) Renew(ctx context.Context, ls []store.Lease, until time.Time) (int, error) {
+	if len(ls) == 0 {
 		return 0, nil
 	}
-	args := make([]any, 0, len(ids)+1)
-	args = append(args, nanos(until))
-	for _, id := range ids {
-		args = append(args, id)
-	}
-	n, err := s.exec(ctx, "renewing leases", `UPDATE outbox SET lease_until = ?
-		WHERE state = 'pending' AND id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`, args...)
+	in, args := leaseValues(ls, nanos(until))
+	n, err := s.exec(ctx, "renewing leases", `UPDATE outbox SET lease_until = ?1
+		WHERE state = 'pending' AND (id, claims) IN (`+in+`)`, args...)
 	return int(n), err
 }
 

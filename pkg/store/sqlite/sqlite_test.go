@@ -89,7 +89,7 @@ func TestUpgradeFromSchema1(t *testing.T) {
 	if _, err := s.Requeue(ctx, t0); err != nil {
 		t.Fatal(err)
 	}
-	want[0].RequeuedAt, want[0].NextAttempt = t0, t0
+	want[0].RequeuedAt, want[0].NextAttempt, want[0].Claim = t0, t0, 1
 	if diff := cmp.Diff(want, claim(t, s, t0, 10)); diff != "" {
 		t.Fatalf("requeued after the upgrade (-want +got):\n%s", diff)
 	}
@@ -99,10 +99,15 @@ func TestUpgradeFromSchema1(t *testing.T) {
 // the last migration is refused, whether goose recorded it or the version
 // table before goose did.
 func TestNewerSchemaRefused(t *testing.T) {
-	for _, tc := range []struct{ name, insert string }{
-		{"goose", "INSERT INTO goose_db_version (version_id, is_applied) VALUES (99, 1)"},
+	// The newest version known: goose's last migration, or the last of
+	// the versions before goose.
+	for _, tc := range []struct {
+		name, insert string
+		known        int
+	}{
+		{"goose", "INSERT INTO goose_db_version (version_id, is_applied) VALUES (99, 1)", 4},
 		{"before goose", `CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL DEFAULT 0);
-			INSERT INTO schema_version (version) VALUES (1), (2), (3), (99)`},
+			INSERT INTO schema_version (version) VALUES (1), (2), (3), (99)`, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "klaxon.db")
@@ -117,7 +122,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 			}
 			raw.Close()
 			_, err = sqlite.Open(context.Background(), path, sqlite.Options{})
-			const want = "database schema version 99 is newer than this klaxon-receiver knows (3): run a newer release"
+			want := fmt.Sprintf("database schema version 99 is newer than this klaxon-receiver knows (%d): run a newer release", tc.known)
 			if err == nil || err.Error() != want {
 				t.Fatalf("opening a newer schema: %v, want %q", err, want)
 			}

@@ -35,7 +35,7 @@ func testUpdateEscalation(t *testing.T, db Database) {
 	if diff := cmp.Diff([]string{"pager/inc1/" + string(in.Payload), "chat/inc1/" + string(in.Payload)}, IDs(first)); diff != "" {
 		t.Fatalf("claimed first (-want +got):\n%s", diff)
 	}
-	if err := s.Complete(context.Background(), first[0].ID, T0); err != nil {
+	if err := s.Complete(context.Background(), first[0].Lease(), T0); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]string{"pager/inc1/level 2"}, IDs(Claim(t, s, T0, 10))); diff != "" {
@@ -160,7 +160,7 @@ func testConcurrentEscalationUpdates(t *testing.T, db Database) {
 		if len(ds) != 1 || string(ds[0].Payload) != string(State(i)) {
 			t.Fatalf("delivery %d: claimed %v, want the one of n=%d", i, IDs(ds), i)
 		}
-		if err := s.Complete(context.Background(), ds[0].ID, T0); err != nil {
+		if err := s.Complete(context.Background(), ds[0].Lease(), T0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -343,7 +343,7 @@ func testPruneKeepsEscalations(t *testing.T, db Database) {
 	in.Escalate = store.EscalationHookFunc(Set(&store.EscalationChange{State: State(1)}))
 	MustIngest(t, s, in)
 	for _, d := range Claim(t, s, T0, 10) {
-		if err := s.Complete(ctx, d.ID, T0); err != nil {
+		if err := s.Complete(ctx, d.Lease(), T0); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -23,14 +23,14 @@ func testRoundTrip(t *testing.T, db Database) {
 
 	got := Claim(t, s, T0, 10)
 	want := []store.Delivery{
-		{Channel: "pager", Route: "ops", IncidentKey: "inc1", Kind: "trigger", Payload: in.Payload, CreatedAt: T0, NextAttempt: T0},
-		{Channel: "chat", Route: "ops", IncidentKey: "inc1", Kind: "trigger", Payload: in.Payload, CreatedAt: T0, NextAttempt: T0},
+		{Channel: "pager", Route: "ops", IncidentKey: "inc1", Kind: "trigger", Payload: in.Payload, CreatedAt: T0, NextAttempt: T0, Claim: 1},
+		{Channel: "chat", Route: "ops", IncidentKey: "inc1", Kind: "trigger", Payload: in.Payload, CreatedAt: T0, NextAttempt: T0, Claim: 1},
 	}
 	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(store.Delivery{}, "ID")); diff != "" {
 		t.Fatalf("claimed (-want +got):\n%s", diff)
 	}
 	for _, d := range got {
-		if err := s.Complete(ctx, d.ID, T0.Add(time.Second)); err != nil {
+		if err := s.Complete(ctx, d.Lease(), T0.Add(time.Second)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -38,7 +38,7 @@ func testRoundTrip(t *testing.T, db Database) {
 		t.Fatalf("completed deliveries claimed again: %v", IDs(again))
 	}
 	const wantErr = "completing delivery 1: no such pending delivery"
-	if err := s.Complete(ctx, got[0].ID, T0); err == nil || err.Error() != wantErr {
+	if err := s.Complete(ctx, got[0].Lease(), T0); err == nil || err.Error() != wantErr {
 		t.Fatalf("completing a done delivery: %v, want %q", err, wantErr)
 	}
 	stats, err := s.Stats(ctx)
@@ -86,10 +86,11 @@ func testPerIncidentOrder(t *testing.T, db Database) {
 	}
 	// The lease passes: inc1's first delivery, still the oldest, is offered
 	// again and its second is not.
-	if got := IDs(Claim(t, s, T0.Add(time.Minute+Lease), 10)); !cmp.Equal(got, IDs(first)) {
+	second := Claim(t, s, T0.Add(time.Minute+Lease), 10)
+	if got := IDs(second); !cmp.Equal(got, IDs(first)) {
 		t.Fatalf("after the lease claimed %v, want %v", got, IDs(first))
 	}
-	if err := s.Complete(ctx, first[0].ID, T0.Add(time.Minute)); err != nil {
+	if err := s.Complete(ctx, second[0].Lease(), T0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	got := Claim(t, s, T0.Add(time.Minute+2*Lease), 10)
@@ -105,7 +106,7 @@ func testRetryHoldsBackTheIncident(t *testing.T, db Database) {
 	MustIngest(t, s, NewIngest("inc1", "h2", T0, "pager"))
 	MustIngest(t, s, NewIngest("inc1", "h2", T0, "pager", "chat"))
 	d := Claim(t, s, T0, 1)[0]
-	if err := s.Reschedule(ctx, d.ID, T0.Add(time.Hour), "upstream answered 503"); err != nil {
+	if err := s.Reschedule(ctx, d.Lease(), T0.Add(time.Hour), "upstream answered 503"); err != nil {
 		t.Fatal(err)
 	}
 	if got := Claim(t, s, T0.Add(time.Minute), 10); len(got) != 0 {
@@ -157,25 +158,31 @@ func testRescheduleBuryRequeue(t *testing.T, db Database) {
 	pager1, chat1, pager2 := ds[0], ds[1], ds[2]
 
 	next := T0.Add(10 * time.Minute)
-	if err := s.Reschedule(ctx, pager1.ID, next, "upstream answered 503 Service Unavailable"); err != nil {
+	if err := s.Reschedule(ctx, pager1.Lease(), next, "upstream answered 503 Service Unavailable"); err != nil {
 		t.Fatal(err)
 	}
+	// The others' leases ran out: this claim takes them over.
 	for _, d := range Claim(t, s, next.Add(-time.Millisecond), 10) {
-		if d.ID == pager1.ID {
+		switch d.ID {
+		case pager1.ID:
 			t.Fatal("rescheduled delivery claimed before its time")
+		case chat1.ID:
+			chat1 = d
+		case pager2.ID:
+			pager2 = d
 		}
 	}
 	got := Claim(t, s, next, 10)
 	wantRetry := pager1
-	wantRetry.Attempts, wantRetry.LastError, wantRetry.NextAttempt = 1, "upstream answered 503 Service Unavailable", next
+	wantRetry.Attempts, wantRetry.LastError, wantRetry.NextAttempt, wantRetry.Claim = 1, "upstream answered 503 Service Unavailable", next, 2
 	if diff := cmp.Diff([]store.Delivery{wantRetry}, got); diff != "" {
 		t.Fatalf("rescheduled delivery at its time (-want +got):\n%s", diff)
 	}
 
-	if err := s.Bury(ctx, chat1.ID, "upstream answered 400 Bad Request: invalid_payload"); err != nil {
+	if err := s.Bury(ctx, chat1.Lease(), "upstream answered 400 Bad Request: invalid_payload"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Bury(ctx, pager2.ID, "gave up"); err != nil {
+	if err := s.Bury(ctx, pager2.Lease(), "gave up"); err != nil {
 		t.Fatal(err)
 	}
 	dead, err := s.DeadLetters(ctx)
@@ -208,7 +215,7 @@ func testRescheduleBuryRequeue(t *testing.T, db Database) {
 	if res, err := s.Requeue(ctx, requeueAt, chat1.ID); err != nil || !cmp.Equal(res, store.RequeueResult{Requeued: 1}) {
 		t.Fatalf("requeue one: %+v, %v", res, err)
 	}
-	wantChat.NextAttempt, wantChat.RequeuedAt = requeueAt, requeueAt
+	wantChat.NextAttempt, wantChat.RequeuedAt, wantChat.Claim, wantChat.TakenOver = requeueAt, requeueAt, wantChat.Claim+1, false
 	var requeued []store.Delivery
 	for _, d := range Claim(t, s, requeueAt, 10) {
 		if d.Channel == "chat" {
@@ -229,11 +236,11 @@ func testRescheduleBuryRequeue(t *testing.T, db Database) {
 	}
 
 	const wantErr = "burying delivery 9999: no such pending delivery"
-	if err := s.Bury(ctx, 9999, "no such row"); err == nil || err.Error() != wantErr {
+	if err := s.Bury(ctx, store.Lease{ID: 9999}, "no such row"); err == nil || err.Error() != wantErr {
 		t.Fatalf("burying a missing delivery: %v, want %q", err, wantErr)
 	}
 	const wantErr2 = "rescheduling delivery 9999: no such pending delivery"
-	if err := s.Reschedule(ctx, 9999, T0, "x"); err == nil || err.Error() != wantErr2 {
+	if err := s.Reschedule(ctx, store.Lease{ID: 9999}, T0, "x"); err == nil || err.Error() != wantErr2 {
 		t.Fatalf("rescheduling a missing delivery: %v, want %q", err, wantErr2)
 	}
 }
@@ -253,20 +260,20 @@ func testRequeueSkipsSuperseded(t *testing.T, db Database) {
 
 	triggers := Claim(t, s, T0, 10)
 	pagerTrigger, chatTrigger := triggers[0], triggers[1]
-	if err := s.Bury(ctx, pagerTrigger.ID, "rejected"); err != nil {
+	if err := s.Bury(ctx, pagerTrigger.Lease(), "rejected"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Complete(ctx, chatTrigger.ID, T0); err != nil {
+	if err := s.Complete(ctx, chatTrigger.Lease(), T0); err != nil {
 		t.Fatal(err)
 	}
 	resolves := Claim(t, s, T0, 10) // the pager's resolve goes while its trigger lies dead
 	if diff := cmp.Diff([]string{"pager/inc1/" + Payload("inc1", "h2"), "chat/inc1/" + Payload("inc1", "h2")}, IDs(resolves)); diff != "" {
 		t.Fatalf("claimed (-want +got):\n%s", diff)
 	}
-	if err := s.Complete(ctx, resolves[0].ID, T0); err != nil {
+	if err := s.Complete(ctx, resolves[0].Lease(), T0); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Bury(ctx, resolves[1].ID, "rejected"); err != nil {
+	if err := s.Bury(ctx, resolves[1].Lease(), "rejected"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -305,11 +312,11 @@ func testPostponeKeepsAttemptsAndError(t *testing.T, db Database) {
 	ctx := context.Background()
 	MustIngest(t, s, NewIngest("inc1", "h1", T0, "pager"))
 	d := Claim(t, s, T0, 1)[0]
-	if err := s.Reschedule(ctx, d.ID, T0, "upstream answered 503"); err != nil {
+	if err := s.Reschedule(ctx, d.Lease(), T0, "upstream answered 503"); err != nil {
 		t.Fatal(err)
 	}
 	d = Claim(t, s, T0, 1)[0]
-	if err := s.Postpone(ctx, d.ID, T0.Add(time.Hour)); err != nil {
+	if err := s.Postpone(ctx, d.Lease(), T0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if got := Claim(t, s, T0.Add(time.Hour-time.Millisecond), 10); len(got) != 0 {
@@ -319,7 +326,7 @@ func testPostponeKeepsAttemptsAndError(t *testing.T, db Database) {
 	if len(got) != 1 || got[0].Attempts != 1 || got[0].LastError != "upstream answered 503" {
 		t.Fatalf("after postponing: %+v, want 1 attempt and the upstream's error kept", got)
 	}
-	if err := s.Postpone(ctx, 9999, T0); err == nil || err.Error() != "postponing delivery 9999: no such pending delivery" {
+	if err := s.Postpone(ctx, store.Lease{ID: 9999}, T0); err == nil || err.Error() != "postponing delivery 9999: no such pending delivery" {
 		t.Errorf("postponing a missing delivery: %v", err)
 	}
 }
@@ -335,7 +342,7 @@ func testClaimAlong(t *testing.T, db Database) {
 	// c1 waits for a retry, d1 is leased by another worker.
 	MustIngest(t, s, NewIngest("c", "c1", T0, "chat"))
 	c1 := Claim(t, s, T0, 1)[0]
-	if err := s.Reschedule(ctx, c1.ID, T0.Add(time.Hour), "upstream answered 503"); err != nil {
+	if err := s.Reschedule(ctx, c1.Lease(), T0.Add(time.Hour), "upstream answered 503"); err != nil {
 		t.Fatal(err)
 	}
 	MustIngest(t, s, NewIngest("d", "d1", T0, "chat"))
@@ -381,15 +388,15 @@ func testSettle(t *testing.T, db Database) {
 	ds := Claim(t, s, T0, 8)
 	id := func(i int) int64 { return ds[i].ID }
 	for _, step := range []struct {
-		ids []int64
-		s   store.Settlement
+		leases []store.Lease
+		s      store.Settlement
 	}{
-		{[]int64{id(0), id(1)}, store.Settlement{Outcome: store.Done, At: T0}},
-		{[]int64{id(2), id(3)}, store.Settlement{Outcome: store.Retry, At: T0.Add(time.Hour), Error: "upstream answered 503"}},
-		{[]int64{id(4), id(5)}, store.Settlement{Outcome: store.Postponed, At: T0.Add(time.Minute)}},
-		{[]int64{id(6), id(7)}, store.Settlement{Outcome: store.Dead, Error: "upstream answered 400"}},
+		{store.Leases(ds[0:2]), store.Settlement{Outcome: store.Done, At: T0}},
+		{store.Leases(ds[2:4]), store.Settlement{Outcome: store.Retry, At: T0.Add(time.Hour), Error: "upstream answered 503"}},
+		{store.Leases(ds[4:6]), store.Settlement{Outcome: store.Postponed, At: T0.Add(time.Minute)}},
+		{store.Leases(ds[6:8]), store.Settlement{Outcome: store.Dead, Error: "upstream answered 400"}},
 	} {
-		if err := s.Settle(ctx, step.ids, step.s); err != nil {
+		if err := s.Settle(ctx, step.leases, step.s); err != nil {
 			t.Fatalf("settle %+v: %v", step.s, err)
 		}
 	}
@@ -398,8 +405,10 @@ func testSettle(t *testing.T, db Database) {
 	}
 	got := Claim(t, s, T0.Add(time.Hour), 8)
 	summary := map[int64]string{}
+	again := map[int64]store.Lease{}
 	for _, d := range got {
 		summary[d.ID] = d.LastError + "/" + string(rune('0'+d.Attempts))
+		again[d.ID] = d.Lease()
 	}
 	want := map[int64]string{id(2): "upstream answered 503/1", id(3): "upstream answered 503/1", id(4): "/0", id(5): "/0"}
 	if diff := cmp.Diff(want, summary); diff != "" {
@@ -410,8 +419,8 @@ func testSettle(t *testing.T, db Database) {
 		t.Errorf("dead letters: %+v, %v", dead, err)
 	}
 
-	err = s.Settle(ctx, []int64{id(0), id(2)}, store.Settlement{Outcome: store.Done, At: T0.Add(time.Hour)})
-	if want := "settling deliveries: 1 of 2 are no longer pending"; err == nil || err.Error() != want {
+	err = s.Settle(ctx, []store.Lease{ds[0].Lease(), again[id(2)]}, store.Settlement{Outcome: store.Done, At: T0.Add(time.Hour)})
+	if want := "settling deliveries: 1 of 2 are no longer pending or were taken over"; err == nil || err.Error() != want {
 		t.Errorf("settling a done delivery with a pending one: %v, want %q", err, want)
 	}
 	if st, err := s.Stats(ctx); err != nil || st[0].Pending != 3 {
@@ -424,7 +433,7 @@ func testRestart(t *testing.T, db Database) {
 	MustIngest(t, s, NewIngest("inc1", "h1", T0, "pager", "chat"))
 	MustIngest(t, s, NewIngest("inc2", "h1", T0, "pager"))
 	d := Claim(t, s, T0, 1)[0]
-	if err := s.Complete(context.Background(), d.ID, T0); err != nil {
+	if err := s.Complete(context.Background(), d.Lease(), T0); err != nil {
 		t.Fatal(err)
 	}
 	Claim(t, s, T0, 10) // leased when the process stops
@@ -456,11 +465,11 @@ func testRetention(t *testing.T, db Database) {
 	MustIngest(t, s, resolved)
 	ds := Claim(t, s, T0, 10)
 	for _, i := range []int{0, 2} {
-		if err := s.Complete(ctx, ds[i].ID, T0); err != nil {
+		if err := s.Complete(ctx, ds[i].Lease(), T0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Bury(ctx, ds[1].ID, "rejected"); err != nil {
+	if err := s.Bury(ctx, ds[1].Lease(), "rejected"); err != nil {
 		t.Fatal(err)
 	}
 	// Within the retention, nothing is pruned.
@@ -555,9 +564,9 @@ func testRetryNow(t *testing.T, db Database) {
 		var err error
 		switch d.IncidentKey {
 		case "a", "p":
-			err = s.Reschedule(ctx, d.ID, T0.Add(time.Hour), "upstream answered 503")
+			err = s.Reschedule(ctx, d.Lease(), T0.Add(time.Hour), "upstream answered 503")
 		case "b":
-			err = s.Postpone(ctx, d.ID, T0.Add(10*time.Minute))
+			err = s.Postpone(ctx, d.Lease(), T0.Add(10*time.Minute))
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -596,10 +605,10 @@ func testRenew(t *testing.T, db Database) {
 	if err != nil || len(got) != 2 {
 		t.Fatalf("claim: %v, %v", IDs(got), err)
 	}
-	if err := s.Complete(ctx, got[1].ID, T0); err != nil {
+	if err := s.Complete(ctx, got[1].Lease(), T0); err != nil {
 		t.Fatal(err)
 	}
-	n, err := s.Renew(ctx, []int64{got[0].ID, got[1].ID}, T0.Add(30*time.Second))
+	n, err := s.Renew(ctx, store.Leases(got), T0.Add(30*time.Second))
 	if err != nil || n != 1 {
 		t.Fatalf("Renew: %d, %v; want the pending one renewed", n, err)
 	}
@@ -611,5 +620,53 @@ func testRenew(t *testing.T, db Database) {
 	}
 	if n, err := s.Renew(ctx, nil, T0); err != nil || n != 0 {
 		t.Errorf("Renew of nothing: %d, %v", n, err)
+	}
+}
+
+// testTakenOver: a claim that ran out is taken over by the next, which
+// says so; the outcome of the old claim is refused with ErrTakenOver,
+// and its renewal renews nothing, while the new claim's are recorded. A
+// claim after an outcome was recorded is no takeover.
+func testTakenOver(t *testing.T, db Database) {
+	s := db.Open(t, Options{})
+	ctx := context.Background()
+	MustIngest(t, s, NewIngest("inc1", "h1", T0, "pager"))
+	first := Claim(t, s, T0, 10)
+	if len(first) != 1 || first[0].Claim != 1 || first[0].TakenOver {
+		t.Fatalf("first claim: %+v, want claim 1, no takeover", first)
+	}
+	second := Claim(t, s, T0.Add(Lease), 10)
+	if len(second) != 1 || second[0].Claim != 2 || !second[0].TakenOver {
+		t.Fatalf("claim after the lease ran out: %+v, want claim 2, a takeover", second)
+	}
+	old, cur := first[0].Lease(), second[0].Lease()
+	err := s.Complete(ctx, old, T0.Add(Lease))
+	if want := fmt.Sprintf("completing delivery %d: taken over by a later claim", old.ID); err == nil || err.Error() != want || !errors.Is(err, store.ErrTakenOver) {
+		t.Errorf("completing the old claim: %v, want %q wrapping ErrTakenOver", err, want)
+	}
+	if err := s.Postpone(ctx, old, T0.Add(time.Hour)); !errors.Is(err, store.ErrTakenOver) {
+		t.Errorf("postponing the old claim: %v, want ErrTakenOver", err)
+	}
+	if err := s.Settle(ctx, []store.Lease{old}, store.Settlement{Outcome: store.Retry, At: T0.Add(time.Hour)}); err == nil {
+		t.Error("settling the old claim: no error")
+	}
+	if n, err := s.Renew(ctx, []store.Lease{old}, T0.Add(time.Hour)); err != nil || n != 0 {
+		t.Errorf("renewing the old claim: %d, %v; want nothing renewed", n, err)
+	}
+	if n, err := s.Renew(ctx, []store.Lease{cur}, T0.Add(2*Lease)); err != nil || n != 1 {
+		t.Errorf("renewing the new claim: %d, %v", n, err)
+	}
+	if err := s.Postpone(ctx, cur, T0.Add(2*Lease)); err != nil {
+		t.Fatalf("postponing the new claim: %v", err)
+	}
+	third := Claim(t, s, T0.Add(2*Lease), 10)
+	if len(third) != 1 || third[0].Claim != 3 || third[0].TakenOver {
+		t.Fatalf("claim after a postponement: %+v, want claim 3, no takeover", third)
+	}
+	if err := s.Complete(ctx, third[0].Lease(), T0.Add(2*Lease)); err != nil {
+		t.Errorf("completing the last claim: %v", err)
+	}
+	if err := s.Complete(ctx, third[0].Lease(), T0.Add(2*Lease)); err == nil || errors.Is(err, store.ErrTakenOver) {
+		t.Errorf("completing it twice: %v, want no such pending delivery", err)
 	}
 }

@@ -83,6 +83,7 @@ var tests = []struct {
 	{"PostponeKeepsAttemptsAndError", testPostponeKeepsAttemptsAndError},
 	{"RetryNow", testRetryNow},
 	{"Renew", testRenew},
+	{"TakenOver", testTakenOver},
 	{"ClaimAlong", testClaimAlong},
 	{"Settle", testSettle},
 	{"Restart", testRestart},
