@@ -59,7 +59,7 @@ func FullDisk(t testing.TB, bin string, plan StorePlan) (Figures, StoreReport) {
 	}
 	start := time.Now()
 	dir := filepath.Join(t.TempDir(), "data")
-	mount(t, "tmpfs", dir, "tmpfs", 0, "size="+tmpfsSize+",mode=0700")
+	testenv.Mount(t, "tmpfs", dir, "tmpfs", 0, "size="+tmpfsSize+",mode=0700")
 	g := NewRig(t, bin, dir, []string{storeRoute})
 	g.Receiver.Start(t)
 	client := &http.Client{Timeout: time.Minute}
@@ -108,7 +108,7 @@ func ReadOnly(t testing.TB, bin string, plan StorePlan) (Figures, StoreReport) {
 	awaitHeld(t, g)
 	g.Receiver.Kill(t)
 
-	writable := readOnly(t, g.Receiver)
+	writable := testenv.ReadOnlyDir(t, g.Receiver.DataDir)
 	g.Receiver.Start(t)
 	rep, refused := refuse(t, client, g, "ChaosWhileReadOnly", "readonly")
 	writable()
@@ -235,60 +235,5 @@ func fill(path string) error {
 			}
 			return fmt.Errorf("filling the disk: %w", err)
 		}
-	}
-}
-
-// readOnly makes the receiver's data directory read-only and returns the
-// function that makes it writable again.
-func readOnly(t testing.TB, r *Receiver) (writable func()) {
-	t.Helper()
-	dir := r.DataDir
-	if os.Geteuid() == 0 {
-		mount(t, dir, dir, "", syscall.MS_BIND, "")
-		remount(t, dir, syscall.MS_BIND|syscall.MS_RDONLY)
-		return func() { remount(t, dir, syscall.MS_BIND) }
-	}
-	files, err := filepath.Glob(r.DB() + "*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	chmod(t, 0o400, files...)
-	chmod(t, 0o500, dir)
-	return func() {
-		chmod(t, 0o700, dir)
-		chmod(t, 0o600, files...)
-	}
-}
-
-func chmod(t testing.TB, mode os.FileMode, paths ...string) {
-	t.Helper()
-	for _, p := range paths {
-		if err := os.Chmod(p, mode); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// mount mounts source on target (created if missing) until the test
-// ends; the unmount is detached, as the receiver may still hold files.
-func mount(t testing.TB, source, target, fstype string, flags uintptr, data string) {
-	t.Helper()
-	if err := os.MkdirAll(target, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount(source, target, fstype, flags, data); err != nil {
-		t.Fatalf("mounting %s on %s: %v", source, target, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(target, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmounting %s: %v", target, err)
-		}
-	})
-}
-
-func remount(t testing.TB, target string, flags uintptr) {
-	t.Helper()
-	if err := syscall.Mount("", target, "", syscall.MS_REMOUNT|flags, ""); err != nil {
-		t.Fatalf("remounting %s: %v", target, err)
 	}
 }
