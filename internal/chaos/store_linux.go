@@ -3,6 +3,7 @@ package chaos
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -37,6 +38,12 @@ type StoreReport struct {
 	// Recovered is how long after the disk recovered the receiver took a
 	// post again.
 	Recovered time.Duration
+	// NotReady is the receiver's answer to /-/ready while it could not
+	// open its store, in the scenarios that start it so.
+	NotReady string
+	// Logged counts the lines in which the receiver said that its store
+	// was unavailable, over all its attempts to open it.
+	Logged int
 }
 
 // storeRoute is the route the store scenarios post to.
@@ -119,6 +126,75 @@ func ReadOnly(t testing.TB, bin string, plan StorePlan) (Figures, StoreReport) {
 		t.Fatal(err)
 	}
 	return g.figures("read-only data directory", w, o, start), rep
+}
+
+// ReadOnlyAfterStop is ReadOnly after a clean stop instead of a kill: the
+// receiver checkpoints its write-ahead log and deletes it as it stops,
+// and SQLite cannot then open the database in the read-only directory at
+// all. The receiver must start anyway and answer 503, on the webhook and
+// on /-/ready with the reason, log the store's error once however often
+// it tries again, and, once the directory is writable, open the store by
+// itself and take notifications. Everything accepted before and after
+// must be delivered.
+func ReadOnlyAfterStop(t testing.TB, bin string, plan StorePlan) (Figures, StoreReport) {
+	t.Helper()
+	start := time.Now()
+	dir := filepath.Join(t.TempDir(), "data")
+	g := NewRig(t, bin, dir, []string{storeRoute})
+	g.Receiver.Start(t)
+	client := &http.Client{Timeout: time.Minute}
+	for _, kind := range Kinds {
+		g.Upstreams.Inject429(kind, storeHold)
+	}
+	postIncidents(t, client, g, "ChaosBeforeStop", plan.Before)
+	awaitHeld(t, g)
+	g.Receiver.Stop(t)
+	if _, err := os.Stat(g.Receiver.DB() + "-wal"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the write-ahead log is still there after a clean stop (%v): the scenario would test a crash", err)
+	}
+
+	writable := testenv.ReadOnlyDir(t, g.Receiver.DataDir)
+	g.Receiver.StartUnready(t)
+	rep, refused := refuse(t, client, g, "ChaosWhileStopped", unavailableWord)
+	rep.NotReady = notReady(t, client, g)
+	rep.Logged = strings.Count(g.Receiver.Output(), unavailableLog)
+	writable()
+	rep.Recovered = retry(t, client, g, refused)
+	postIncidents(t, client, g, "ChaosAfterStop", plan.After)
+	w, o, err := g.Settle(t.Context(), plan.Wait, everything)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g.figures("read-only data directory after a clean stop", w, o, start), rep
+}
+
+// What the receiver says while its store cannot be opened: the webhook's
+// refusal, and its log line.
+const (
+	unavailableWord = "store unavailable"
+	unavailableLog  = "store unavailable; answering 503 until it opens"
+)
+
+// notReady returns the receiver's answer to /-/ready, which must be 503.
+func notReady(t testing.TB, client *http.Client, g *Rig) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, g.Receiver.URL("/-/ready"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/-/ready while the store cannot be opened: %s %s, want 503", resp.Status, body)
+	}
+	return strings.TrimSpace(string(body))
 }
 
 // storeHold is the Retry-After that holds the channels back in ReadOnly:
