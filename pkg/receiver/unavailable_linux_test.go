@@ -164,8 +164,8 @@ func post(t *testing.T, h http.Handler, instance string, code int, words ...stri
 }
 
 // TestStoreFaultsAtStart fails NewService when the store cannot be opened
-// for a reason a retry cannot mend: a path SQLite refuses, a database
-// written by a newer release.
+// for a reason a retry cannot mend: a path SQLite refuses, a data
+// directory below a file, a database written by a newer release.
 func TestStoreFaultsAtStart(t *testing.T) {
 	dir := t.TempDir()
 	newer := filepath.Join(dir, "newer.db")
@@ -183,6 +183,7 @@ func TestStoreFaultsAtStart(t *testing.T) {
 	}
 	for _, tc := range []struct{ path, want string }{
 		{filepath.Join(dir, "what?.db"), "must not contain '?'"},
+		{filepath.Join(newer, "data", "receiver.db"), "creating the data directory: mkdir " + newer + ": not a directory"},
 		{newer, "database schema version 999 is newer than this klaxon-receiver knows"},
 	} {
 		file := filepath.Join(dir, "receiver.yml")
