@@ -137,7 +137,7 @@ func checkConfig(configFile string, load func() (map[string]collector.Collector,
 func routes(metricsPath string, metrics, landing, reloadHandler http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle(metricsPath, metrics)
-	server.HandleHealth(mux)
+	server.HandleHealth(mux, nil)
 	mux.Handle("/-/reload", reloadHandler)
 	if metricsPath != "/" {
 		mux.Handle("/", landing)

@@ -169,15 +169,29 @@ func runServer(ctx context.Context, configFile string, flags *web.FlagConfig, lo
 		return err
 	}
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	server.HandleHealth(mux)
+	server.HandleHealth(mux, svc.Ready)
 
 	// The workers stop, and are waited for, on every way out, before the
 	// deferred Close of the store: a worker must not lose its store while
-	// it records a delivery.
+	// it records a delivery. A store that fails to open for good, after it
+	// was unavailable at start, stops the server with its error.
+	serveCtx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
 	workCtx, stopWork := context.WithCancel(ctx)
 	worked := make(chan struct{})
-	go func() { defer close(worked); svc.Run(workCtx) }()
+	go func() {
+		defer close(worked)
+		if err := svc.Run(workCtx); err != nil {
+			fail(err)
+		}
+	}()
 	defer func() { stopWork(); <-worked }()
 
-	return server.Run(ctx, mux, flags, server.DefaultTimeouts, logger)
+	if err := server.Run(serveCtx, mux, flags, server.DefaultTimeouts, logger); err != nil {
+		return err
+	}
+	if ctx.Err() == nil {
+		return context.Cause(serveCtx)
+	}
+	return nil
 }

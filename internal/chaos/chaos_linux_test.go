@@ -9,7 +9,8 @@ import (
 )
 
 func init() {
-	scenarios = append(scenarios, scenario{"full disk", testFullDisk}, scenario{"read-only", testReadOnly})
+	scenarios = append(scenarios, scenario{"full disk", testFullDisk}, scenario{"read-only", testReadOnly},
+		scenario{"read-only after a stop", testReadOnlyAfterStop})
 }
 
 // storePlan is the same in both versions: the scenarios stage their
@@ -26,6 +27,19 @@ func testReadOnly(t *testing.T, bin string) {
 	f, rep := chaos.ReadOnly(t, bin, storePlan)
 	record(t, f)
 	checkStore(t, f, rep, "readonly")
+}
+
+func testReadOnlyAfterStop(t *testing.T, bin string) {
+	f, rep := chaos.ReadOnlyAfterStop(t, bin, storePlan)
+	record(t, f)
+	checkStore(t, f, rep, "store unavailable: opening the store")
+	t.Logf("/-/ready answered %s; the store's error was logged %d times", rep.NotReady, rep.Logged)
+	if !strings.Contains(rep.NotReady, "opening the store") {
+		t.Errorf("/-/ready answered %q, want the reason the store cannot be opened", rep.NotReady)
+	}
+	if rep.Logged != 1 {
+		t.Errorf("the store's error was logged %d times, want once", rep.Logged)
+	}
 }
 
 // checkStore checks that the receiver refused with the store's reason and

@@ -63,6 +63,29 @@ func (r *Receiver) Start(t testing.TB) {
 	r.proc.WaitReady(t, r.URL("/-/ready"), startTimeout)
 }
 
+// StartUnready runs the receiver and waits until it is healthy, for a
+// receiver that is not to be ready.
+func (r *Receiver) StartUnready(t testing.TB) {
+	t.Helper()
+	r.proc = testenv.StartProcess(t, "", r.bin, "--config.file="+r.config, "--web.listen-address="+r.Addr)
+	r.proc.WaitReady(t, r.URL("/-/healthy"), startTimeout)
+}
+
+// Stop sends SIGTERM, as systemd or Kubernetes would, and waits for the
+// process to be gone, noting its peak memory first. The receiver must
+// exit 0.
+func (r *Receiver) Stop(t testing.TB) {
+	t.Helper()
+	r.notePeak()
+	if err := r.proc.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-r.proc.Exited()
+	if code := r.proc.Cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("klaxon-receiver stopped with exit %d:\n%s", code, r.proc.Output())
+	}
+}
+
 // Kill sends SIGKILL, as a crash or the OOM killer would, and waits for
 // the process to be gone, noting its peak memory first.
 func (r *Receiver) Kill(t testing.TB) {

@@ -3,6 +3,7 @@ package chaos
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -37,6 +38,12 @@ type StoreReport struct {
 	// Recovered is how long after the disk recovered the receiver took a
 	// post again.
 	Recovered time.Duration
+	// NotReady is the receiver's answer to /-/ready while it could not
+	// open its store, in the scenarios that start it so.
+	NotReady string
+	// Logged counts the lines in which the receiver said that its store
+	// was unavailable, over all its attempts to open it.
+	Logged int
 }
 
 // storeRoute is the route the store scenarios post to.
@@ -59,7 +66,7 @@ func FullDisk(t testing.TB, bin string, plan StorePlan) (Figures, StoreReport) {
 	}
 	start := time.Now()
 	dir := filepath.Join(t.TempDir(), "data")
-	mount(t, "tmpfs", dir, "tmpfs", 0, "size="+tmpfsSize+",mode=0700")
+	testenv.Mount(t, "tmpfs", dir, "tmpfs", 0, "size="+tmpfsSize+",mode=0700")
 	g := NewRig(t, bin, dir, []string{storeRoute})
 	g.Receiver.Start(t)
 	client := &http.Client{Timeout: time.Minute}
@@ -108,7 +115,7 @@ func ReadOnly(t testing.TB, bin string, plan StorePlan) (Figures, StoreReport) {
 	awaitHeld(t, g)
 	g.Receiver.Kill(t)
 
-	writable := readOnly(t, g.Receiver)
+	writable := testenv.ReadOnlyDir(t, g.Receiver.DataDir)
 	g.Receiver.Start(t)
 	rep, refused := refuse(t, client, g, "ChaosWhileReadOnly", "readonly")
 	writable()
@@ -119,6 +126,75 @@ func ReadOnly(t testing.TB, bin string, plan StorePlan) (Figures, StoreReport) {
 		t.Fatal(err)
 	}
 	return g.figures("read-only data directory", w, o, start), rep
+}
+
+// ReadOnlyAfterStop is ReadOnly after a clean stop instead of a kill: the
+// receiver checkpoints its write-ahead log and deletes it as it stops,
+// and SQLite cannot then open the database in the read-only directory at
+// all. The receiver must start anyway and answer 503, on the webhook and
+// on /-/ready with the reason, log the store's error once however often
+// it tries again, and, once the directory is writable, open the store by
+// itself and take notifications. Everything accepted before and after
+// must be delivered.
+func ReadOnlyAfterStop(t testing.TB, bin string, plan StorePlan) (Figures, StoreReport) {
+	t.Helper()
+	start := time.Now()
+	dir := filepath.Join(t.TempDir(), "data")
+	g := NewRig(t, bin, dir, []string{storeRoute})
+	g.Receiver.Start(t)
+	client := &http.Client{Timeout: time.Minute}
+	for _, kind := range Kinds {
+		g.Upstreams.Inject429(kind, storeHold)
+	}
+	postIncidents(t, client, g, "ChaosBeforeStop", plan.Before)
+	awaitHeld(t, g)
+	g.Receiver.Stop(t)
+	if _, err := os.Stat(g.Receiver.DB() + "-wal"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the write-ahead log is still there after a clean stop (%v): the scenario would test a crash", err)
+	}
+
+	writable := testenv.ReadOnlyDir(t, g.Receiver.DataDir)
+	g.Receiver.StartUnready(t)
+	rep, refused := refuse(t, client, g, "ChaosWhileStopped", unavailableWord)
+	rep.NotReady = notReady(t, client, g)
+	rep.Logged = strings.Count(g.Receiver.Output(), unavailableLog)
+	writable()
+	rep.Recovered = retry(t, client, g, refused)
+	postIncidents(t, client, g, "ChaosAfterStop", plan.After)
+	w, o, err := g.Settle(t.Context(), plan.Wait, everything)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g.figures("read-only data directory after a clean stop", w, o, start), rep
+}
+
+// What the receiver says while its store cannot be opened: the webhook's
+// refusal, and its log line.
+const (
+	unavailableWord = "store unavailable"
+	unavailableLog  = "store unavailable; answering 503 until it opens"
+)
+
+// notReady returns the receiver's answer to /-/ready, which must be 503.
+func notReady(t testing.TB, client *http.Client, g *Rig) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, g.Receiver.URL("/-/ready"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/-/ready while the store cannot be opened: %s %s, want 503", resp.Status, body)
+	}
+	return strings.TrimSpace(string(body))
 }
 
 // storeHold is the Retry-After that holds the channels back in ReadOnly:
@@ -235,60 +311,5 @@ func fill(path string) error {
 			}
 			return fmt.Errorf("filling the disk: %w", err)
 		}
-	}
-}
-
-// readOnly makes the receiver's data directory read-only and returns the
-// function that makes it writable again.
-func readOnly(t testing.TB, r *Receiver) (writable func()) {
-	t.Helper()
-	dir := r.DataDir
-	if os.Geteuid() == 0 {
-		mount(t, dir, dir, "", syscall.MS_BIND, "")
-		remount(t, dir, syscall.MS_BIND|syscall.MS_RDONLY)
-		return func() { remount(t, dir, syscall.MS_BIND) }
-	}
-	files, err := filepath.Glob(r.DB() + "*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	chmod(t, 0o400, files...)
-	chmod(t, 0o500, dir)
-	return func() {
-		chmod(t, 0o700, dir)
-		chmod(t, 0o600, files...)
-	}
-}
-
-func chmod(t testing.TB, mode os.FileMode, paths ...string) {
-	t.Helper()
-	for _, p := range paths {
-		if err := os.Chmod(p, mode); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// mount mounts source on target (created if missing) until the test
-// ends; the unmount is detached, as the receiver may still hold files.
-func mount(t testing.TB, source, target, fstype string, flags uintptr, data string) {
-	t.Helper()
-	if err := os.MkdirAll(target, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount(source, target, fstype, flags, data); err != nil {
-		t.Fatalf("mounting %s on %s: %v", source, target, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(target, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmounting %s: %v", target, err)
-		}
-	})
-}
-
-func remount(t testing.TB, target string, flags uintptr) {
-	t.Helper()
-	if err := syscall.Mount("", target, "", syscall.MS_REMOUNT|flags, ""); err != nil {
-		t.Fatalf("remounting %s: %v", target, err)
 	}
 }

@@ -96,13 +96,15 @@ func New(st Store, current Current, deliverer Waker, reg prometheus.Registerer, 
 func (m *Manager) SetRoutes(cfg *receiverconfig.Config) { m.ackRoutes.Set(cfg.EscalatedRouteNames()) }
 
 // Run ticks every EscalationTick, and when woken, until ctx is done. A
-// failed tick is logged and tried again at the next one.
+// failed tick is tried again at the next one; its error is logged when it
+// differs from the last tick's, and the recovery once it is over.
 func (m *Manager) Run(ctx context.Context) error {
 	ticker := time.NewTicker(EscalationTick)
 	defer ticker.Stop()
+	var last string
 	for {
-		if err := m.Tick(ctx); err != nil && ctx.Err() == nil {
-			m.logger.Error("escalation tick failed; trying again", "err", err)
+		if err := m.Tick(ctx); ctx.Err() == nil {
+			last = m.logTick(err, last)
 		}
 		select {
 		case <-ctx.Done():
@@ -111,6 +113,22 @@ func (m *Manager) Run(ctx context.Context) error {
 		case <-m.kick:
 		}
 	}
+}
+
+// logTick logs a failed tick when its error differs from last, the last
+// tick's ("" when it worked), and the first tick that works after one
+// that failed. It returns the error to compare the next tick's with.
+func (m *Manager) logTick(err error, last string) string {
+	switch {
+	case err == nil && last != "":
+		m.logger.Info("escalation ticks work again")
+		return ""
+	case err == nil:
+		return ""
+	case err.Error() != last:
+		m.logger.Error("escalation tick failed; trying again at each tick", "err", err)
+	}
+	return err.Error()
 }
 
 // Wake makes Run tick now.

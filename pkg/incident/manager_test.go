@@ -1,9 +1,13 @@
 package incident_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,10 +16,12 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/internal/receivertest"
+	"github.com/klaxonhq/klaxon/internal/testenv"
 	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/incident"
 	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
+	"github.com/klaxonhq/klaxon/pkg/store"
 	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
 )
 
@@ -206,6 +212,62 @@ func TestBadID(t *testing.T) {
 	for id, want := range map[string]error{"abc": incident.ErrBadID, "not-hex-at-all": incident.ErrBadID, "0123456789abcdef": incident.ErrNotFound} {
 		if _, err := r.m.Acknowledge(t.Context(), id, "alice"); !errors.Is(err, want) {
 			t.Errorf("Acknowledge(%q): %v, want %v", id, err, want)
+		}
+	}
+}
+
+// failingClaims is a store whose ClaimDueEscalations fails while fail is
+// set, as on a read-only disk, and counts its calls.
+type failingClaims struct {
+	incident.Store
+	fail  atomic.Bool
+	calls atomic.Int32
+}
+
+func (f *failingClaims) ClaimDueEscalations(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Escalation, error) {
+	f.calls.Add(1)
+	if f.fail.Load() {
+		return nil, fmt.Errorf("claiming: %w: attempt to write a readonly database", store.ErrUnavailable)
+	}
+	return f.Store.ClaimDueEscalations(ctx, now, lease, limit)
+}
+
+// TestRunLogsRepeatedErrorOnce has Run tick on a store that fails every
+// claim, then works again: the error is logged once, not at every tick,
+// and so is the recovery.
+func TestRunLogsRepeatedErrorOnce(t *testing.T) {
+	r := newRig(t)
+	st := &failingClaims{Store: r.st}
+	st.fail.Store(true)
+	logs := &testenv.Buffer{}
+	m, err := incident.New(st, fixed{r.rt}, r.wakes, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	ran := make(chan error, 1)
+	go func() { ran <- m.Run(ctx) }()
+	ticks := func(n int32) {
+		t.Helper()
+		from := st.calls.Load()
+		testenv.Eventually(t, 10*time.Second, func() error {
+			m.Wake()
+			if got := st.calls.Load() - from; got < n {
+				return fmt.Errorf("%d ticks, want %d", got, n)
+			}
+			return nil
+		})
+	}
+	ticks(5)
+	st.fail.Store(false)
+	ticks(3)
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	for msg, want := range map[string]int{"escalation tick failed": 1, "escalation ticks work again": 1} {
+		if n := strings.Count(logs.String(), msg); n != want {
+			t.Errorf("%q logged %d times, want %d:\n%s", msg, n, want, logs)
 		}
 	}
 }

@@ -70,9 +70,18 @@ func Run(ctx context.Context, h http.Handler, flags *web.FlagConfig, t Timeouts,
 	return nil
 }
 
-// HandleHealth registers the health checks on mux: /-/healthy and /-/ready
-// answer 200 while the process serves.
-func HandleHealth(mux *http.ServeMux) {
+// HandleHealth registers the health checks on mux: /-/healthy answers 200
+// while the process serves, and /-/ready too unless ready, if set, says
+// why not, in which case it answers 503 with the reason.
+func HandleHealth(mux *http.ServeMux, ready func() error) {
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
-	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if ready != nil {
+			if err := ready(); err != nil {
+				http.Error(w, "Not ready: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		fmt.Fprintln(w, "Ready")
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -236,13 +237,42 @@ func TestRunReportsListenError(t *testing.T) {
 
 func TestHandleHealth(t *testing.T) {
 	mux := http.NewServeMux()
-	HandleHealth(mux)
+	HandleHealth(mux, nil)
 	conn := dial(t, mux, DefaultTimeouts)
 	r := bufio.NewReader(conn)
 	for path, want := range map[string]string{"/-/healthy": "Healthy\n", "/-/ready": "Ready\n"} {
 		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: server\r\n\r\n", path)
 		if resp, body := readResponse(t, r); resp.StatusCode != http.StatusOK || body != want {
 			t.Errorf("%s: %d %q, want 200 %q", path, resp.StatusCode, body, want)
+		}
+	}
+}
+
+// TestHandleHealthNotReady answers /-/ready with 503 and the reason while
+// the check fails, and 200 once it passes; /-/healthy stays 200.
+func TestHandleHealthNotReady(t *testing.T) {
+	var reason atomic.Pointer[error]
+	down := errors.New("store unavailable: disk is read-only")
+	reason.Store(&down)
+	mux := http.NewServeMux()
+	HandleHealth(mux, func() error { return *reason.Load() })
+	conn := dial(t, mux, DefaultTimeouts)
+	r := bufio.NewReader(conn)
+	var none error
+	for _, tc := range []struct {
+		path   string
+		reason *error
+		code   int
+		body   string
+	}{
+		{"/-/ready", &down, http.StatusServiceUnavailable, "Not ready: store unavailable: disk is read-only\n"},
+		{"/-/healthy", &down, http.StatusOK, "Healthy\n"},
+		{"/-/ready", &none, http.StatusOK, "Ready\n"},
+	} {
+		reason.Store(tc.reason)
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: server\r\n\r\n", tc.path)
+		if resp, body := readResponse(t, r); resp.StatusCode != tc.code || body != tc.body {
+			t.Errorf("%s: %d %q, want %d %q", tc.path, resp.StatusCode, body, tc.code, tc.body)
 		}
 	}
 }

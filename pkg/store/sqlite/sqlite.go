@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -170,6 +171,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("database path %q must not contain '?'", path)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		if badPath(err) {
+			return nil, fmt.Errorf("creating the data directory: %w", err)
+		}
 		return nil, fmt.Errorf("creating the data directory: %w: %w", store.ErrUnavailable, err)
 	}
 	s := &Store{
@@ -236,6 +240,14 @@ func newBatchSize() prometheus.Histogram {
 		Help:    "Notifications recorded per committed transaction.",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 9),
 	})
+}
+
+// badPath says whether err, from creating the data directory, is the
+// path's own fault, which no retry mends: a file where a directory should
+// be, a name too long. A read-only or full disk, a missing mount or a
+// permission may yet be mended.
+func badPath(err error) bool {
+	return errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ENAMETOOLONG)
 }
 
 // dsn is the driver's name for the file: WAL, synchronous=FULL (a commit
