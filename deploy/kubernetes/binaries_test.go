@@ -65,17 +65,19 @@ type receiverPod struct {
 	args []string
 	// dirs maps each mount path to its directory.
 	dirs map[string]string
-	// claim is the mount path of the volumeClaimTemplate.
+	// claim is the mount path of the StatefulSet's volumeClaimTemplate;
+	// empty for a Deployment, which has none.
 	claim string
 }
 
 // layOutReceiver puts the ConfigMap's files of r under the config mount's
-// directory and the Secret's keys (fake values) under the secrets mount's.
-func layOutReceiver(t *testing.T, r rendered, keys []string) receiverPod {
+// directory and, for each Secret the pod mounts, the keys secrets lists
+// for it (fake values) under its mount's directory.
+func layOutReceiver(t *testing.T, r rendered, secrets map[string][]string) receiverPod {
 	t.Helper()
-	ss := only[*appsv1.StatefulSet](t, r)
+	template, ha := receiverTemplate(t, r)
 	cm := only[*corev1.ConfigMap](t, r)
-	spec := ss.Spec.Template.Spec
+	spec := template.Spec
 	c := spec.Containers[0]
 	pod := receiverPod{dirs: podDirs(t, c)}
 	mountOf := func(volume string) string {
@@ -90,21 +92,24 @@ func layOutReceiver(t *testing.T, r rendered, keys []string) receiverPod {
 		switch {
 		case v.ConfigMap != nil:
 			if v.ConfigMap.Name != cm.Name {
-				t.Fatalf("receiver mounts ConfigMap %s, the base makes %s", v.ConfigMap.Name, cm.Name)
+				t.Fatalf("receiver mounts ConfigMap %s, the kustomization makes %s", v.ConfigMap.Name, cm.Name)
 			}
 			for name, data := range cm.Data {
 				writeFile(t, filepath.Join(dir, name), localPaths(data, pod.dirs))
 			}
 		case v.Secret != nil:
-			for _, key := range keys {
+			for _, key := range secrets[v.Secret.SecretName] {
 				writeFile(t, filepath.Join(dir, key), "https://test.invalid/"+strings.Repeat("k", 48))
 			}
 		}
 	}
-	if len(ss.Spec.VolumeClaimTemplates) != 1 {
-		t.Fatalf("receiver: %d volumeClaimTemplates, want 1", len(ss.Spec.VolumeClaimTemplates))
+	if !ha {
+		ss := only[*appsv1.StatefulSet](t, r)
+		if len(ss.Spec.VolumeClaimTemplates) != 1 {
+			t.Fatalf("receiver: %d volumeClaimTemplates, want 1", len(ss.Spec.VolumeClaimTemplates))
+		}
+		pod.claim = mountOf(ss.Spec.VolumeClaimTemplates[0].Name)
 	}
-	pod.claim = mountOf(ss.Spec.VolumeClaimTemplates[0].Name)
 	for _, a := range c.Args {
 		pod.args = append(pod.args, localPaths(a, pod.dirs))
 	}
@@ -123,7 +128,7 @@ func writeFile(t *testing.T, path, data string) {
 // and the receiver serves with the StatefulSet's arguments and records an
 // incident for a critical alert, as the README promises.
 func TestReceiverConfig(t *testing.T) {
-	pod := layOutReceiver(t, render(t, "base"), secretKeys)
+	pod := layOutReceiver(t, render(t, "base"), map[string][]string{secretName: secretKeys})
 	args := pod.args
 	configFile := flagValues(args)["--config.file"]
 	if configFile == "" {

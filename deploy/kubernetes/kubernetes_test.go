@@ -27,6 +27,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kjson "sigs.k8s.io/json"
@@ -210,6 +211,10 @@ func decode(kind string, data []byte) (any, error) {
 		obj = &appsv1.DaemonSet{}
 	case "StatefulSet":
 		obj = &appsv1.StatefulSet{}
+	case "Deployment":
+		obj = &appsv1.Deployment{}
+	case "PodDisruptionBudget":
+		obj = &policyv1.PodDisruptionBudget{}
 	case "NetworkPolicy":
 		obj = &networkingv1.NetworkPolicy{}
 	case "Role":
@@ -275,8 +280,14 @@ func TestKustomizationsRender(t *testing.T) {
 				}
 				checkReceiver(t, ss)
 			}
-			if got := len(each[*appsv1.DaemonSet](r)) + len(each[*appsv1.StatefulSet](r)); got != 2 {
-				t.Errorf("%d workloads, want the exporter DaemonSet and the receiver StatefulSet", got)
+			for _, d := range each[*appsv1.Deployment](r) {
+				for _, p := range checkPod(d.Spec.Template.Spec) {
+					t.Errorf("Deployment %s: %s", d.Name, p)
+				}
+				checkReceiverPod(t, d.Spec.Template.Spec)
+			}
+			if got := len(each[*appsv1.DaemonSet](r)) + len(each[*appsv1.StatefulSet](r)) + len(each[*appsv1.Deployment](r)); got != 2 {
+				t.Errorf("%d workloads, want the exporter DaemonSet and the receiver's StatefulSet (or Deployment, in high availability)", got)
 			}
 			checkRuleGroups(t, r)
 			checkNetworkPolicy(t, r)
@@ -458,22 +469,30 @@ const (
 	secretsMount = "/etc/klaxon/secrets"
 )
 
-// checkReceiver: one replica, the store on a claim, the secrets as files
-// from the Secret, and no environment variables, which the receiver would
-// not read with a config file.
+// checkReceiver: one replica, the store on a claim, and the pod as
+// checkReceiverPod wants it.
 func checkReceiver(t *testing.T, ss *appsv1.StatefulSet) {
 	t.Helper()
 	if ss.Spec.Replicas == nil || *ss.Spec.Replicas != 1 {
 		t.Error("receiver: replicas is not 1; its SQLite store is single-node")
 	}
 	c := ss.Spec.Template.Spec.Containers[0]
-	if !strings.HasPrefix(c.Image, "ghcr.io/klaxonhq/klaxon-receiver:") {
-		t.Errorf("receiver image %q", c.Image)
-	}
 	if len(ss.Spec.VolumeClaimTemplates) != 1 || !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool {
 		return m.Name == ss.Spec.VolumeClaimTemplates[0].Name && m.MountPath == "/data"
 	}) {
 		t.Error("receiver: /data is not the mount of its volumeClaimTemplate")
+	}
+	checkReceiverPod(t, ss.Spec.Template.Spec)
+}
+
+// checkReceiverPod: the receiver's image, the secrets as files from the
+// Secret, and no environment variables, which the receiver would not read
+// with a config file.
+func checkReceiverPod(t *testing.T, spec corev1.PodSpec) {
+	t.Helper()
+	c := spec.Containers[0]
+	if !strings.HasPrefix(c.Image, "ghcr.io/klaxonhq/klaxon-receiver:") {
+		t.Errorf("receiver image %q", c.Image)
 	}
 	if len(c.Env) > 0 || len(c.EnvFrom) > 0 {
 		var names []string
@@ -482,20 +501,30 @@ func checkReceiver(t *testing.T, ss *appsv1.StatefulSet) {
 		}
 		t.Errorf("receiver: environment variables %v (and %d envFrom): with --config.file the receiver reads only those a *_env setting names; give secrets as files under %s", names, len(c.EnvFrom), secretsMount)
 	}
-	i := slices.IndexFunc(ss.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool {
-		return v.Secret != nil && v.Secret.SecretName == secretName
+	checkSecretMount(t, spec, secretName, secretsMount, "ACK_SECRET is required")
+}
+
+// checkSecretMount: the Secret name is a volume, not optional (why says
+// what the receiver cannot do without it), mounted whole and read-only at
+// mount in the receiver's container.
+func checkSecretMount(t *testing.T, spec corev1.PodSpec, name, mount, why string) {
+	t.Helper()
+	c := spec.Containers[0]
+	i := slices.IndexFunc(spec.Volumes, func(v corev1.Volume) bool {
+		return v.Secret != nil && v.Secret.SecretName == name
 	})
 	if i < 0 {
-		t.Fatalf("receiver: no volume of Secret %s", secretName)
+		t.Errorf("receiver: no volume of Secret %s", name)
+		return
 	}
-	volume := ss.Spec.Template.Spec.Volumes[i]
+	volume := spec.Volumes[i]
 	if volume.Secret.Optional != nil && *volume.Secret.Optional {
-		t.Errorf("receiver: Secret %s is optional, but ACK_SECRET is required", secretName)
+		t.Errorf("receiver: Secret %s is optional, but %s", name, why)
 	}
 	if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool {
-		return m.Name == volume.Name && m.MountPath == secretsMount && m.ReadOnly && m.SubPath == ""
+		return m.Name == volume.Name && m.MountPath == mount && m.ReadOnly && m.SubPath == ""
 	}) {
-		t.Errorf("receiver: Secret %s is not mounted whole and read-only at %s", secretName, secretsMount)
+		t.Errorf("receiver: Secret %s is not mounted whole and read-only at %s", name, mount)
 	}
 }
 
@@ -532,10 +561,10 @@ func TestSecretKeysDocumented(t *testing.T) {
 // Prometheus only, on its port, and opens them to DNS and HTTPS only.
 func checkNetworkPolicy(t *testing.T, r rendered) {
 	t.Helper()
-	ss := only[*appsv1.StatefulSet](t, r)
+	pod, ha := receiverTemplate(t, r)
 	np := only[*networkingv1.NetworkPolicy](t, r)
 	for k, v := range np.Spec.PodSelector.MatchLabels {
-		if ss.Spec.Template.Labels[k] != v {
+		if pod.Labels[k] != v {
 			t.Errorf("NetworkPolicy %s selects %s=%s, which the receiver's pods do not carry", np.Name, k, v)
 		}
 	}
@@ -558,7 +587,7 @@ func checkNetworkPolicy(t *testing.T, r rendered) {
 			from = append(from, peer.PodSelector.MatchLabels["app.kubernetes.io/name"])
 		}
 		for _, port := range rule.Ports {
-			if port.Port == nil || port.Port.String() != ss.Spec.Template.Spec.Containers[0].Ports[0].Name {
+			if port.Port == nil || port.Port.String() != pod.Spec.Containers[0].Ports[0].Name {
 				t.Errorf("NetworkPolicy %s: ingress on port %v, want the receiver's port only", np.Name, port.Port)
 			}
 		}
@@ -580,10 +609,26 @@ func checkNetworkPolicy(t *testing.T, r rendered) {
 			to = append(to, fmt.Sprintf("%s/%s", port.Port, protocol))
 		}
 	}
+	want := []string{"443/TCP", "53/TCP", "53/UDP"}
+	if ha {
+		// And PostgreSQL.
+		want = append(want, "5432/TCP")
+	}
+	sort.Strings(want)
 	sort.Strings(to)
-	if want := []string{"443/TCP", "53/TCP", "53/UDP"}; !slices.Equal(to, want) {
+	if !slices.Equal(to, want) {
 		t.Errorf("NetworkPolicy %s lets out to %v, want %v", np.Name, to, want)
 	}
+}
+
+// receiverTemplate is the pod template of r's receiver: its StatefulSet's,
+// or its Deployment's in high availability (ha true).
+func receiverTemplate(t *testing.T, r rendered) (pod corev1.PodTemplateSpec, ha bool) {
+	t.Helper()
+	if ds := each[*appsv1.Deployment](r); len(ds) > 0 {
+		return only[*appsv1.Deployment](t, r).Spec.Template, true
+	}
+	return only[*appsv1.StatefulSet](t, r).Spec.Template, false
 }
 
 // checkNamespace: every object but the Namespace is in klaxon, so that
@@ -722,7 +767,7 @@ func TestStrictDecodeRefusesUnknownFields(t *testing.T) {
 	if _, err := decode("DaemonSet", []byte(dup)); err == nil {
 		t.Error("decoding a DaemonSet with hostPID twice: no error")
 	}
-	if _, err := decode("Deployment", data); err == nil || !strings.Contains(err.Error(), `no type known for kind "Deployment"`) {
+	if _, err := decode("CronJob", data); err == nil || !strings.Contains(err.Error(), `no type known for kind "CronJob"`) {
 		t.Errorf("decoding an unknown kind: %v", err)
 	}
 }
@@ -848,7 +893,7 @@ func TestUserOverlay(t *testing.T) {
 		}
 	}
 
-	pod := layOutReceiver(t, r, []string{"ACK_SECRET", "SLACK_WEBHOOK_URL"})
+	pod := layOutReceiver(t, r, map[string][]string{secretName: {"ACK_SECRET", "SLACK_WEBHOOK_URL"}})
 	configFile := flagValues(pod.args)["--config.file"]
 	rt, err := receiverconfig.Load(configFile, promslog.NewNopLogger())
 	if err == nil {

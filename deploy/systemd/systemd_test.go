@@ -10,11 +10,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/common/promslog"
+
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
 )
 
 var units = []string{"klaxon-exporter.service", "klaxon-receiver.service"}
@@ -184,4 +188,89 @@ func write(t *testing.T, path, text string, mode os.FileMode) {
 func lastLine(out []byte) string {
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	return lines[len(lines)-1]
+}
+
+// The drop-in and config for replicas sharing a PostgreSQL store, whose
+// secrets are credentials under credentialsDir.
+const (
+	dropIn         = "klaxon-receiver.service.d/postgres.conf"
+	haConfig       = "klaxon-receiver-ha.yml"
+	credentialsDir = "/run/credentials/klaxon-receiver.service/"
+)
+
+// TestDropInVerify: the unit with the PostgreSQL drop-in passes verify
+// and keeps its security exposure; a misspelled key in the drop-in fails
+// verify, so verify reads it.
+func TestDropInVerify(t *testing.T) {
+	analyze := testenv.Program(t, "systemd-analyze")
+	const unit = "klaxon-receiver.service"
+	good := readUnit(t, dropIn)
+	installDropIn := func(text string) string {
+		root := install(t, unit, readUnit(t, unit))
+		write(t, filepath.Join(root, "etc/systemd/system", dropIn), text, 0o644)
+		return root
+	}
+	root := installDropIn(good)
+	if out, err := verify(analyze, root, unit); err != nil {
+		t.Errorf("systemd-analyze verify %s with %s: %v\n%s", unit, dropIn, err, out)
+	}
+	cmd := exec.Command(analyze, "security", "--offline=true", "--no-pager",
+		"--threshold="+maxExposure, "--root="+root, "/etc/systemd/system/"+unit)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("systemd-analyze security %s with %s: exposure above %s tenths, or no score (%v):\n%s", unit, dropIn, maxExposure, err, out)
+	}
+
+	broken := strings.Replace(good, "LoadCredential=", "LoadCredentail=", 1)
+	if broken == good {
+		t.Fatalf("%s has no LoadCredential= to break", dropIn)
+	}
+	if out, err := verify(analyze, installDropIn(broken), unit); err == nil {
+		t.Errorf("verify passed %s with a misspelled key: it does not read the drop-in\n%s", dropIn, out)
+	}
+}
+
+// TestHAConfigExample: the replicas' config passes check-config with the
+// drop-in's credentials in place, keeps its store in PostgreSQL through
+// the DSN credential, and names no credential the drop-in does not load.
+func TestHAConfigExample(t *testing.T) {
+	loaded := map[string]bool{}
+	for line := range strings.Lines(readUnit(t, dropIn)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "LoadCredential="); ok {
+			name, _, _ := strings.Cut(v, ":")
+			loaded[name] = true
+		}
+	}
+	text := readUnit(t, haConfig)
+	named := regexp.MustCompile(regexp.QuoteMeta(credentialsDir)+`([A-Za-z0-9][A-Za-z0-9_.-]*)`).FindAllStringSubmatch(text, -1)
+	if len(named) == 0 {
+		t.Fatalf("%s names no credential under %s", haConfig, credentialsDir)
+	}
+	for _, m := range named {
+		if !loaded[m[1]] {
+			t.Errorf("%s reads %s%s, which %s does not load", haConfig, credentialsDir, m[1], dropIn)
+		}
+	}
+
+	dir := t.TempDir()
+	creds := filepath.Join(dir, "credentials") + "/"
+	for name := range loaded {
+		write(t, creds+name, "https://test.invalid/"+strings.Repeat("k", 48), 0o600)
+	}
+	configFile := filepath.Join(dir, "klaxon-receiver.yml")
+	write(t, configFile, strings.ReplaceAll(text, credentialsDir, creds), 0o644)
+	rt, err := receiverconfig.Load(configFile, promslog.NewNopLogger())
+	if err == nil {
+		err = receiverconfig.CheckSecretFiles(configFile)
+	}
+	if err != nil {
+		t.Fatalf("check-config of %s with the drop-in's credentials: %v", haConfig, err)
+	}
+	if pg := rt.Config.Storage.Postgres; pg == nil || pg.DSNFile != creds+"postgres-dsn" {
+		t.Errorf("%s: storage.postgres %+v, want dsn_file %spostgres-dsn", haConfig, pg, credentialsDir)
+	}
+	bin := testenv.Binary(t, "klaxon-receiver")
+	out, err := exec.CommandContext(t.Context(), bin, "check-config", "--config.file="+configFile).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), configFile+": OK") {
+		t.Errorf("klaxon-receiver check-config --config.file=%s: %v\n%s", configFile, err, out)
+	}
 }
