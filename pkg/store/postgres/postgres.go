@@ -195,16 +195,17 @@ func (s *Store) Close() error {
 }
 
 // use runs fn on a connection of the pool. When the connection turns out
-// broken (the server went away), every idle connection is discarded too,
-// since they are as likely broken: the next calls connect afresh, and
-// work again once the server is back.
+// broken (the server went away, rather than ctx ending, which closes it
+// too), every idle connection is discarded too, since they are as likely
+// broken: the next calls connect afresh, and work again once the server
+// is back.
 func (s *Store) use(ctx context.Context, op string, fn func(*pgxpool.Conn) error) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return unavailable(op, err)
 	}
 	err = fn(conn)
-	broken := conn.Conn().IsClosed()
+	broken := conn.Conn().IsClosed() && ctx.Err() == nil
 	conn.Release()
 	if broken {
 		s.pool.Reset()
