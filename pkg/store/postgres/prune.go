@@ -13,8 +13,9 @@ const pruneChunk = 1000
 
 // pruneLoop is the pruner: every PruneInterval it deletes what is past the
 // retention, a chunk at a time. It stops when ctx ends, between or during
-// chunks. Replicas prune side by side; a row two of them delete is
-// deleted once.
+// chunks. It skips the rows other transactions hold (SKIP LOCKED), until
+// its next pass: it never waits for an Ingest, so the two never
+// deadlock, and replicas pruning side by side share the work.
 func (s *Store) pruneLoop(ctx context.Context) {
 	defer close(s.pruneDone)
 	tick := time.NewTicker(s.opts.PruneInterval)
@@ -42,20 +43,20 @@ var pruneSQL = []string{
 		SELECT l.id FROM outbox AS l WHERE l.state = 'done' AND l.done_at < @cutoff
 			AND NOT EXISTS (SELECT 1 FROM outbox AS d
 				WHERE d.state = 'dead' AND d.channel = l.channel AND d.incident_key = l.incident_key AND d.id < l.id)
-		LIMIT @chunk)`,
+		LIMIT @chunk FOR UPDATE SKIP LOCKED)`,
 	`DELETE FROM notifications WHERE id IN (
 		SELECT n.id FROM notifications AS n
 		WHERE n.received_at < @cutoff AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.notification_id = n.id)
 			AND NOT EXISTS (SELECT 1 FROM escalations AS e WHERE e.notification_id = n.id)
-		LIMIT @chunk)`,
+		LIMIT @chunk FOR UPDATE SKIP LOCKED)`,
 	`DELETE FROM incidents WHERE incident_key IN (
 		SELECT i.incident_key FROM incidents AS i
 		WHERE i.status = 'resolved' AND i.updated_at < @cutoff
 			AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.incident_key = i.incident_key)
 			AND NOT EXISTS (SELECT 1 FROM escalations AS e WHERE e.incident_key = i.incident_key)
-		LIMIT @chunk)`,
+		LIMIT @chunk FOR UPDATE SKIP LOCKED)`,
 	`DELETE FROM nonces WHERE nonce IN (
-		SELECT nonce FROM nonces WHERE until <= @now LIMIT @chunk)`,
+		SELECT nonce FROM nonces WHERE until <= @now LIMIT @chunk FOR UPDATE SKIP LOCKED)`,
 }
 
 // prune deletes what is past the retention at now.
