@@ -5,13 +5,14 @@ package storage
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/klaxonhq/klaxon/pkg/receiverconfig"
 	"github.com/klaxonhq/klaxon/pkg/store"
+	"github.com/klaxonhq/klaxon/pkg/store/postgres"
 	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
 )
 
@@ -29,10 +30,23 @@ type Options struct {
 	Logger     *slog.Logger
 }
 
-// Open opens the store cfg names.
+// Open opens the store cfg names: PostgreSQL when cfg.Postgres is set,
+// else the SQLite file at cfg.Path.
 func Open(ctx context.Context, cfg receiverconfig.Storage, opts Options) (Store, error) {
 	if cfg.Postgres != nil {
-		return nil, errors.New("storage.postgres: this klaxon-receiver has no PostgreSQL driver yet; use storage.path (SQLite)")
+		return openPostgres(ctx, cfg.Postgres, opts)
 	}
 	return sqlite.Open(ctx, cfg.Path, sqlite.Options{Registerer: opts.Registerer, Logger: opts.Logger})
+}
+
+func openPostgres(ctx context.Context, cfg *receiverconfig.Postgres, opts Options) (Store, error) {
+	dsn, err := cfg.ConnString()
+	if err != nil {
+		return nil, err
+	}
+	st, err := postgres.Open(ctx, dsn, postgres.Options{MaxConns: cfg.MaxConns, Registerer: opts.Registerer, Logger: opts.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("storage.postgres: %w", err)
+	}
+	return st, nil
 }

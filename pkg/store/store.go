@@ -2,7 +2,8 @@
 // seen and the outbox of deliveries still to make. One transaction records
 // a notification from Alertmanager and its outbox rows, so that nothing the
 // receiver acknowledged with 200 can be lost, and a restart resumes every
-// pending delivery. Drivers live in sub-packages (sqlite; postgres later).
+// pending delivery. Drivers live in sub-packages: sqlite for one receiver,
+// postgres for replicas that share a database.
 package store
 
 import (

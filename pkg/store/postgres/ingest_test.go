@@ -1,0 +1,148 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/pkg/store"
+	"github.com/klaxonhq/klaxon/pkg/store/postgres"
+)
+
+// commitCounter counts the committer's transactions and the notifications
+// they recorded. Its hook blocks the committer after its first transaction
+// until release, so that a test can queue ingests behind it.
+type commitCounter struct {
+	transactions, notifications atomic.Int64
+	hold                        chan struct{}
+	once                        sync.Once
+	release                     func()
+}
+
+func newCommitCounter() *commitCounter {
+	c := &commitCounter{hold: make(chan struct{})}
+	c.release = sync.OnceFunc(func() { close(c.hold) })
+	return c
+}
+
+func (c *commitCounter) hook(n int) {
+	c.transactions.Add(1)
+	c.notifications.Add(int64(n))
+	c.once.Do(func() { <-c.hold })
+}
+
+// transactionsFor waits until n notifications are committed (callers hear
+// before the hook runs) and returns how many transactions recorded them.
+func (c *commitCounter) transactionsFor(t *testing.T, n int64) int64 {
+	t.Helper()
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if got := c.notifications.Load(); got != n {
+			return fmt.Errorf("%d notifications committed, want %d", got, n)
+		}
+		return nil
+	})
+	return c.transactions.Load()
+}
+
+func waitQueued(t *testing.T, s *postgres.Store, n int) {
+	t.Helper()
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if q := s.Queued(); q != n {
+			return fmt.Errorf("%d ingests queued, want %d", q, n)
+		}
+		return nil
+	})
+}
+
+// TestConcurrentIngestsAreBatched: ingests queued while the committer is
+// busy share its next transaction, and each returns once it committed.
+func TestConcurrentIngestsAreBatched(t *testing.T) {
+	const n = 200
+	c := newCommitCounter()
+	defer c.release()
+	reg := prometheus.NewRegistry()
+	s := open(t, "", postgres.Options{OnCommit: c.hook, Registerer: reg})
+	mustIngest(t, s, newIngest("first", "h", t0, "pager")) // the committer now waits in OnCommit
+
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			if _, err := s.Ingest(context.Background(), newIngest(fmt.Sprintf("inc%03d", i), "h", t0, "pager")); err != nil {
+				errs <- err
+			}
+		})
+	}
+	waitQueued(t, s, n)
+	c.release()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// Every call has returned: all are committed.
+	if got := len(claim(t, s, t0, 1000)); got != n+1 {
+		t.Fatalf("%d deliveries pending, want %d", got, n+1)
+	}
+	// 200 queued ingests fit in one batch of at most 256.
+	if got := c.transactionsFor(t, n+1); got != 2 {
+		t.Fatalf("%d transactions for %d ingests, want 2 (the first, then the other %d together)", got, n+1, n)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mfs[0].GetMetric()[0].GetHistogram()
+	if mfs[0].GetName() != "klaxon_receiver_store_ingest_batch_size" || h.GetSampleCount() != 2 || h.GetSampleSum() != n+1 {
+		t.Fatalf("%s: %d transactions recording %v notifications, want klaxon_receiver_store_ingest_batch_size, 2 and %d",
+			mfs[0].GetName(), h.GetSampleCount(), h.GetSampleSum(), n+1)
+	}
+}
+
+// TestSameIncidentInOneBatch: notifications of one incident in one
+// transaction are each compared with the one before.
+func TestSameIncidentInOneBatch(t *testing.T) {
+	c := newCommitCounter()
+	defer c.release()
+	s := open(t, "", postgres.Options{OnCommit: c.hook})
+	mustIngest(t, s, newIngest("warmup", "h", t0, "pager"))
+
+	results := make([]store.IngestResult, 3)
+	var wg sync.WaitGroup
+	for i, hash := range []string{"h1", "h1", "h2"} {
+		wg.Go(func() {
+			res, err := s.Ingest(context.Background(), newIngest("inc1", hash, t0, "pager"))
+			if err != nil {
+				t.Error(err)
+			}
+			results[i] = res
+		})
+		waitQueued(t, s, i+1) // queue in order
+	}
+	c.release()
+	wg.Wait()
+	if got := c.transactionsFor(t, 4); got != 2 {
+		t.Fatalf("%d transactions, want 2: the three ingests of inc1 share one", got)
+	}
+	want := []store.IngestResult{{Deliveries: 1}, {Duplicate: true}, {Deliveries: 1}}
+	if diff := cmp.Diff(want, results); diff != "" {
+		t.Fatalf("results of one batch (-want +got):\n%s", diff)
+	}
+}
+
+// TestOpenBadDSN: a connection string that does not parse is refused
+// without quoting it, since it may hold a password.
+func TestOpenBadDSN(t *testing.T) {
+	_, err := postgres.Open(context.Background(), "postgres://klaxon:s3cret@127.0.0.1:5432/klaxon?sslmode=bogus", postgres.Options{})
+	const want = "parsing the PostgreSQL connection string: failed to configure TLS: sslmode is invalid"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %q", err, want)
+	}
+}

@@ -1,0 +1,326 @@
+// Package postgres is the store.Store that several klaxon-receiver
+// replicas share: one PostgreSQL database, reached through a pgx pool.
+// Concurrent Ingest calls of one replica share one transaction through a
+// single committer goroutine, as in package sqlite; replicas claim
+// deliveries concurrently (FOR UPDATE SKIP LOCKED) without taking the same
+// one, and keep each incident's deliveries in order (see outbox.go). A
+// background pruner deletes what is past the retention, a chunk at a time.
+//
+// Every transaction that adds deliveries to an incident's outbox or
+// changes its escalation first takes a transaction-level advisory lock on
+// the incident (see lockIncidents): an incident's rows are then added one
+// transaction after another, in the order of their ids, on whichever
+// replica. When the server cannot be reached, calls fail with
+// store.ErrUnavailable; the pool is emptied and connects afresh, so the
+// store works again once the server is back.
+//
+// Times are stored as Unix nanoseconds (bigint). The schema is created and
+// upgraded by the numbered files in migrations/, through package schema
+// (goose), under an advisory lock so that replicas starting together
+// migrate it once.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/promslog"
+
+	"github.com/klaxonhq/klaxon/pkg/store"
+)
+
+// Defaults of Options.
+const (
+	DefaultRetention     = 24 * time.Hour
+	DefaultPruneInterval = time.Minute
+	DefaultMaxBatch      = 256
+	DefaultMaxConns      = 10
+	DefaultCommitTimeout = 30 * time.Second
+)
+
+// Options tune a Store. The zero value is the defaults.
+type Options struct {
+	// MaxConns bounds the connection pool (default 10). One connection
+	// is the committer's while it commits.
+	MaxConns int
+	// Retention is how long delivered rows are kept before they are
+	// deleted (default 24h). Dead letters are kept until requeued.
+	Retention time.Duration
+	// PruneInterval is how often the pruner deletes what is past the
+	// retention (default 1m); its first pass is one interval after Open.
+	PruneInterval time.Duration
+	// Now is the clock the pruner measures the retention by, and the
+	// clock of UpdateEscalation's records and of nonces' expiry (default
+	// time.Now).
+	Now func() time.Time
+	// MaxBatch is how many queued Ingest calls share one transaction
+	// (default 256); 1 commits each on its own.
+	MaxBatch int
+	// CommitTimeout bounds one Ingest transaction, from taking a
+	// connection to its commit (default 30s); past it the calls in it
+	// fail with store.ErrUnavailable. The other calls are bounded by
+	// their context.
+	CommitTimeout time.Duration
+	// OnCommit, if set, is called by the committer after each committed
+	// Ingest transaction with the number of notifications it recorded.
+	OnCommit func(notifications int)
+	// Registerer receives the store's metrics; nil registers none.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxConns <= 0 {
+		o.MaxConns = DefaultMaxConns
+	}
+	if o.Retention <= 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.PruneInterval <= 0 {
+		o.PruneInterval = DefaultPruneInterval
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.CommitTimeout <= 0 {
+		o.CommitTimeout = DefaultCommitTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = promslog.NewNopLogger()
+	}
+	return o
+}
+
+// Store is the PostgreSQL store.Store and store.Escalations.
+type Store struct {
+	opts Options
+	pool *pgxpool.Pool
+
+	ingests chan *ingestReq
+	stop    chan struct{}
+	done    chan struct{}
+	// stopPruning ends the pruner, even in the middle of a pass.
+	stopPruning context.CancelFunc
+	pruneDone   chan struct{}
+	closeOnce   sync.Once
+
+	batchSize prometheus.Histogram
+}
+
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.Escalations = (*Store)(nil)
+)
+
+// Open connects to the database connString names (a libpq URL or
+// key=value string) and brings its schema up to date.
+func Open(ctx context.Context, connString string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		return nil, fmt.Errorf("parsing the PostgreSQL connection string: %w", redactParseError(err))
+	}
+	cfg.MaxConns = int32(min(opts.MaxConns, 1<<30))
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, unavailable("connecting to PostgreSQL", err)
+	}
+	s := &Store{
+		opts:      opts,
+		pool:      pool,
+		ingests:   make(chan *ingestReq, opts.MaxBatch),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		pruneDone: make(chan struct{}),
+		batchSize: newBatchSize(),
+	}
+	if err := s.start(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	go s.commitLoop()
+	var pruneCtx context.Context
+	pruneCtx, s.stopPruning = context.WithCancel(context.Background())
+	go s.pruneLoop(pruneCtx)
+	return s, nil
+}
+
+// start migrates the schema and registers the metrics.
+func (s *Store) start(ctx context.Context) error {
+	if err := migrate(ctx, s.pool, s.opts.Logger); err != nil {
+		return err
+	}
+	if s.opts.Registerer != nil {
+		if err := s.opts.Registerer.Register(s.batchSize); err != nil {
+			return fmt.Errorf("registering store metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+func newBatchSize() prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "klaxon_receiver_store_ingest_batch_size",
+		Help:    "Notifications recorded per committed transaction.",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 9),
+	})
+}
+
+// Close stops the committer, answering queued Ingest calls with
+// store.ErrUnavailable, and the pruner, and closes the pool. Calls after
+// Close fail with store.ErrUnavailable.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		s.stopPruning()
+		<-s.done
+		<-s.pruneDone
+		s.pool.Close()
+	})
+	return nil
+}
+
+// use runs fn on a connection of the pool. When the connection turns out
+// broken (the server went away, rather than ctx ending, which closes it
+// too), every idle connection is discarded too, since they are as likely
+// broken: the next calls connect afresh, and work again once the server
+// is back.
+func (s *Store) use(ctx context.Context, op string, fn func(*pgxpool.Conn) error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return unavailable(op, err)
+	}
+	err = fn(conn)
+	broken := conn.Conn().IsClosed() && ctx.Err() == nil
+	conn.Release()
+	if broken {
+		s.pool.Reset()
+	}
+	if err != nil {
+		return unavailable(op, err)
+	}
+	return nil
+}
+
+// inTx runs fn in a transaction on a connection of the pool and commits
+// it if fn succeeds.
+func (s *Store) inTx(ctx context.Context, op string, fn func(pgx.Tx) error) error {
+	return s.use(ctx, op, func(c *pgxpool.Conn) error {
+		return pgx.BeginFunc(ctx, c, fn)
+	})
+}
+
+// exec runs one statement and returns how many rows it changed.
+func (s *Store) exec(ctx context.Context, op, query string, args ...any) (int64, error) {
+	var n int64
+	err := s.use(ctx, op, func(c *pgxpool.Conn) error {
+		tag, err := c.Exec(ctx, query, args...)
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+// unavailable wraps err so that errors.Is(err, store.ErrUnavailable)
+// holds, keeping PostgreSQL's reason in the message. A caller's error
+// (callerError) is returned as it is.
+func unavailable(op string, err error) error {
+	var ce *callerError
+	if errors.As(err, &ce) {
+		return err
+	}
+	if errors.Is(err, store.ErrUnavailable) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return fmt.Errorf("%s: %w: %w", op, store.ErrUnavailable, err)
+}
+
+// Advisory locks. An incident's lock is a bigint key (incidentLock); the
+// claim lock is the pair (lockClass, claimLock), a key space of its own.
+const (
+	lockClass = 0x6b6c7800 // "klx\0"
+	claimLock = 1
+)
+
+// incidentLock is the advisory lock key of an incident.
+func incidentLock(key string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("klaxon incident\x00"))
+	h.Write([]byte(key))
+	return int64(h.Sum64())
+}
+
+// lockIncidents takes the transaction's advisory locks on the incidents,
+// waiting for the transactions that hold them. The locks are taken in the
+// order of their keys, the same in every transaction, so that two
+// transactions locking several incidents never deadlock.
+func lockIncidents(ctx context.Context, tx pgx.Tx, incidents ...string) error {
+	keys := make([]int64, 0, len(incidents))
+	for _, k := range incidents {
+		keys = append(keys, incidentLock(k))
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k`, keys)
+	return err
+}
+
+// callerError is an error of the caller's function or change rather than
+// of the store: it is returned as it is, not as store.ErrUnavailable.
+type callerError struct{ err error }
+
+func (e *callerError) Error() string { return e.err.Error() }
+func (e *callerError) Unwrap() error { return e.err }
+
+// text makes s storable in a text column, which cannot hold NUL: an
+// upstream's error, say.
+func text(s string) string { return strings.ReplaceAll(s, "\x00", "") }
+
+func nanos(t time.Time) int64 { return t.UnixNano() }
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// redactParseError keeps pgx's reason for rejecting a connection string
+// and drops the string itself, which may hold a password (pgx masks it
+// only on a best-effort basis). A cause that quotes part of the string is
+// left out too.
+func redactParseError(err error) error {
+	var pe *pgconn.ParseConfigError
+	if !errors.As(err, &pe) {
+		return errors.New("not a valid connection string")
+	}
+	msg := pe.Error()
+	cause := pe.Unwrap()
+	if cause != nil {
+		msg = strings.TrimSuffix(msg, " ("+cause.Error()+")")
+	}
+	// pgx's message reads "cannot parse `<dsn>`: <reason>".
+	i := strings.LastIndex(msg, "`: ")
+	if i < 0 {
+		return errors.New("not a valid connection string")
+	}
+	msg = msg[i+len("`: "):]
+	if cause != nil && !strings.ContainsAny(cause.Error(), "\"'`") {
+		return fmt.Errorf("%s: %w", msg, cause)
+	}
+	return errors.New(msg)
+}
