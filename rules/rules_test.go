@@ -43,7 +43,7 @@ const (
 var sourceFiles = []string{defaultSource, nodeSource}
 
 // Alerts whose value is a plain 0 or 1, so their description has no $value.
-var booleanAlerts = []string{"Watchdog", "TargetDown", "HealthCheckFailing", "RedisDown"}
+var booleanAlerts = []string{"Watchdog", "TargetDown", "HealthCheckFailing", "RedisDown", "ReceiverStoreUnavailable"}
 
 // Runbook sections, in this order, each with content.
 var runbookSections = []string{"Symptoms", "Immediate actions", "Investigation", "Resolution", "Prevention"}

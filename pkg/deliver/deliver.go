@@ -13,6 +13,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -163,6 +164,8 @@ type Deliverer struct {
 	metrics *metrics
 	wake    *Wake
 	leases  held
+	// writable is whether the last claim was recorded.
+	writable atomic.Bool
 }
 
 // New returns a Deliverer for the configured channels and registers its
@@ -179,6 +182,8 @@ func New(st store.Store, channels map[string]Channel, opts Options, reg promethe
 		logger: logger,
 	}
 	d.wake = d.opts.Wake
+	// The store was just opened, and its migrations written.
+	d.writable.Store(true)
 	names := make([]string, 0, len(channels))
 	for name, ch := range channels {
 		d.lanes[name] = newLane(name, ch, d.opts.Pacer)
@@ -280,7 +285,7 @@ func (d *Deliverer) dispatch(ctx context.Context, jobs chan<- store.Delivery, id
 		case <-idle:
 		}
 		free := 1 + drain(idle)
-		claimed, err := d.store.Claim(ctx, d.opts.Now(), d.opts.Lease, free)
+		claimed, err := d.claim(ctx, free)
 		if err != nil && ctx.Err() != nil {
 			return // cut short by shutdown: not worth a log line
 		}
@@ -304,6 +309,21 @@ func (d *Deliverer) dispatch(ctx context.Context, jobs chan<- store.Delivery, id
 		}
 	}
 }
+
+// claim claims up to limit due deliveries, timing the claim and noting
+// whether the store took it: a claim is a write, made at least every
+// poll, so its outcome tells whether the store is writable.
+func (d *Deliverer) claim(ctx context.Context, limit int) ([]store.Delivery, error) {
+	start := time.Now()
+	claimed, err := d.store.Claim(ctx, d.opts.Now(), d.opts.Lease, limit)
+	d.metrics.claimSeconds.Observe(time.Since(start).Seconds())
+	d.writable.Store(err == nil)
+	return claimed, err
+}
+
+// StoreWritable reports whether the last claim was recorded: false while
+// the store is out of reach, read-only or full.
+func (d *Deliverer) StoreWritable() bool { return d.writable.Load() }
 
 func drain(ch chan struct{}) int {
 	n := 0

@@ -85,6 +85,8 @@ type spyStore struct {
 	// failRenews makes every Renew fail, as for a replica cut off from
 	// the store.
 	failRenews atomic.Bool
+	// failClaims makes every Claim fail, as for a read-only disk.
+	failClaims atomic.Bool
 }
 
 func (s *spyStore) Renew(ctx context.Context, ls []store.Lease, until time.Time) (int, error) {
@@ -110,6 +112,9 @@ func (s *spyStore) Settle(ctx context.Context, ls []store.Lease, st store.Settle
 }
 
 func (s *spyStore) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Delivery, error) {
+	if s.failClaims.Load() {
+		return nil, fmt.Errorf("claiming deliveries: %w: attempt to write a readonly database", store.ErrUnavailable)
+	}
 	ds, err := s.Store.Claim(ctx, now, lease, limit)
 	if err == nil && len(ds) == 0 {
 		s.emptyClaims.Add(1)

@@ -145,3 +145,22 @@ func metricValue(t *testing.T, h *harness, name string) float64 {
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+// TestStoreWritableFollowsClaims: the Deliverer says the store is not
+// writable once a claim fails, and writable again once one succeeds.
+func TestStoreWritableFollowsClaims(t *testing.T) {
+	h := start(t, map[string]deliver.Channel{"pager": {Notifier: &fakeNotifier{}}}, nil)
+	if !h.d.StoreWritable() {
+		t.Fatal("not writable at start")
+	}
+	for _, fail := range []bool{true, false} {
+		h.store.failClaims.Store(fail)
+		testenv.Eventually(t, wait, func() error {
+			h.d.Wake()
+			if h.d.StoreWritable() == fail {
+				return fmt.Errorf("writable %v with claims failing %v", h.d.StoreWritable(), fail)
+			}
+			return nil
+		})
+	}
+}

@@ -24,6 +24,7 @@ type metrics struct {
 	coalesced     *prometheus.CounterVec
 	takeovers     *prometheus.CounterVec
 	lostLeases    prometheus.Counter
+	claimSeconds  prometheus.Histogram
 	outbox        *outboxCollector
 }
 
@@ -33,6 +34,11 @@ func newMetrics(reg prometheus.Registerer, channels []string, st store.Store, le
 			Name: "klaxon_receiver_takeovers_total",
 			Help: "Deliveries this receiver claimed after an earlier claim's lease ran out with no outcome recorded: a replica died, hung or lost the store, or this one restarted.",
 		}, []string{"channel"}),
+		claimSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "klaxon_receiver_store_claim_duration_seconds",
+			Help:    "Time the store took to claim due deliveries: one write at least every poll, so its latency is the store's.",
+			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+		}),
 		lostLeases: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "klaxon_receiver_leases_lost_total",
 			Help: "Attempts whose outcome was not recorded because the delivery's lease ran out meanwhile and another claim took it over.",
@@ -68,6 +74,7 @@ func newMetrics(reg prometheus.Registerer, channels []string, st store.Store, le
 		m.coalesced = register(reg, m.coalesced)
 		m.takeovers = register(reg, m.takeovers)
 		m.lostLeases = register(reg, m.lostLeases)
+		m.claimSeconds = register(reg, m.claimSeconds)
 		// Like the outbox collector, the gauge reads this Deliverer.
 		leased := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "klaxon_receiver_leases_held",

@@ -85,6 +85,12 @@ func newService(ctx context.Context, opts Options, watch func(incident.Waker) in
 	}
 	s := &Service{Config: current, storage: current.Get().Config.Storage, reg: opts.Registerer, watch: watch, runbooks: opts.Runbooks, logger: logger}
 	current.OnReload(s.follow)
+	if err := s.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "klaxon_receiver_store_writable",
+		Help: "1 while the store is open and takes the delivery workers' claims (a write at least every second), 0 while it is out of reach, read-only or full: notifications are then refused with 503.",
+	}, s.storeWritable)); err != nil {
+		return nil, fmt.Errorf("registering the store metrics: %w", err)
+	}
 	if err := s.open(ctx); err != nil {
 		if !errors.Is(err, store.ErrUnavailable) {
 			return nil, err
@@ -184,6 +190,20 @@ func (s *Service) follow(rt *receiverconfig.Runtime) {
 	s.Deliverer.SetChannels(rt.Channels)
 	s.Incidents.SetRoutes(rt.Config)
 	s.webhook.SetRoutes(rt.Config)
+}
+
+// storeWritable is klaxon_receiver_store_writable's value.
+func (s *Service) storeWritable() float64 {
+	if s.down.Load() != nil {
+		return 0
+	}
+	s.built.Lock()
+	d := s.Deliverer
+	s.built.Unlock()
+	if d == nil || !d.StoreWritable() {
+		return 0
+	}
+	return 1
 }
 
 // Ready says why the receiver cannot take notifications, or nil once its

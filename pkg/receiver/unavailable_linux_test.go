@@ -100,6 +100,7 @@ func TestReadOnlyAfterStop(t *testing.T) {
 		{http.MethodGet, "/-/healthy", http.StatusOK, "Healthy"},
 		{http.MethodGet, "/-/ready", http.StatusServiceUnavailable, "Not ready: " + reason},
 		{http.MethodGet, "/metrics", http.StatusOK, "klaxon_receiver_config_last_reload_successful 1"},
+		{http.MethodGet, "/metrics", http.StatusOK, "klaxon_receiver_store_writable 0"},
 		{http.MethodGet, "/runbooks/higherrorrate", http.StatusOK, "HighErrorRate"},
 		{http.MethodGet, "/api/v1/incidents", http.StatusServiceUnavailable, `{"error":"store unavailable: ` + reason},
 		{http.MethodGet, "/", http.StatusServiceUnavailable, "store unavailable: " + reason},
@@ -128,6 +129,9 @@ func TestReadOnlyAfterStop(t *testing.T) {
 	})
 	if !strings.Contains(logs.String(), "store open; taking notifications") {
 		t.Errorf("no word of the store's opening in the logs:\n%s", logs)
+	}
+	if a := receivertest.Serve(t, mux, http.MethodGet, "/metrics", nil, nil); !strings.Contains(a.Raw, "klaxon_receiver_store_writable 1") {
+		t.Errorf("klaxon_receiver_store_writable once the store is open: want 1 in\n%s", a.Raw)
 	}
 	post(t, mux, "refused", http.StatusOK)
 	// The notification accepted before the stop and the one after, maybe
