@@ -71,10 +71,16 @@ func (d *Deliverer) deliver(ctx context.Context, del store.Delivery) {
 func (d *Deliverer) send(ctx context.Context, log *slog.Logger, l *lane, p pending, turn time.Time) {
 	batch := []pending{p}
 	dg, digester := l.Notifier.(notify.Digester)
-	if digester {
+	_, latestOnly := l.Notifier.(notify.LatestOnly)
+	switch {
+	case digester:
 		// The channel's turn has come: whatever else waits for it goes
 		// in the same message.
 		batch = append(batch, d.claimAlong(ctx, log, p.del, dg.MaxDigest()-1)...)
+	case latestOnly:
+		// What else of the incident waits for the channel may make
+		// this state out of date: the latest goes in its place.
+		batch = append(batch, d.claimRun(ctx, log, p.del, maxRun-1)...)
 	}
 	now := d.opts.Now()
 	if turn.After(now) {
@@ -93,8 +99,12 @@ func (d *Deliverer) send(ctx context.Context, log *slog.Logger, l *lane, p pendi
 		}
 		return
 	}
-	if len(batch) > 1 {
+	switch {
+	case len(batch) > 1 && digester:
 		d.deliverDigest(ctx, l, dg, batch, probe)
+		return
+	case len(batch) > 1:
+		d.deliverLatest(ctx, l, batch, probe)
 		return
 	}
 	err := d.attempt(ctx, l, p.n)
@@ -157,8 +167,9 @@ func (d *Deliverer) attempt(ctx context.Context, l *lane, n *notify.Notification
 // retry cannot help or the delivery has been tried for MaxAge (since it
 // was accepted, or requeued if later); else a retry after the backoff or
 // the upstream's Retry-After, whichever is longer. recovered is true
-// when the channel's throttle saw a failure before this success.
-func (d *Deliverer) record(ctx context.Context, log *slog.Logger, del store.Delivery, err error, recovered bool) {
+// when the channel's throttle saw a failure before this success. It
+// returns when the delivery is tried again: zero once it is done or dead.
+func (d *Deliverer) record(ctx context.Context, log *slog.Logger, del store.Delivery, err error, recovered bool) (retryAt time.Time) {
 	now := d.opts.Now()
 	if err == nil {
 		d.metrics.success(del, now)
@@ -167,7 +178,7 @@ func (d *Deliverer) record(ctx context.Context, log *slog.Logger, del store.Deli
 			d.retryNow(ctx, log, del.Channel)
 		}
 		d.Wake() // the incident's next delivery may be due
-		return
+		return time.Time{}
 	}
 	retry, after, reason := notify.Classify(err)
 	after = min(after, MaxRetryAfter)
@@ -186,7 +197,9 @@ func (d *Deliverer) record(ctx context.Context, log *slog.Logger, del store.Deli
 		next := now.Add(max(d.opts.Backoff.Delay(del.Attempts+1), after))
 		log.Warn("delivery failed, will retry", "reason", reason, "retry_at", next, "attempts", del.Attempts+1, "err", text)
 		d.reschedule(ctx, log, del, next, text)
+		return next
 	}
+	return time.Time{}
 }
 
 // retryNow follows a success on a channel that had failed (an attempt

@@ -40,6 +40,13 @@ func (d *Deliverer) claimAlong(ctx context.Context, log *slog.Logger, held store
 		log.Warn("claiming deliveries to send in the same message; sending this one alone", "err", err)
 		return nil
 	}
+	return d.decodeClaimed(ctx, dels)
+}
+
+// decodeClaimed holds the leases of more deliveries claimed for a send
+// and decodes them. One that does not decode is a dead letter, as in
+// deliver.
+func (d *Deliverer) decodeClaimed(ctx context.Context, dels []store.Delivery) []pending {
 	d.metrics.claimed(dels)
 	d.leases.hold(store.Leases(dels)...)
 	out := make([]pending, 0, len(dels))
@@ -150,11 +157,12 @@ func (d *Deliverer) failAll(batch []pending) {
 	}
 }
 
-// settle records one outcome for the deliveries of batch. Recording them
-// done is retried as complete is: the upstream has the message.
-func (d *Deliverer) settle(ctx context.Context, log *slog.Logger, batch []pending, s store.Settlement) {
+// settle records one outcome for the deliveries of batch, and reports
+// whether it did. Recording them done or superseded is retried as
+// complete is: the upstream has the message.
+func (d *Deliverer) settle(ctx context.Context, log *slog.Logger, batch []pending, s store.Settlement) bool {
 	tries := completeTries[:1]
-	if s.Outcome == store.Done {
+	if s.Outcome == store.Done || s.Outcome == store.Superseded {
 		tries = completeTries
 	}
 	var err error
@@ -166,9 +174,10 @@ func (d *Deliverer) settle(ctx context.Context, log *slog.Logger, batch []pendin
 		}
 	}
 	if err == nil {
-		return
+		return true
 	}
 	log.Error("recording the outcome of deliveries; they are sent again when their leases expire", "err", err)
+	return false
 }
 
 func (d *Deliverer) settleOnce(ctx context.Context, ls []store.Lease, s store.Settlement) error {

@@ -98,7 +98,10 @@ func (s *spyStore) Renew(ctx context.Context, ls []store.Lease, until time.Time)
 	return n, err
 }
 
-var settleOps = map[store.Outcome]string{store.Done: "settle-done", store.Retry: "settle-retry", store.Postponed: "settle-postponed", store.Dead: "settle-dead"}
+var settleOps = map[store.Outcome]string{
+	store.Done: "settle-done", store.Retry: "settle-retry", store.Postponed: "settle-postponed", store.Dead: "settle-dead",
+	store.Superseded: "settle-superseded",
+}
 
 func (s *spyStore) Settle(ctx context.Context, ls []store.Lease, st store.Settlement) error {
 	ids := leaseIDs(ls)

@@ -22,6 +22,7 @@ type metrics struct {
 	latency       *prometheus.HistogramVec
 	digests       *prometheus.CounterVec
 	coalesced     *prometheus.CounterVec
+	superseded    *prometheus.CounterVec
 	takeovers     *prometheus.CounterVec
 	lostLeases    prometheus.Counter
 	claimSeconds  prometheus.Histogram
@@ -64,6 +65,10 @@ func newMetrics(reg prometheus.Registerer, channels []string, st store.Store, le
 			Name: "klaxon_receiver_notifications_coalesced_total",
 			Help: "Notifications delivered in a digest rather than in a message of their own.",
 		}, []string{"channel"}),
+		superseded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "klaxon_receiver_notifications_superseded_total",
+			Help: "Notifications not sent because a later state of their incident was delivered to the channel in their place (PagerDuty, Opsgenie).",
+		}, []string{"channel"}),
 	}
 	outbox := &outboxCollector{store: st, now: now, logger: logger}
 	if reg != nil {
@@ -72,6 +77,7 @@ func newMetrics(reg prometheus.Registerer, channels []string, st store.Store, le
 		m.latency = register(reg, m.latency)
 		m.digests = register(reg, m.digests)
 		m.coalesced = register(reg, m.coalesced)
+		m.superseded = register(reg, m.superseded)
 		m.takeovers = register(reg, m.takeovers)
 		m.lostLeases = register(reg, m.lostLeases)
 		m.claimSeconds = register(reg, m.claimSeconds)
@@ -105,6 +111,7 @@ func (m *metrics) initialise(channels []string) {
 		m.latency.WithLabelValues(ch)
 		m.digests.WithLabelValues(ch)
 		m.coalesced.WithLabelValues(ch)
+		m.superseded.WithLabelValues(ch)
 		m.takeovers.WithLabelValues(ch)
 	}
 	m.outbox.setChannels(channels)

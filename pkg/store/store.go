@@ -60,6 +60,13 @@ type Store interface {
 	// taken, so the incident's later deliveries can come along. Sent in
 	// order, they keep every incident's order.
 	ClaimAlong(ctx context.Context, held Delivery, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
+	// ClaimRun leases, for lease, up to limit more due deliveries to the
+	// channel and incident of held, a delivery the caller has claimed: the
+	// ones Claim would offer one after another after held, oldest first,
+	// up to the first that is not due or leased by someone else. A channel
+	// whose upstream keeps only an incident's latest state sends the
+	// latest of them in place of the others (see notify.LatestOnly).
+	ClaimRun(ctx context.Context, held Delivery, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
 	// Settle records one outcome for several pending deliveries in one
 	// transaction: those one digest covered. Deliveries no longer pending,
 	// or taken over, are left as they are, and the error says how many;
@@ -180,7 +187,8 @@ func Leases(ds []Delivery) []Lease {
 // Outcome is what Settle makes of deliveries.
 type Outcome int
 
-// The outcomes, as Complete, Reschedule, Postpone and Bury record them.
+// The outcomes: the first four as Complete, Reschedule, Postpone and Bury
+// record them.
 const (
 	// Done: delivered at Settlement.At.
 	Done Outcome = iota + 1
@@ -191,6 +199,10 @@ const (
 	Postponed
 	// Dead: a dead letter.
 	Dead
+	// Superseded: done at Settlement.At without being sent, since a later
+	// delivery to the same channel and incident was sent in its place;
+	// Settlement.Error says which, kept as the delivery's last error.
+	Superseded
 )
 
 // Settlement is one outcome for several deliveries.

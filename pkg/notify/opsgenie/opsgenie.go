@@ -71,6 +71,8 @@ type Notifier struct {
 	logger *slog.Logger
 }
 
+var _ notify.LatestOnly = (*Notifier)(nil)
+
 // New checks c's templates and returns its notifier.
 func New(c *Config, opts notify.Options) (*Notifier, error) {
 	opts, err := opts.WithDefaults()
@@ -83,6 +85,11 @@ func New(c *Config, opts notify.Options) (*Notifier, error) {
 	}
 	return o, nil
 }
+
+// LatestOnly marks the notifier notify.LatestOnly: each request sets the
+// state of the incident's alert, keyed by its alias, so of an incident's
+// waiting notifications only the latest need go.
+func (o *Notifier) LatestOnly() {}
 
 // Notify creates the incident's alert, or closes it when n resolves it.
 // Escalate and acknowledged notifications are skipped without a request:

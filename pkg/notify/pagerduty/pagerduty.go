@@ -83,6 +83,8 @@ type Notifier struct {
 	logger *slog.Logger
 }
 
+var _ notify.LatestOnly = (*Notifier)(nil)
+
 // New checks c's templates and returns its notifier.
 func New(c *Config, opts notify.Options) (*Notifier, error) {
 	opts, err := opts.WithDefaults()
@@ -95,6 +97,11 @@ func New(c *Config, opts notify.Options) (*Notifier, error) {
 	}
 	return p, nil
 }
+
+// LatestOnly marks the notifier notify.LatestOnly: each event sets the
+// state of the incident's alert, keyed by its dedup_key, so of an
+// incident's waiting notifications only the latest need go.
+func (p *Notifier) LatestOnly() {}
 
 // Notify sends n as one event. Escalate and acknowledged notifications
 // are skipped without a request: PagerDuty escalates and records

@@ -117,6 +117,59 @@ func (s *Store) ClaimAlong(ctx context.Context, held store.Delivery, now time.Ti
 	return sortByID(out), nil
 }
 
+// claimRunSQL leases the due rows of one channel and incident after the
+// held row that are not leased and have no earlier pending row, other
+// than the held one, that is not due or is leased: the run of rows Claim
+// would offer one after the other after it. Unlike the other claims, it
+// waits for rows locked by others rather than skipping them (see
+// ClaimRun).
+const claimRunSQL = `WITH c AS (
+	SELECT p.id FROM outbox AS p
+	WHERE p.state = 'pending' AND p.channel = @channel AND p.incident_key = @incident AND p.id > @held
+		AND p.next_attempt_at <= @now AND p.lease_until <= @now
+		AND NOT EXISTS (SELECT 1 FROM outbox AS q
+			WHERE q.state = 'pending' AND q.channel = p.channel AND q.incident_key = p.incident_key
+				AND q.id < p.id AND q.id <> @held AND (q.next_attempt_at > @now OR q.lease_until > @now))
+	ORDER BY p.id
+	LIMIT @limit
+	FOR UPDATE)
+UPDATE outbox AS o SET ` + claimSet + ` FROM c WHERE o.id = c.id
+` + returning
+
+// ClaimRun leases up to limit more due deliveries to held's channel and
+// incident until now+lease, oldest first.
+//
+// The run stays unbroken without the claim lock that ClaimAlong takes:
+// Claim offers only an incident's oldest pending row, which is held (or,
+// once its lease passed, taken over by a claim whose worker then calls
+// ClaimRun too), so only another ClaimRun can lease rows of the run
+// meanwhile, and ClaimRun calls on one channel and incident take a lock of
+// their own (runLock) one after another. A row that a worker whose lease
+// passed settles meanwhile is waited for rather than skipped, and checked
+// again once it is free: done, it is left out; handed back, it is taken.
+// Only if that worker records a retry for it does the run go past a row
+// it leaves pending, as ClaimAlong's may; that worker's claim of the held
+// row was taken over, and recording the held row's outcome refuses it.
+func (s *Store) ClaimRun(ctx context.Context, held store.Delivery, now time.Time, lease time.Duration, limit int) ([]store.Delivery, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var out []store.Delivery
+	err := s.inTx(ctx, "claiming an incident's run of deliveries", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, runLock(held.Channel, held.IncidentKey)); err != nil {
+			return err
+		}
+		var err error
+		out, err = queryDeliveries(ctx, tx, claimRunSQL, pgx.NamedArgs{"until": nanos(now.Add(lease)),
+			"now": nanos(now), "limit": limit, "channel": held.Channel, "incident": held.IncidentKey, "held": held.ID})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sortByID(out), nil
+}
+
 func sortByID(ds []store.Delivery) []store.Delivery {
 	slices.SortFunc(ds, func(a, b store.Delivery) int { return int(a.ID - b.ID) })
 	return ds
@@ -205,10 +258,11 @@ func (s *Store) record(ctx context.Context, op string, l store.Lease, update str
 // Reschedule, Postpone and Bury make them, with the time as @at and the
 // error as @error.
 var settleSets = map[store.Outcome]string{
-	store.Done:      `state = 'done', done_at = @at`,
-	store.Retry:     `attempts = attempts + 1, last_error = @error, next_attempt_at = @at`,
-	store.Postponed: `next_attempt_at = @at`,
-	store.Dead:      `state = 'dead', attempts = attempts + 1, last_error = @error`,
+	store.Done:       `state = 'done', done_at = @at`,
+	store.Retry:      `attempts = attempts + 1, last_error = @error, next_attempt_at = @at`,
+	store.Postponed:  `next_attempt_at = @at`,
+	store.Dead:       `state = 'dead', attempts = attempts + 1, last_error = @error`,
+	store.Superseded: `state = 'done', done_at = @at, last_error = @error`,
 }
 
 // Settle records one outcome for the pending deliveries of the claims

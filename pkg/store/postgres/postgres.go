@@ -249,8 +249,8 @@ func unavailable(op string, err error) error {
 	return fmt.Errorf("%s: %w: %w", op, store.ErrUnavailable, err)
 }
 
-// Advisory locks. An incident's lock is a bigint key (incidentLock); the
-// claim lock is the pair (lockClass, claimLock), a key space of its own.
+// Advisory locks. An incident's lock is a bigint key (incidentLock), as
+// is the lock of a channel's run of an incident (runLock); the claim lock is the pair (lockClass, claimLock), a key space of its own.
 const (
 	lockClass = 0x6b6c7800 // "klx\0"
 	claimLock = 1
@@ -261,6 +261,17 @@ func incidentLock(key string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("klaxon incident\x00"))
 	h.Write([]byte(key))
+	return int64(h.Sum64())
+}
+
+// runLock is the advisory lock key that ClaimRun takes for a channel and
+// incident.
+func runLock(channel, incident string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("klaxon run\x00"))
+	h.Write([]byte(channel))
+	h.Write([]byte{0})
+	h.Write([]byte(incident))
 	return int64(h.Sum64())
 }
 

@@ -57,5 +57,15 @@ func (d database) Rows(t *testing.T) storetest.Rows {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rows, err := conn.Query(ctx, `SELECT last_error FROM outbox WHERE state = 'done' AND last_error <> '' ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Notes, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	if len(n.Notes) == 0 {
+		n.Notes = nil
+	}
 	return n
 }

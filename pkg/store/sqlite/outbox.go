@@ -94,6 +94,47 @@ func (s *Store) ClaimAlong(ctx context.Context, held store.Delivery, now time.Ti
 	return out, nil
 }
 
+// claimRunSQL leases the due rows of one channel and incident after the
+// held row that are not leased and have no earlier pending row, other
+// than the held one, that is not due or is leased: the run of rows Claim
+// would offer one after the other after it.
+const claimRunSQL = `UPDATE outbox SET lease_until = :until, claims = claims + 1, taken_over = (lease_until <> 0)
+WHERE id IN (
+	SELECT o.id FROM outbox AS o
+	WHERE o.state = 'pending' AND o.channel = :channel AND o.incident_key = :incident AND o.id > :held
+		AND o.next_attempt_at <= :now AND o.lease_until <= :now
+		AND NOT EXISTS (SELECT 1 FROM outbox AS p
+			WHERE p.state = 'pending' AND p.channel = o.channel AND p.incident_key = o.incident_key
+				AND p.id < o.id AND p.id <> :held AND (p.next_attempt_at > :now OR p.lease_until > :now))
+	ORDER BY o.id
+	LIMIT :limit)
+RETURNING id, channel, route, incident_key, kind, created_at, requeued_at, attempts, last_error, next_attempt_at,
+	claims, taken_over, (SELECT payload FROM notifications AS n WHERE n.id = outbox.notification_id)`
+
+// ClaimRun leases up to limit more due deliveries to held's channel and
+// incident until now+lease, oldest first.
+func (s *Store) ClaimRun(ctx context.Context, held store.Delivery, now time.Time, lease time.Duration, limit int) ([]store.Delivery, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var out []store.Delivery
+	err := s.write(ctx, "claiming an incident's run of deliveries", func(c *sql.Conn) error {
+		rows, err := c.QueryContext(ctx, claimRunSQL,
+			sql.Named("until", nanos(now.Add(lease))), sql.Named("now", nanos(now)), sql.Named("limit", limit),
+			sql.Named("channel", held.Channel), sql.Named("incident", held.IncidentKey), sql.Named("held", held.ID))
+		if err != nil {
+			return err
+		}
+		out, err = scanDeliveries(rows)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b store.Delivery) int { return int(a.ID - b.ID) })
+	return out, nil
+}
+
 func scanDeliveries(rows *sql.Rows) ([]store.Delivery, error) {
 	defer rows.Close()
 	var out []store.Delivery
@@ -167,10 +208,11 @@ func (s *Store) record(ctx context.Context, what string, l store.Lease, update s
 // Reschedule, Postpone and Bury make them; each takes the time and the
 // error as ?1 and ?2.
 var settleSets = map[store.Outcome]string{
-	store.Done:      `state = 'done', done_at = ?1`,
-	store.Retry:     `attempts = attempts + 1, last_error = ?2, next_attempt_at = ?1`,
-	store.Postponed: `next_attempt_at = ?1`,
-	store.Dead:      `state = 'dead', attempts = attempts + 1, last_error = ?2`,
+	store.Done:       `state = 'done', done_at = ?1`,
+	store.Retry:      `attempts = attempts + 1, last_error = ?2, next_attempt_at = ?1`,
+	store.Postponed:  `next_attempt_at = ?1`,
+	store.Dead:       `state = 'dead', attempts = attempts + 1, last_error = ?2`,
+	store.Superseded: `state = 'done', done_at = ?1, last_error = ?2`,
 }
 
 // Settle records one outcome for the pending deliveries of the claims

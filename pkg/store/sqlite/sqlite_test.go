@@ -153,6 +153,21 @@ func countRows(t *testing.T, path string) storetest.Rows {
 		(SELECT count(*) FROM incidents), (SELECT count(*) FROM nonces)`).Scan(&n.Outbox, &n.Payloads, &n.Incidents, &n.Nonces); err != nil {
 		t.Fatal(err)
 	}
+	rows, err := raw.Query(`SELECT last_error FROM outbox WHERE state = 'done' AND last_error <> '' ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var note string
+		if err := rows.Scan(&note); err != nil {
+			t.Fatal(err)
+		}
+		n.Notes = append(n.Notes, note)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
 	return n
 }
 

@@ -428,6 +428,114 @@ func testSettle(t *testing.T, db Database) {
 	}
 }
 
+// testClaimRun: with an incident's oldest delivery to a channel held,
+// ClaimRun takes that incident's later deliveries to that channel that
+// Claim would offer one after another, oldest first, within the limit:
+// none of another channel or incident, and none past a delivery that
+// waits for a retry or is leased.
+func testClaimRun(t *testing.T, db Database) {
+	ctx := context.Background()
+	s := db.Open(t, Options{})
+	for _, in := range []struct{ key, hash string }{
+		{"a", "a1"}, {"b", "b1"}, {"a", "a2"}, {"a", "a3"}, {"b", "b2"}, {"a", "a4"}, {"a", "a5"},
+	} {
+		MustIngest(t, s, NewIngest(in.key, in.hash, T0, "pager", "chat"))
+	}
+	held := Claim(t, s, T0, 1)
+	if diff := cmp.Diff([]string{`pager/a/{"incident":"a","state":"a1"}`}, IDs(held)); diff != "" {
+		t.Fatalf("held (-want +got):\n%s", diff)
+	}
+	run, err := s.ClaimRun(ctx, held[0], T0, Lease, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`pager/a/{"incident":"a","state":"a2"}`, `pager/a/{"incident":"a","state":"a3"}`}
+	if diff := cmp.Diff(want, IDs(run)); diff != "" {
+		t.Errorf("the first two of the run (-want +got):\n%s", diff)
+	}
+	// a4 waits behind a3, which the first call leased.
+	if more, err := s.ClaimRun(ctx, held[0], T0, Lease, 10); err != nil || len(more) != 0 {
+		t.Errorf("a second call: %v, %v; want nothing", IDs(more), err)
+	}
+	// Handed back, a2 and a3 are taken again with what follows them.
+	if err := s.Settle(ctx, store.Leases(run), store.Settlement{Outcome: store.Postponed, At: T0}); err != nil {
+		t.Fatal(err)
+	}
+	run, err = s.ClaimRun(ctx, held[0], T0, Lease, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []string{`pager/a/{"incident":"a","state":"a2"}`, `pager/a/{"incident":"a","state":"a3"}`,
+		`pager/a/{"incident":"a","state":"a4"}`, `pager/a/{"incident":"a","state":"a5"}`}
+	if diff := cmp.Diff(want, IDs(run)); diff != "" {
+		t.Errorf("after they were handed back (-want +got):\n%s", diff)
+	}
+
+	// b's second delivery waits for a retry: its third is not taken.
+	MustIngest(t, s, NewIngest("b", "b3", T0, "pager", "chat"))
+	var chatB store.Delivery
+	for _, d := range Claim(t, s, T0, 10) {
+		if d.Channel == "chat" && d.IncidentKey == "b" {
+			chatB = d
+		}
+	}
+	if chatB.ID == 0 {
+		t.Fatal("chat/b not offered")
+	}
+	run, err = s.ClaimRun(ctx, chatB, T0, Lease, 1)
+	if err != nil || len(run) != 1 || run[0].Channel != "chat" {
+		t.Fatalf("chat/b's run: %v, %v; want chat/b/b2", IDs(run), err)
+	}
+	if err := s.Reschedule(ctx, run[0].Lease(), T0.Add(time.Hour), "upstream answered 503"); err != nil {
+		t.Fatal(err)
+	}
+	if run, err := s.ClaimRun(ctx, chatB, T0, Lease, 10); err != nil || len(run) != 0 {
+		t.Errorf("chat/b's run behind a retry: %v, %v; want nothing", IDs(run), err)
+	}
+}
+
+// testSettleSuperseded: deliveries settled as superseded are done, with
+// the note as their last error, and leave the incident's later
+// deliveries to Claim; a dead letter before them counts as superseded.
+func testSettleSuperseded(t *testing.T, db Database) {
+	ctx := context.Background()
+	s := db.Open(t, Options{})
+	for _, hash := range []string{"1", "2", "3", "4"} {
+		MustIngest(t, s, NewIngest("a", hash, T0, "pager"))
+	}
+	first := Claim(t, s, T0, 1)[0]
+	if err := s.Bury(ctx, first.Lease(), "upstream answered 400"); err != nil {
+		t.Fatal(err)
+	}
+	held := Claim(t, s, T0, 1)[0]
+	run, err := s.ClaimRun(ctx, held, T0, Lease, 10)
+	if err != nil || len(run) != 2 {
+		t.Fatalf("run: %v, %v; want the last two", IDs(run), err)
+	}
+	note := fmt.Sprintf("superseded by delivery %d", run[1].ID)
+	skipped := []store.Lease{held.Lease(), run[0].Lease()}
+	if err := s.Settle(ctx, skipped, store.Settlement{Outcome: store.Superseded, At: T0, Error: note}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(ctx, run[1].Lease(), T0); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{note, note}, db.Rows(t).Notes); diff != "" {
+		t.Errorf("notes (-want +got):\n%s", diff)
+	}
+	if st, err := s.Stats(ctx); err != nil || len(st) != 1 || st[0].Pending != 0 || st[0].Dead != 1 {
+		t.Errorf("stats: %+v, %v; want nothing pending and the dead letter", st, err)
+	}
+	res, err := s.Requeue(ctx, T0)
+	if err != nil || res.Requeued != 0 || !cmp.Equal(res.Superseded, []int64{first.ID}) {
+		t.Errorf("requeue: %+v, %v; want the dead letter left dead, superseded", res, err)
+	}
+	err = s.Settle(ctx, skipped, store.Settlement{Outcome: store.Superseded, At: T0, Error: note})
+	if want := "settling deliveries: 2 of 2 are no longer pending or were taken over"; err == nil || err.Error() != want {
+		t.Errorf("superseding done deliveries: %v, want %q", err, want)
+	}
+}
+
 func testRestart(t *testing.T, db Database) {
 	s := db.Open(t, Options{})
 	MustIngest(t, s, NewIngest("inc1", "h1", T0, "pager", "chat"))

@@ -56,6 +56,9 @@ type Rows struct {
 	Incidents int
 	// Nonces of used links.
 	Nonces int
+	// Notes are the last errors of the done outbox rows that have one,
+	// oldest first: what Settle recorded of superseded deliveries.
+	Notes []string
 }
 
 // Run runs the suite, each test in a subtest of its own on the database
@@ -86,6 +89,8 @@ var tests = []struct {
 	{"TakenOver", testTakenOver},
 	{"ClaimAlong", testClaimAlong},
 	{"Settle", testSettle},
+	{"ClaimRun", testClaimRun},
+	{"SettleSuperseded", testSettleSuperseded},
 	{"Restart", testRestart},
 	{"Retention", testRetention},
 	{"Closed", testClosed},
