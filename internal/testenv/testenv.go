@@ -7,12 +7,14 @@ package testenv
 
 import (
 	"context"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -93,15 +95,54 @@ func Binary(t testing.TB, name string) string {
 	return out
 }
 
-// FreeAddr returns a loopback address with a port that was free a moment ago.
+// FreeAddr returns a loopback address with a port that was free a moment
+// ago, for a server the test starts afterwards. The port is below the
+// kernel's ephemeral range, from which outgoing connections take their
+// source ports: were it from that range, any connection made meanwhile
+// could take it before the server binds it. Ports are not handed out
+// twice in one test binary.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		port := freePorts.pick()
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue // taken by a running server
+		}
+		addr := l.Addr().String()
+		l.Close()
+		return addr
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free loopback port below the ephemeral range")
+	return ""
+}
+
+// Ports FreeAddr hands out, between the registered services' ports and the
+// ephemeral range.
+const (
+	firstFreePort = 20000
+	lastFreePort  = 32767
+)
+
+// freePorts are the ports FreeAddr has handed out.
+var freePorts = &portSet{used: map[int]bool{}}
+
+type portSet struct {
+	mu   sync.Mutex
+	used map[int]bool
+}
+
+// pick returns a random port of the range not handed out before.
+func (s *portSet) pick() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		port := firstFreePort + rand.IntN(lastFreePort-firstFreePort+1)
+		if port != 25672 && !s.used[port] { // 25672: RabbitMQ's distribution port
+			s.used[port] = true
+			return port
+		}
+	}
 }
 
 func requireTCP(t testing.TB, what, addr string) {
