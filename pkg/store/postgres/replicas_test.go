@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/store"
 	"github.com/klaxonhq/klaxon/pkg/store/postgres"
+	"github.com/klaxonhq/klaxon/pkg/store/storetest"
 )
 
 // TestReplicasClaimConcurrently: replicas, each a store with a pool of its
@@ -256,5 +258,127 @@ func TestReplicasUpdateEscalation(t *testing.T) {
 		if err := stores[0].Complete(context.Background(), ds[0].Lease(), t0); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestReplicasPruneConcurrently: every replica runs the pruner, so
+// replicas prune the same rows at once, while others take notifications.
+// Several passes on each, all at once, fail none, delete all that is past
+// the retention, more than a chunk of each kind, and keep every row that
+// is not: pending deliveries, dead letters, the payload an escalation
+// refers to, recent rows and nonces whose links have not expired.
+func TestReplicasPruneConcurrently(t *testing.T) {
+	const replicas, passes, old, fresh = 3, 3, 2500, 60
+	dsn := testenv.PostgresDatabase(t)
+	clock := testkit.NewClock(t0)
+	stores := make([]*postgres.Store, replicas)
+	for i := range stores {
+		stores[i] = open(t, dsn, postgres.Options{Now: clock.Now, Retention: time.Hour})
+	}
+	ctx := context.Background()
+	concurrently(t, old, func(i int) error {
+		in := newIngest(fmt.Sprintf("old%04d", i), "h1", t0, "pager")
+		in.Status = "resolved"
+		_, err := stores[i%replicas].Ingest(ctx, in)
+		if err == nil {
+			_, err = stores[i%replicas].UseNonce(ctx, fmt.Sprintf("old%04d", i), t0.Add(30*time.Minute))
+		}
+		return err
+	})
+	delivered := claim(t, stores[0], t0, old)
+	if len(delivered) != old {
+		t.Fatalf("claimed %d deliveries, want %d", len(delivered), old)
+	}
+	if err := stores[1].Settle(ctx, store.Leases(delivered), store.Settlement{Outcome: store.Done, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	kept := keptRows(t, stores[0])
+
+	clock.Set(t0.Add(2 * time.Hour))
+	var wg sync.WaitGroup
+	errs := make(chan error, replicas*passes+2*fresh)
+	for _, s := range stores {
+		wg.Go(func() {
+			for range passes {
+				if err := s.Prune(ctx); err != nil {
+					errs <- fmt.Errorf("pruning: %w", err)
+				}
+			}
+		})
+	}
+	for i := range fresh {
+		wg.Go(func() {
+			s := stores[i%replicas]
+			_, err := s.Ingest(ctx, newIngest(fmt.Sprintf("new%02d", i), "h1", clock.Now(), "pager"))
+			if err == nil {
+				_, err = s.UseNonce(ctx, fmt.Sprintf("new%02d", i), clock.Now().Add(time.Hour))
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	want := storetest.Rows{Outbox: kept.Outbox + fresh, Payloads: kept.Payloads + fresh, Incidents: kept.Incidents + fresh, Nonces: kept.Nonces + fresh}
+	if got := database(dsn).Rows(t); got != want {
+		t.Errorf("rows after the replicas pruned: %+v, want %+v: only what is past the retention deleted", got, want)
+	}
+	if dead, err := stores[2].DeadLetters(ctx); err != nil || len(dead) != 1 || dead[0].IncidentKey != "dead" {
+		t.Errorf("dead letters after pruning: %v, %v; want dead's", keys(dead), err)
+	}
+	if es := storetest.OpenEscalations(t, stores[2]); len(es) != 1 || string(es[0].Payload) != storetest.Payload("esc", "h1") {
+		t.Errorf("escalations after pruning: %+v, want esc's with its payload", es)
+	}
+}
+
+// keptRows records, at t0, the rows that pruning an hour later must
+// keep: a pending delivery, a dead letter, the payload of an escalation
+// whose deliveries were made, and nonces of links that expire later. It
+// returns how many rows of each kind the database should hold after the
+// pruning: these.
+func keptRows(t *testing.T, s *postgres.Store) storetest.Rows {
+	t.Helper()
+	ctx := context.Background()
+	mustIngest(t, s, newIngest("dead", "h1", t0, "chat"))
+	ds := claim(t, s, t0, 10)
+	if len(ds) != 1 {
+		t.Fatalf("claimed %v, want dead's delivery", keys(ds))
+	}
+	if err := s.Bury(ctx, ds[0].Lease(), "upstream refused it"); err != nil {
+		t.Fatal(err)
+	}
+	mustIngest(t, s, newIngest("pending", "h1", t0, "pager"))
+	in := newIngest("esc", "h1", t0)
+	in.Escalate = store.EscalationHookFunc(storetest.Set(&store.EscalationChange{Route: "ops", Policy: "p", State: storetest.State(1)}))
+	mustIngest(t, s, in)
+	for i := range 5 {
+		if _, err := s.UseNonce(ctx, fmt.Sprintf("later%d", i), t0.Add(3*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return storetest.Rows{Outbox: 2, Payloads: 3, Incidents: 3, Nonces: 5}
+}
+
+// concurrently runs fn(0) to fn(n-1), a few at a time, and fails t with
+// the first error.
+func concurrently(t *testing.T, n int, fn func(i int) error) {
+	t.Helper()
+	const workers = 16
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n && errs[w] == nil; i += workers {
+				errs[w] = fn(i)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
 	}
 }
