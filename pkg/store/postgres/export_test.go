@@ -7,4 +7,4 @@ import "context"
 func (s *Store) Prune(ctx context.Context) error { return s.prune(ctx, s.opts.Now()) }
 
 // Queued is the number of Ingest calls waiting for the committer.
-func (s *Store) Queued() int { return len(s.ingests) }
+func (s *Store) Queued() int { return s.committer.Queued() }

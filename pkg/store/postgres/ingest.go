@@ -4,163 +4,32 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/klaxonhq/klaxon/pkg/store"
+	"github.com/klaxonhq/klaxon/pkg/store/batch"
 )
 
-// errClosed answers Ingest calls after Close.
-var errClosed = fmt.Errorf("%w: closed", store.ErrUnavailable)
-
-// ingestReq is one Ingest call waiting for the committer.
-type ingestReq struct {
-	ctx    context.Context
-	in     *store.Ingest
-	answer chan ingestAnswer
-}
-
-type ingestAnswer struct {
-	res store.IngestResult
-	err error
-}
-
-// Ingest records a notification. The call waits for the committer, which
-// records every queued call in one transaction, until ctx ends. A call
-// whose ctx ends after its transaction started may still be recorded; a
-// retry of it is then a Duplicate.
+// Ingest records a notification through the committer, which records
+// every queued call in one transaction (package batch).
 func (s *Store) Ingest(ctx context.Context, in *store.Ingest) (store.IngestResult, error) {
-	if err := validate(in); err != nil {
-		return store.IngestResult{}, err
-	}
-	req := &ingestReq{ctx: ctx, in: in, answer: make(chan ingestAnswer, 1)}
-	select {
-	case s.ingests <- req:
-	case <-s.stop:
-		return store.IngestResult{}, unavailable("recording notification", errClosed)
-	case <-ctx.Done():
-		return store.IngestResult{}, unavailable("waiting to record notification", context.Cause(ctx))
-	}
-	select {
-	case a := <-req.answer:
-		return a.res, a.err
-	case <-s.done:
-		select {
-		case a := <-req.answer:
-			return a.res, a.err
-		default:
-			return store.IngestResult{}, unavailable("recording notification", errClosed)
-		}
-	case <-ctx.Done():
-		return store.IngestResult{}, unavailable("waiting to record notification", context.Cause(ctx))
-	}
+	return s.committer.Ingest(ctx, in)
 }
 
-func validate(in *store.Ingest) error {
-	switch {
-	case in == nil:
-		return errors.New("ingest: nothing to record")
-	case in.IncidentKey == "":
-		return errors.New("ingest: incident key is empty")
-	case in.StateHash == "":
-		return errors.New("ingest: state hash is empty")
-	case in.Kind == "":
-		return errors.New("ingest: kind is empty")
-	case len(in.Payload) == 0:
-		return errors.New("ingest: payload is empty")
-	case in.ReceivedAt.IsZero():
-		return errors.New("ingest: received time is zero")
-	}
-	return nil
-}
-
-// commitLoop is the committer: it takes every queued call, up to
-// MaxBatch, and records them in one transaction.
-func (s *Store) commitLoop() {
-	defer close(s.done)
-	for {
-		select {
-		case <-s.stop:
-			s.refuseQueued()
-			return
-		case req := <-s.ingests:
-			s.commit(s.collect(req))
-		}
-	}
-}
-
-func (s *Store) collect(first *ingestReq) []*ingestReq {
-	batch := []*ingestReq{first}
-	for len(batch) < s.opts.MaxBatch {
-		select {
-		case req := <-s.ingests:
-			batch = append(batch, req)
-		default:
-			return batch
-		}
-	}
-	return batch
-}
-
-func (s *Store) refuseQueued() {
-	for {
-		select {
-		case req := <-s.ingests:
-			req.answer <- ingestAnswer{err: unavailable("recording notification", errClosed)}
-		default:
-			return
-		}
-	}
-}
-
-// commit records the batch's live calls in order, in one transaction, so
-// that the second of two notifications of an incident is compared with the
-// first. If the transaction fails, every call in it fails.
-func (s *Store) commit(batch []*ingestReq) {
-	live := batch[:0]
-	for _, req := range batch {
-		if err := req.ctx.Err(); err != nil {
-			req.answer <- ingestAnswer{err: unavailable("waiting to record notification", context.Cause(req.ctx))}
-			continue
-		}
-		live = append(live, req)
-	}
-	if len(live) == 0 {
-		return
-	}
-	results := make([]store.IngestResult, len(live))
-	refused := make([]error, len(live))
+// commit records the committer's calls in one transaction, bounded by
+// CommitTimeout.
+func (s *Store) commit(calls []*batch.Call, results []store.IngestResult, refused []error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CommitTimeout)
-	err := s.inTx(ctx, "recording notification", func(tx pgx.Tx) error {
-		return ingestTx(ctx, tx, live, results, refused)
+	defer cancel()
+	return s.inTx(ctx, "recording notification", func(tx pgx.Tx) error {
+		return ingestTx(ctx, tx, calls, results, refused)
 	})
-	cancel()
-	recorded := 0
-	for i := range live {
-		if err == nil && refused[i] == nil {
-			recorded++
-		}
-	}
-	// Count the commit before answering, so that whoever got its answer
-	// finds its notification counted.
-	if recorded > 0 {
-		s.batchSize.Observe(float64(recorded))
-	}
-	for i, req := range live {
-		switch {
-		case err != nil:
-			req.answer <- ingestAnswer{err: err}
-		case refused[i] != nil:
-			req.answer <- ingestAnswer{err: refused[i]}
-		default:
-			req.answer <- ingestAnswer{res: results[i]}
-		}
-	}
-	// Let the answered handlers write their responses now rather than
-	// after the next batch's statements.
-	runtime.Gosched()
-	if recorded > 0 && s.opts.OnCommit != nil {
+}
+
+// committed tells OnCommit of a committed batch.
+func (s *Store) committed(_ []*batch.Call, recorded int) {
+	if s.opts.OnCommit != nil {
 		s.opts.OnCommit(recorded)
 	}
 }
@@ -180,17 +49,17 @@ const (
 
 // ingestTx records reqs in tx, after locking their incidents. A call whose
 // Escalate fails is rolled back alone, its error in refused[i].
-func ingestTx(ctx context.Context, tx pgx.Tx, reqs []*ingestReq, results []store.IngestResult, refused []error) error {
+func ingestTx(ctx context.Context, tx pgx.Tx, reqs []*batch.Call, results []store.IngestResult, refused []error) error {
 	keys := make([]string, len(reqs))
 	for i, req := range reqs {
-		keys[i] = req.in.IncidentKey
+		keys[i] = req.In.IncidentKey
 	}
 	if err := lockIncidents(ctx, tx, keys...); err != nil {
 		return err
 	}
 	for i, req := range reqs {
 		var err error
-		if req.in.Escalate != nil {
+		if req.In.Escalate != nil {
 			results[i], refused[i], err = ingestEscalated(ctx, tx, req)
 		} else {
 			results[i], _, err = ingestOne(ctx, tx, req)
@@ -203,8 +72,8 @@ func ingestTx(ctx context.Context, tx pgx.Tx, reqs []*ingestReq, results []store
 }
 
 // ingestOne records one notification and returns the id of its payload.
-func ingestOne(ctx context.Context, tx pgx.Tx, req *ingestReq) (store.IngestResult, int64, error) {
-	in, at := req.in, nanos(req.in.ReceivedAt)
+func ingestOne(ctx context.Context, tx pgx.Tx, req *batch.Call) (store.IngestResult, int64, error) {
+	in, at := req.In, nanos(req.In.ReceivedAt)
 	tag, err := tx.Exec(ctx, upsertIncident, in.IncidentKey, in.Route, in.GroupKey, in.Status, in.StateHash, at)
 	if err != nil {
 		return store.IngestResult{}, 0, err
@@ -228,11 +97,11 @@ func ingestOne(ctx context.Context, tx pgx.Tx, req *ingestReq) (store.IngestResu
 // within a savepoint: when the hook fails, what the call recorded is
 // rolled back, the rest of the transaction goes on, and the hook's error
 // is returned as refused.
-func ingestEscalated(ctx context.Context, tx pgx.Tx, req *ingestReq) (res store.IngestResult, refused, err error) {
+func ingestEscalated(ctx context.Context, tx pgx.Tx, req *batch.Call) (res store.IngestResult, refused, err error) {
 	if _, err := tx.Exec(ctx, `SAVEPOINT escalate`); err != nil {
 		return res, nil, err
 	}
-	in := req.in
+	in := req.In
 	res, id, err := ingestOne(ctx, tx, req)
 	if err == nil && !res.Duplicate {
 		var n int

@@ -38,6 +38,7 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/klaxonhq/klaxon/pkg/store"
+	"github.com/klaxonhq/klaxon/pkg/store/batch"
 )
 
 // Defaults of Options.
@@ -110,15 +111,11 @@ type Store struct {
 	opts Options
 	pool *pgxpool.Pool
 
-	ingests chan *ingestReq
-	stop    chan struct{}
-	done    chan struct{}
+	committer *batch.Committer
 	// stopPruning ends the pruner, even in the middle of a pass.
 	stopPruning context.CancelFunc
 	pruneDone   chan struct{}
 	closeOnce   sync.Once
-
-	batchSize prometheus.Histogram
 }
 
 var (
@@ -142,42 +139,24 @@ func Open(ctx context.Context, connString string, opts Options) (*Store, error) 
 	s := &Store{
 		opts:      opts,
 		pool:      pool,
-		ingests:   make(chan *ingestReq, opts.MaxBatch),
-		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
 		pruneDone: make(chan struct{}),
-		batchSize: newBatchSize(),
 	}
-	if err := s.start(ctx); err != nil {
+	if err := migrate(ctx, s.pool, s.opts.Logger); err != nil {
 		pool.Close()
 		return nil, err
 	}
-	go s.commitLoop()
+	s.committer = batch.New(s.commit, batch.Options{MaxBatch: opts.MaxBatch, Committed: s.committed})
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(s.committer.Metrics()); err != nil {
+			s.committer.Close()
+			pool.Close()
+			return nil, fmt.Errorf("registering store metrics: %w", err)
+		}
+	}
 	var pruneCtx context.Context
 	pruneCtx, s.stopPruning = context.WithCancel(context.Background())
 	go s.pruneLoop(pruneCtx)
 	return s, nil
-}
-
-// start migrates the schema and registers the metrics.
-func (s *Store) start(ctx context.Context) error {
-	if err := migrate(ctx, s.pool, s.opts.Logger); err != nil {
-		return err
-	}
-	if s.opts.Registerer != nil {
-		if err := s.opts.Registerer.Register(s.batchSize); err != nil {
-			return fmt.Errorf("registering store metrics: %w", err)
-		}
-	}
-	return nil
-}
-
-func newBatchSize() prometheus.Histogram {
-	return prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "klaxon_receiver_store_ingest_batch_size",
-		Help:    "Notifications recorded per committed transaction.",
-		Buckets: prometheus.ExponentialBuckets(1, 2, 9),
-	})
 }
 
 // Close stops the committer, answering queued Ingest calls with
@@ -185,9 +164,8 @@ func newBatchSize() prometheus.Histogram {
 // Close fail with store.ErrUnavailable.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		close(s.stop)
+		s.committer.Close()
 		s.stopPruning()
-		<-s.done
 		<-s.pruneDone
 		s.pool.Close()
 	})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"time"
+
+	"github.com/klaxonhq/klaxon/pkg/store/batch"
 )
 
 // checkpointAfterBytes is how much the committer records, in payload bytes
@@ -22,9 +24,9 @@ const rowBytes = 512
 
 // wrote tells the checkpointer about a committed batch, waking it once
 // enough was written since the last time.
-func (s *Store) wrote(batch []*ingestReq) {
+func (s *Store) wrote(batch []*batch.Call) {
 	for _, req := range batch {
-		s.walBytes += int64(len(req.in.Payload)) + rowBytes*int64(1+len(req.in.Channels))
+		s.walBytes += int64(len(req.In.Payload)) + rowBytes*int64(1+len(req.In.Channels))
 	}
 	if s.walBytes < min(checkpointAfterBytes, s.opts.WALSizeLimit/4) {
 		return

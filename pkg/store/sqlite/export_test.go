@@ -26,7 +26,7 @@ func (s *Store) DiscardWriter(ctx context.Context) error {
 }
 
 // Queued is the number of Ingest calls waiting for the committer.
-func (s *Store) Queued() int { return len(s.ingests) }
+func (s *Store) Queued() int { return s.committer.Queued() }
 
 // WriterPragma reads a PRAGMA's value on the writer connection.
 func (s *Store) WriterPragma(ctx context.Context, name string) (int64, error) {

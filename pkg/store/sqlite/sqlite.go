@@ -33,6 +33,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/klaxonhq/klaxon/pkg/store"
+	"github.com/klaxonhq/klaxon/pkg/store/batch"
 )
 
 // Defaults of Options.
@@ -147,9 +148,8 @@ type Store struct {
 	maxPages  atomic.Int64
 	queryOnly atomic.Bool
 
-	ingests        chan *ingestReq
+	committer      *batch.Committer
 	stop           chan struct{}
-	done           chan struct{}
 	checkpointDone chan struct{}
 	// stopPruning ends the pruner, even in the middle of a pass.
 	stopPruning context.CancelFunc
@@ -157,8 +157,6 @@ type Store struct {
 	// prunePasses counts the pruner's finished passes, for tests.
 	prunePasses atomic.Int64
 	closeOnce   sync.Once
-
-	batchSize prometheus.Histogram
 }
 
 var _ store.Store = (*Store)(nil)
@@ -178,13 +176,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		opts:           opts,
-		ingests:        make(chan *ingestReq, opts.MaxBatch),
 		stop:           make(chan struct{}),
-		done:           make(chan struct{}),
 		checkpointDone: make(chan struct{}),
 		pruneDone:      make(chan struct{}),
 		walKick:        make(chan struct{}, 1),
-		batchSize:      newBatchSize(),
 	}
 	s.maxPages.Store(int64(opts.MaxPageCount))
 	// The writer never checkpoints (wal_autocheckpoint 0): the
@@ -205,7 +200,14 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.closeDBs()
 		return nil, err
 	}
-	go s.commitLoop()
+	s.committer = batch.New(s.commit, batch.Options{MaxBatch: opts.MaxBatch, Committed: s.committed})
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(s.committer.Metrics()); err != nil {
+			s.committer.Close()
+			s.closeDBs()
+			return nil, fmt.Errorf("registering store metrics: %w", err)
+		}
+	}
 	go s.checkpointLoop()
 	var pruneCtx context.Context
 	pruneCtx, s.stopPruning = context.WithCancel(context.Background())
@@ -213,8 +215,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// start migrates the schema, prepares the ingest statements and registers
-// the metrics.
+// start migrates the schema and prepares the ingest statements.
 func (s *Store) start(ctx context.Context) error {
 	if err := migrate(ctx, s.writer, s.opts.Logger); err != nil {
 		return err
@@ -226,20 +227,7 @@ func (s *Store) start(ctx context.Context) error {
 	if s.stmts, err = prepareStmts(ctx, s.writer, ingestStatements); err != nil {
 		return unavailable("preparing the ingest statements", err)
 	}
-	if s.opts.Registerer != nil {
-		if err := s.opts.Registerer.Register(s.batchSize); err != nil {
-			return fmt.Errorf("registering store metrics: %w", err)
-		}
-	}
 	return nil
-}
-
-func newBatchSize() prometheus.Histogram {
-	return prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "klaxon_receiver_store_ingest_batch_size",
-		Help:    "Notifications recorded per committed transaction.",
-		Buckets: prometheus.ExponentialBuckets(1, 2, 9),
-	})
 }
 
 // badPath says whether err, from creating the data directory, is the
@@ -314,9 +302,9 @@ func (c *connector) Driver() driver.Driver { return sqliteDriver }
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.committer.Close()
 		close(s.stop)
 		s.stopPruning()
-		<-s.done
 		<-s.checkpointDone
 		<-s.pruneDone
 		err = s.closeDBs()
