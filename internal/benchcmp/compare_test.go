@@ -1,12 +1,17 @@
 package benchcmp
 
 import (
+	"log/slog"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 )
 
 func TestRoundRobin(t *testing.T) {
@@ -108,5 +113,121 @@ func TestStartRigWantsPostgresForReplicas(t *testing.T) {
 	_, err := StartRig(t.Context(), t.TempDir(), RigOptions{Replicas: 3}, nil)
 	if want := "3 receivers on SQLite: replicas need a PostgreSQL store"; err == nil || err.Error() != want {
 		t.Errorf("StartRig: %v, want %q", err, want)
+	}
+}
+
+// exampleComparison is two rounds of the four variants of the PostgreSQL
+// benchmark, at 16 and 64 senders.
+func exampleComparison() Comparison {
+	tput := func(payloads int, elapsed time.Duration) Throughput {
+		return Throughput{Payloads: payloads, Elapsed: elapsed}
+	}
+	round := Comparison{AckRate: 500, Teams: 20, Variants: []VariantResult{
+		{Name: DecodeVariant, Loads: []VariantLoad{
+			{Clients: 16, Throughput: tput(4000, 500*time.Millisecond)},
+			{Clients: 64, Throughput: tput(4000, 400*time.Millisecond)},
+		}, Ack: ms(1, 1, 1, 2)},
+		{Name: SQLiteVariant, Loads: []VariantLoad{
+			{Clients: 16, Throughput: tput(4000, time.Second), Batched: 4000, Commits: 500},
+			{Clients: 64, Throughput: tput(4000, 800*time.Millisecond), Batched: 4000, Commits: 200},
+		}, Ack: ms(1, 2, 3, 9), EndToEnd: ms(3, 4, 5, 6), Accepted: 9000},
+		{Name: Postgres1Variant, Loads: []VariantLoad{
+			{Clients: 16, Throughput: tput(4000, 2*time.Second), Batched: 4000, Commits: 1000},
+			{Clients: 64, Throughput: tput(4000, 1600*time.Millisecond), Batched: 4000, Commits: 400},
+		}, Ack: ms(2, 3, 4, 15), EndToEnd: ms(4, 5, 6, 8), Accepted: 9000},
+		{Name: Postgres3Variant, Loads: []VariantLoad{
+			{Clients: 16, Throughput: tput(4000, 1500*time.Millisecond), Batched: 4000, Commits: 1200},
+			{Clients: 64, Throughput: tput(4000, 1200*time.Millisecond), Batched: 4000, Commits: 600},
+		}, Ack: ms(2, 3, 5, 19), EndToEnd: ms(4, 6, 7, 9), Accepted: 9000},
+	}}
+	return Comparison{}.Add(round).Add(round)
+}
+
+func TestPostgresMarkdown(t *testing.T) {
+	testkit.Golden(t, filepath.Join("testdata", "postgres.md"), exampleComparison().PostgresMarkdown())
+}
+
+func TestPostgresGoals(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		change              func(*Comparison)
+		ratio, scaling, ack bool
+	}{
+		// At 64 senders, over the two rounds: decode-only 8000 payloads in
+		// 0.8 s, pg1 8000 in 3.2 s, pg3 8000 in 2.4 s.
+		{"as measured", func(*Comparison) {}, false, false, true},
+		{"pg1 at half the decode-only handler", func(c *Comparison) { c.Variants[0].Loads[1].Throughput.Payloads = 4000 }, true, false, true},
+		{"pg3 at 1.5 times pg1", func(c *Comparison) { c.Variants[3].Loads[1].Throughput.Payloads = 9000 }, false, true, true},
+		{"scaling only at another number of senders", func(c *Comparison) { c.Variants[3].Loads[0].Throughput.Payloads = 80000 }, false, false, true},
+		{"pg3's ack p99 at 20 ms", func(c *Comparison) { c.Variants[3].Ack = ms(20, 20) }, false, false, false},
+		{"pg1's ack p99 over 20 ms", func(c *Comparison) { c.Variants[2].Ack = ms(25, 25) }, false, false, false},
+		{"another rate", func(c *Comparison) { c.AckRate = 400 }, false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := exampleComparison()
+			tc.change(&c)
+			ratio, scaling, ack := c.PostgresGoals()
+			if ratio != tc.ratio || scaling != tc.scaling || ack != tc.ack {
+				t.Errorf("PostgresGoals() = %v, %v, %v, want %v, %v, %v", ratio, scaling, ack, tc.ratio, tc.scaling, tc.ack)
+			}
+		})
+	}
+}
+
+// TestPostgresRig runs a small round through three receivers on one
+// PostgreSQL database and one on SQLite: every receiver takes its share of
+// the posts, the store commits every one answered 200, and each rig's
+// events reach its fake PagerDuty.
+func TestPostgresRig(t *testing.T) {
+	dsn := testenv.PostgresDatabase(t)
+	logger := slog.New(slog.DiscardHandler)
+	pg, err := StartRig(t.Context(), t.TempDir(), RigOptions{Teams: 2, Postgres: dsn, Replicas: 3}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	sqlite, err := StartRig(t.Context(), t.TempDir(), RigOptions{Teams: 2}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqlite.Close()
+	if len(pg.URLs) != 3 || len(pg.Webhooks(IngestRoute)) != 3 {
+		t.Fatalf("URLs %q, want three receivers", pg.URLs)
+	}
+	plan := Plan{Clients: []int{4}, Payloads: 30, WarmUp: 3, AckRate: 200, AckPayloads: 12,
+		EndToEndRate: 20, EndToEndPayloads: 6, EndToEndWait: time.Minute}
+	client := NewClient(8)
+	defer client.CloseIdleConnections()
+	vs := []Variant{sqlite.Reference(DecodeVariant), sqlite.Variant(SQLiteVariant), pg.Variant(Postgres3Variant)}
+	c, err := MeasureVariants(t.Context(), client, plan, vs, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rig := range []*ReceiverRig{pg, sqlite} {
+		if err := rig.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := 3 + 30 + 12 + 6
+	for _, v := range c.Variants[1:] {
+		committed, _, err := vs[slices.IndexFunc(vs, func(w Variant) bool { return w.Name == v.Name })].Rig.Committed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Accepted != want || committed != want || v.At(4).Batched != 30 || len(v.Ack) != 12 || len(v.EndToEnd) != 6 {
+			t.Errorf("%s: accepted %d, committed %d, %d in the throughput phase, %d acks, %d end to end; want %d, %d, 30, 12, 6",
+				v.Name, v.Accepted, committed, v.At(4).Batched, len(v.Ack), len(v.EndToEnd), want, want)
+		}
+	}
+	// Each receiver took every third post of each phase.
+	for i, rep := range pg.replicas {
+		if n, _, err := rep.committed(); err != nil || n != 1+10+4+2 {
+			t.Errorf("receiver %d committed %d (%v), want 17", i+1, n, err)
+		}
+	}
+	checkEvents(t, pg, 6)
+	checkEvents(t, sqlite, 6)
+	if ref := c.Variants[0]; ref.Accepted != 0 || ref.At(4).Throughput.Payloads != 30 || len(ref.EndToEnd) != 0 {
+		t.Errorf("the reference: %+v", ref)
 	}
 }
