@@ -73,12 +73,15 @@ run: build
 	trap 'kill $$exporter $$receiver 2>/dev/null; wait; exit 0' INT TERM; \
 	wait -n; status=$$?; kill $$exporter $$receiver 2>/dev/null; wait; exit $$status
 
-# bench compares klaxon-exporter with node_exporter, and the receiver's
-# webhook with a decode-only handler, each in the same run; the figures and
-# how to read them are in docs/benchmarks.md.
+# bench compares klaxon-exporter with node_exporter; the receiver's
+# webhook with a decode-only handler; and the receiver on PostgreSQL, one
+# and three replicas, with the decode-only handler and SQLite (it needs the
+# test PostgreSQL, see internal/testenv), each in the same run; the figures
+# and how to read them are in docs/benchmarks.md.
 bench: tools
-	$(GO) test -run '^$$' -bench BenchmarkHostScrape -benchtime 200x -count 3 ./internal/benchcmp/
-	$(GO) test -run '^$$' -bench BenchmarkReceiverIngest -benchtime 1x -count 3 ./internal/benchcmp/
+	$(GO) test -run '^$$' -bench '^BenchmarkHostScrape$$' -benchtime 200x -count 3 ./internal/benchcmp/
+	$(GO) test -run '^$$' -bench '^BenchmarkReceiverIngest$$' -benchtime 1x -count 3 ./internal/benchcmp/
+	$(GO) test -run '^$$' -bench '^BenchmarkReceiverIngestPostgres$$' -benchtime 1x -count 3 -timeout 30m ./internal/benchcmp/
 
 # chaos runs the storm and fault scenarios of internal/chaos at full size:
 # 10,000 alerts in 60 s through Alertmanager, two-minute upstream outages,

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 )
@@ -21,16 +22,17 @@ import (
 const LoadGenEnv = "KLAXON_LOADGEN"
 
 // LoadJob is one phase of load on a webhook: the bodies Payloads(Prefix,
-// Payloads) posted to URL, either as fast as Clients senders can (closed
+// Payloads) posted to URLs in turn (RoundRobin: one URL for one receiver,
+// one per replica for several), either as fast as Clients senders can (closed
 // loop) or at Rate per second (open loop), after WarmUp other posts from
 // the same senders, whose time is not measured.
 type LoadJob struct {
-	URL      string  `json:"url"`
-	Prefix   string  `json:"prefix"`
-	Payloads int     `json:"payloads"`
-	WarmUp   int     `json:"warm_up,omitempty"`
-	Clients  int     `json:"clients,omitempty"`
-	Rate     float64 `json:"rate,omitempty"`
+	URLs     []string `json:"urls"`
+	Prefix   string   `json:"prefix"`
+	Payloads int      `json:"payloads"`
+	WarmUp   int      `json:"warm_up,omitempty"`
+	Clients  int      `json:"clients,omitempty"`
+	Rate     float64  `json:"rate,omitempty"`
 }
 
 // LoadResult is what a LoadJob measured: the closed loop's throughput, or
@@ -46,8 +48,8 @@ const warmedLine, goLine = "warmed\n", "go\n"
 
 func (j LoadJob) check() error {
 	switch {
-	case j.URL == "" || j.Payloads <= 0:
-		return fmt.Errorf("load job: want a URL and payloads, got %q and %d", j.URL, j.Payloads)
+	case len(j.URLs) == 0 || slices.Contains(j.URLs, "") || j.Payloads <= 0:
+		return fmt.Errorf("load job: want URLs and payloads, got %q and %d", j.URLs, j.Payloads)
 	case (j.Clients > 0) == (j.Rate > 0):
 		return fmt.Errorf("load job: want either clients (%d) or a rate (%v)", j.Clients, j.Rate)
 	}
@@ -68,7 +70,8 @@ func (j LoadJob) Run(ctx context.Context, warmed func() error) (LoadResult, erro
 	if err != nil {
 		return LoadResult{}, err
 	}
-	client := NewClient(max(j.Clients, 16))
+	// Enough idle connections for every sender on any one URL.
+	client := NewClient(max(j.Clients, 16) * len(j.URLs))
 	defer client.CloseIdleConnections()
 	if err := j.post(ctx, client, warm, nil); err != nil {
 		return LoadResult{}, fmt.Errorf("warming up: %w", err)
@@ -93,12 +96,12 @@ func (j LoadJob) post(ctx context.Context, client *http.Client, bodies [][]byte,
 	}
 	var err error
 	if j.Clients > 0 {
-		res.Throughput, err = MaxThroughput(ctx, client, j.URL, bodies, j.Clients)
+		res.Throughput, err = MaxThroughput(ctx, client, j.URLs, bodies, j.Clients)
 	} else {
-		res.Latencies, err = OpenLoop(ctx, client, j.URL, bodies, j.Rate)
+		res.Latencies, err = OpenLoop(ctx, client, j.URLs, bodies, j.Rate)
 	}
 	if err != nil {
-		return fmt.Errorf("posting to %s: %w", j.URL, err)
+		return fmt.Errorf("posting to %s: %w", strings.Join(j.URLs, ", "), err)
 	}
 	return nil
 }

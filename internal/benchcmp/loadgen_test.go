@@ -29,7 +29,7 @@ func TestRunLoadInItsOwnProcess(t *testing.T) {
 	srv, posts := countingServer(t, http.StatusOK)
 	var atWarmed int64
 	warmed := func() error { atWarmed = posts.Load(); return nil }
-	res, err := RunLoad(t.Context(), LoadJob{URL: srv.URL, Prefix: "closed", Payloads: 30, WarmUp: 7, Clients: 3}, warmed)
+	res, err := RunLoad(t.Context(), LoadJob{URLs: []string{srv.URL}, Prefix: "closed", Payloads: 30, WarmUp: 7, Clients: 3}, warmed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestRunLoadInItsOwnProcess(t *testing.T) {
 		t.Errorf("closed loop: %d posts when warmed, result %+v, server got %d posts; want 7, 30 payloads in a positive time, 37 posts",
 			atWarmed, res.Throughput, posts.Load())
 	}
-	res, err = RunLoad(t.Context(), LoadJob{URL: srv.URL, Prefix: "open", Payloads: 10, Rate: 200}, nil)
+	res, err = RunLoad(t.Context(), LoadJob{URLs: []string{srv.URL}, Prefix: "open", Payloads: 10, Rate: 200}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestRunLoadInItsOwnProcess(t *testing.T) {
 // measures anything.
 func TestRunLoadStopsWhenWarmedFails(t *testing.T) {
 	srv, posts := countingServer(t, http.StatusOK)
-	_, err := RunLoad(t.Context(), LoadJob{URL: srv.URL, Prefix: "x", Payloads: 30, WarmUp: 2, Clients: 1}, func() error { return errors.New("store unreadable") })
+	_, err := RunLoad(t.Context(), LoadJob{URLs: []string{srv.URL}, Prefix: "x", Payloads: 30, WarmUp: 2, Clients: 1}, func() error { return errors.New("store unreadable") })
 	if err == nil || !strings.Contains(err.Error(), "store unreadable") {
 		t.Errorf("RunLoad: %v, want the warmed function's error", err)
 	}
@@ -66,10 +66,10 @@ func TestRunLoadErrors(t *testing.T) {
 		job  LoadJob
 		want string
 	}{
-		{"refused posts", LoadJob{URL: srv.URL, Prefix: "x", Payloads: 4, Clients: 2}, "load generator: exit status 1: posting to " + srv.URL + ": 4 of 4 posts failed"},
-		{"refused warm-up", LoadJob{URL: srv.URL, Prefix: "x", Payloads: 4, WarmUp: 3, Clients: 2}, "load generator: exit status 1: warming up: posting to " + srv.URL + ": 3 of 3 posts failed"},
-		{"clients and a rate", LoadJob{URL: srv.URL, Payloads: 4, Clients: 2, Rate: 10}, "load job: want either clients (2) or a rate (10)"},
-		{"no payloads", LoadJob{URL: srv.URL, Clients: 2}, `load job: want a URL and payloads, got "` + srv.URL + `" and 0`},
+		{"refused posts", LoadJob{URLs: []string{srv.URL}, Prefix: "x", Payloads: 4, Clients: 2}, "load generator: exit status 1: posting to " + srv.URL + ": 4 of 4 posts failed"},
+		{"refused warm-up", LoadJob{URLs: []string{srv.URL}, Prefix: "x", Payloads: 4, WarmUp: 3, Clients: 2}, "load generator: exit status 1: warming up: posting to " + srv.URL + ": 3 of 3 posts failed"},
+		{"clients and a rate", LoadJob{URLs: []string{srv.URL}, Payloads: 4, Clients: 2, Rate: 10}, "load job: want either clients (2) or a rate (10)"},
+		{"no payloads", LoadJob{URLs: []string{srv.URL}, Clients: 2}, `load job: want URLs and payloads, got ["` + srv.URL + `"] and 0`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := RunLoad(t.Context(), tc.job, nil)
@@ -85,7 +85,7 @@ func TestLoadGeneratorMain(t *testing.T) {
 	if _, ran := LoadGeneratorMain(t.Context(), strings.NewReader(""), &out, &errOut); ran {
 		t.Fatal("LoadGeneratorMain ran without the variable")
 	}
-	t.Setenv(LoadGenEnv, `{"url": "http://x", "payloads": 1, "clients": 1, "senders": 2}`)
+	t.Setenv(LoadGenEnv, `{"urls": ["http://x"], "payloads": 1, "clients": 1, "senders": 2}`)
 	code, ran := LoadGeneratorMain(t.Context(), strings.NewReader(""), &out, &errOut)
 	if !ran {
 		t.Fatal("LoadGeneratorMain did not run with the variable set")

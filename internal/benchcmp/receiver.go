@@ -146,9 +146,9 @@ func (t Throughput) Add(u Throughput) Throughput {
 	return Throughput{Payloads: t.Payloads + u.Payloads, Elapsed: t.Elapsed + u.Elapsed}
 }
 
-// MaxThroughput posts every body to url from clients goroutines at once
-// (closed loop) and times the whole.
-func MaxThroughput(ctx context.Context, client *http.Client, url string, bodies [][]byte, clients int) (Throughput, error) {
+// MaxThroughput posts every body from clients goroutines at once (closed
+// loop), the i-th to RoundRobin(urls, i), and times the whole.
+func MaxThroughput(ctx context.Context, client *http.Client, urls []string, bodies [][]byte, clients int) (Throughput, error) {
 	var next atomic.Int64
 	var failed firstError
 	var wg sync.WaitGroup
@@ -156,7 +156,7 @@ func MaxThroughput(ctx context.Context, client *http.Client, url string, bodies 
 	for range clients {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < len(bodies); i = int(next.Add(1)) - 1 {
-				failed.set(Post(ctx, client, url, bodies[i]))
+				failed.set(Post(ctx, client, RoundRobin(urls, i), bodies[i]))
 			}
 		})
 	}
@@ -165,22 +165,32 @@ func MaxThroughput(ctx context.Context, client *http.Client, url string, bodies 
 	return t, failed.err(len(bodies))
 }
 
-// OpenLoop posts bodies to url at rate per second on a fixed schedule,
-// without waiting for earlier answers (open loop), and returns each post's
+// OpenLoop posts bodies at rate per second on a fixed schedule, the i-th
+// to RoundRobin(urls, i), without waiting for earlier answers (open
+// loop), and returns each post's
 // latency from the moment it was due to its answer's last byte. Measuring
 // from the due time rather than from the send counts a late send against
 // the system measured, as a real sender would see it.
-func OpenLoop(ctx context.Context, client *http.Client, url string, bodies [][]byte, rate float64) ([]time.Duration, error) {
+func OpenLoop(ctx context.Context, client *http.Client, urls []string, bodies [][]byte, rate float64) ([]time.Duration, error) {
 	latencies := make([]time.Duration, len(bodies))
 	var failed firstError
 	err := schedule(ctx, len(bodies), rate, func(i int, due time.Time) {
-		failed.set(Post(ctx, client, url, bodies[i]))
+		failed.set(Post(ctx, client, RoundRobin(urls, i), bodies[i]))
 		latencies[i] = time.Since(due)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return latencies, failed.err(len(bodies))
+}
+
+// RoundRobin is the URL of the i-th post when posts go to each of urls in
+// turn: urls[i mod len(urls)], or "" when there are none.
+func RoundRobin(urls []string, i int) string {
+	if len(urls) == 0 {
+		return ""
+	}
+	return urls[i%len(urls)]
 }
 
 // Delivery is a webhook whose notification is to reach an upstream as an

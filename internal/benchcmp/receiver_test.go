@@ -136,7 +136,7 @@ func TestMaxThroughputPostsEachBodyOnce(t *testing.T) {
 	rec := &recorder{}
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
-	got, err := MaxThroughput(t.Context(), NewClient(4), srv.URL, numbered(50), 4)
+	got, err := MaxThroughput(t.Context(), NewClient(4), []string{srv.URL}, numbered(50), 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestMaxThroughputPostsEachBodyOnce(t *testing.T) {
 func TestMaxThroughputCountsFailures(t *testing.T) {
 	srv := httptest.NewServer(&recorder{status: http.StatusServiceUnavailable})
 	defer srv.Close()
-	_, err := MaxThroughput(t.Context(), NewClient(2), srv.URL, numbered(5), 2)
+	_, err := MaxThroughput(t.Context(), NewClient(2), []string{srv.URL}, numbered(5), 2)
 	want := "5 of 5 posts failed, the first with: 503 Service Unavailable: try later"
 	if err == nil || err.Error() != want {
 		t.Errorf("MaxThroughput: %v, want %q", err, want)
@@ -173,7 +173,7 @@ func TestOpenLoopDoesNotWait(t *testing.T) {
 	var latencies []time.Duration
 	go func() {
 		var err error
-		latencies, err = OpenLoop(t.Context(), NewClient(n), srv.URL, numbered(n), 1000)
+		latencies, err = OpenLoop(t.Context(), NewClient(n), []string{srv.URL}, numbered(n), 1000)
 		done <- err
 	}()
 	for range n {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,14 +36,18 @@ const IngestRoute = "ingest"
 // transaction: its sum counts every notification committed.
 const batchMetric = "klaxon_receiver_store_ingest_batch_size"
 
-// ReceiverRig is klaxon-receiver's real service (config, SQLite store with
-// synchronous=FULL, webhook, delivery workers) in this process, served on
-// loopback next to the DecodeOnly reference, with its PagerDuty channels
-// pointed at a fake PagerDuty behind a Receipts recorder.
+// ReceiverRig is klaxon-receiver's real service (config, store, webhook,
+// delivery workers) in this process, one or more replicas of it on one
+// store, each served on loopback, next to the DecodeOnly reference, with
+// their PagerDuty channels pointed at a fake PagerDuty behind a Receipts
+// recorder. The store is SQLite with synchronous=FULL, or a PostgreSQL
+// database the replicas share.
 type ReceiverRig struct {
-	// URL and ReferenceURL are the base URLs of the receiver and of the
-	// reference handler.
+	// URL and ReferenceURL are the base URLs of the (first) receiver and
+	// of the reference handler.
 	URL, ReferenceURL string
+	// URLs are the base URLs of every receiver, URL first.
+	URLs []string
 	// Teams are routes that deliver to one PagerDuty channel each, with a
 	// routing key each: PagerDuty's limit is per routing key, and so is
 	// the receiver's.
@@ -51,20 +56,49 @@ type ReceiverRig struct {
 	PagerDuty *pagerdutytest.Server
 
 	routingKeys []string
-	svc         *receiver.Service
-	reg         *prometheus.Registry
+	replicas    []*replica
 	servers     []*httptest.Server
-	stop        context.CancelFunc
-	delivered   chan error
 	closeOnce   sync.Once
 	closeErr    error
 }
 
-// StartReceiverRig writes a config with the ingest route and teams
-// PagerDuty routes into dir, which also holds the store, and starts the
-// rig. dir must be on the disk being measured: a tmpfs makes fsync free.
+// replica is one receiver of a rig.
+type replica struct {
+	svc       *receiver.Service
+	reg       *prometheus.Registry
+	stop      context.CancelFunc
+	delivered chan error
+}
+
+// RigOptions say what StartRig starts.
+type RigOptions struct {
+	// Teams is the number of PagerDuty routes (see ReceiverRig.Teams).
+	Teams int
+	// Postgres, when not "", is the DSN of the PostgreSQL database the
+	// receivers keep their state in; otherwise the receiver keeps it in
+	// SQLite in the rig's directory.
+	Postgres string
+	// Replicas is the number of receivers on the one store; 0 is 1. More
+	// than one need Postgres.
+	Replicas int
+}
+
+// StartReceiverRig starts a rig of one receiver on SQLite with teams
+// PagerDuty routes (StartRig).
 func StartReceiverRig(ctx context.Context, dir string, teams int, logger *slog.Logger) (*ReceiverRig, error) {
-	r := &ReceiverRig{PagerDuty: pagerdutytest.NewServer(), delivered: make(chan error, 1)}
+	return StartRig(ctx, dir, RigOptions{Teams: teams}, logger)
+}
+
+// StartRig writes a config with the ingest route and o.Teams PagerDuty
+// routes into dir, which also holds the store if it is SQLite, and starts
+// the rig. A SQLite store's dir must be on the disk being measured: a
+// tmpfs makes fsync free.
+func StartRig(ctx context.Context, dir string, o RigOptions, logger *slog.Logger) (*ReceiverRig, error) {
+	replicas := max(o.Replicas, 1)
+	if replicas > 1 && o.Postgres == "" {
+		return nil, fmt.Errorf("%d receivers on SQLite: replicas need a PostgreSQL store", replicas)
+	}
+	r := &ReceiverRig{PagerDuty: pagerdutytest.NewServer()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -75,26 +109,43 @@ func StartReceiverRig(ctx context.Context, dir string, teams int, logger *slog.L
 	if err != nil {
 		return nil, err
 	}
-	path, err := r.writeConfig(dir, upstream, teams)
+	path, err := r.writeConfig(dir, upstream, o)
 	if err != nil {
 		return nil, err
 	}
-	r.reg = prometheus.NewRegistry()
-	r.svc, err = receiver.NewService(ctx, receiver.Options{ConfigFile: path, Runbooks: runbooks.FS, Registerer: r.reg, Logger: logger})
-	if err != nil {
-		return nil, err
+	for i := range replicas {
+		if err := r.startReplica(ctx, path, logger); err != nil {
+			return nil, fmt.Errorf("receiver %d of %d: %w", i+1, replicas, err)
+		}
 	}
-	mux := http.NewServeMux()
-	if err := r.svc.Handler(mux); err != nil {
-		return nil, err
-	}
-	r.URL = r.serve(mux)
+	r.URL = r.URLs[0]
 	r.ReferenceURL = r.serve(DecodeOnly())
-	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	r.stop = stop
-	go func() { r.delivered <- r.svc.Deliverer.Run(runCtx) }()
 	ok = true
 	return r, nil
+}
+
+// startReplica starts one receiver from the config at path, serves it and
+// runs its delivery workers.
+func (r *ReceiverRig) startReplica(ctx context.Context, path string, logger *slog.Logger) error {
+	rep := &replica{reg: prometheus.NewRegistry(), delivered: make(chan error, 1)}
+	svc, err := receiver.NewService(ctx, receiver.Options{ConfigFile: path, Runbooks: runbooks.FS, Registerer: rep.reg, Logger: logger})
+	if err != nil {
+		return err
+	}
+	rep.svc = svc
+	r.replicas = append(r.replicas, rep)
+	if svc.Deliverer == nil {
+		return fmt.Errorf("the store did not open: %w", svc.Ready())
+	}
+	mux := http.NewServeMux()
+	if err := svc.Handler(mux); err != nil {
+		return err
+	}
+	r.URLs = append(r.URLs, r.serve(mux))
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	rep.stop = stop
+	go func() { rep.delivered <- svc.Deliverer.Run(runCtx) }()
+	return nil
 }
 
 func (r *ReceiverRig) serve(h http.Handler) string {
@@ -117,10 +168,10 @@ func (r *ReceiverRig) startUpstream(logger *slog.Logger) (string, error) {
 	return r.serve(r.Receipts) + fake.Path, nil
 }
 
-func (r *ReceiverRig) writeConfig(dir, upstream string, teams int) (string, error) {
+func (r *ReceiverRig) writeConfig(dir, upstream string, o RigOptions) (string, error) {
 	var channels, routes strings.Builder
 	fmt.Fprintf(&routes, "  - name: %s\n", IngestRoute)
-	for i := range teams {
+	for i := range o.Teams {
 		key, err := routingKey()
 		if err != nil {
 			return "", err
@@ -134,13 +185,23 @@ func (r *ReceiverRig) writeConfig(dir, upstream string, teams int) (string, erro
 	if channels.Len() == 0 {
 		channels.WriteString("  []\n")
 	}
-	cfg := fmt.Sprintf("storage:\n  path: %s\nchannels:\n%sroutes:\n%s",
-		filepath.Join(dir, "klaxon-receiver.db"), channels.String(), routes.String())
+	cfg := fmt.Sprintf("storage:\n%schannels:\n%sroutes:\n%s", storage(dir, o), channels.String(), routes.String())
 	path := filepath.Join(dir, "klaxon-receiver.yml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return "", fmt.Errorf("writing the receiver's config: %w", err)
 	}
 	return path, nil
+}
+
+// storage is the body of the config's storage section: a SQLite file in
+// dir, or o's PostgreSQL database with the default pool.
+func storage(dir string, o RigOptions) string {
+	if o.Postgres == "" {
+		return fmt.Sprintf("  path: %s\n", filepath.Join(dir, "klaxon-receiver.db"))
+	}
+	// A JSON string is a YAML double-quoted scalar.
+	dsn, _ := json.Marshal(o.Postgres)
+	return fmt.Sprintf("  postgres:\n    dsn: %s\n", dsn)
 }
 
 // routingKey is a fresh 32-character PagerDuty routing key.
@@ -162,14 +223,37 @@ func OnTmpfs(dir string) bool {
 	return syscall.Statfs(dir, &st) == nil && st.Type == tmpfsMagic
 }
 
-// Webhook is the receiver's webhook URL for route.
+// Webhook is the (first) receiver's webhook URL for route.
 func (r *ReceiverRig) Webhook(route string) string { return r.URL + "/webhook/" + route }
 
-// Committed reads the store's own account of what it committed: the
-// notifications and the transactions they took. It works after Close too,
-// when the metrics that read the store fail but this one is kept.
+// Webhooks are every receiver's webhook URLs for route, Webhook(route)
+// first.
+func (r *ReceiverRig) Webhooks(route string) []string {
+	out := make([]string, len(r.URLs))
+	for i, u := range r.URLs {
+		out[i] = u + "/webhook/" + route
+	}
+	return out
+}
+
+// Committed reads the store's own account of what the rig's receivers
+// committed, summed over them: the notifications and the transactions
+// they took. It works after Close too, when the metrics that read the
+// store fail but this one is kept.
 func (r *ReceiverRig) Committed() (notifications, commits int, err error) {
-	families, err := r.reg.Gather()
+	for i, rep := range r.replicas {
+		n, c, err := rep.committed()
+		if err != nil {
+			return 0, 0, fmt.Errorf("receiver %d: %w", i+1, err)
+		}
+		notifications += n
+		commits += c
+	}
+	return notifications, commits, nil
+}
+
+func (rep *replica) committed() (notifications, commits int, err error) {
+	families, err := rep.reg.Gather()
 	for _, f := range families {
 		if f.GetName() != batchMetric || len(f.GetMetric()) != 1 {
 			continue
@@ -180,7 +264,7 @@ func (r *ReceiverRig) Committed() (notifications, commits int, err error) {
 	return 0, 0, fmt.Errorf("the receiver's registry has no %s: %w", batchMetric, err)
 }
 
-// Close stops the servers and the delivery workers and closes the store.
+// Close stops the servers and the delivery workers and closes the stores.
 // Calls after the first return the first's error.
 func (r *ReceiverRig) Close() error {
 	r.closeOnce.Do(func() { r.closeErr = r.close() })
@@ -192,12 +276,12 @@ func (r *ReceiverRig) close() error {
 		s.Close()
 	}
 	var err error
-	if r.stop != nil {
-		r.stop()
-		err = <-r.delivered
-	}
-	if r.svc != nil {
-		err = errors.Join(err, r.svc.Close())
+	for _, rep := range r.replicas {
+		if rep.stop != nil {
+			rep.stop()
+			err = errors.Join(err, <-rep.delivered)
+		}
+		err = errors.Join(err, rep.svc.Close())
 	}
 	r.PagerDuty.Close()
 	return err
@@ -226,46 +310,34 @@ type Plan struct {
 	EndToEndWait time.Duration
 }
 
-// Measure runs one round: the throughput phase and the open-loop phase,
-// whose senders run in a process of their own (RunLoad) unless the plan
-// says InProcess, and the end-to-end phase, from client. Round numbers
-// keep the rounds' alert groups apart and alternate which handler goes
-// first.
+// Measure runs one round of MeasureVariants on the receivers and the
+// reference, and gives the figures as the receiver against the
+// reference. Round numbers keep the rounds' alert groups apart and
+// alternate which handler goes first.
 func (r *ReceiverRig) Measure(ctx context.Context, client *http.Client, p Plan, round int) (ReceiverResult, error) {
 	res := ReceiverResult{AckRate: p.AckRate, Teams: len(r.Teams)}
-	for _, clients := range p.Clients {
-		load, err := r.throughput(ctx, p, clients, round)
-		if err != nil {
-			return res, err
-		}
-		res.Loads = append(res.Loads, load)
-		res.Accepted += p.WarmUp + p.Payloads
-	}
-	if err := r.ackLatency(ctx, p, round, &res); err != nil {
+	c, err := MeasureVariants(ctx, client, p, []Variant{r.Variant("receiver"), r.Reference("reference")}, round)
+	if err != nil {
 		return res, err
 	}
-	if err := r.endToEnd(ctx, client, p, round, &res); err != nil {
-		return res, err
+	rec, ref := c.Variants[0], c.Variants[1]
+	for i, l := range rec.Loads {
+		res.Loads = append(res.Loads, Load{Clients: l.Clients, Receiver: l.Throughput, Reference: ref.Loads[i].Throughput, Batched: l.Batched, Commits: l.Commits})
 	}
+	res.ReceiverAck, res.ReferenceAck, res.EndToEnd, res.Accepted = rec.Ack, ref.Ack, rec.EndToEnd, rec.Accepted
 	return res, nil
 }
 
-// target is one of the two handlers measured side by side.
-type target struct {
-	name string
-	url  string
-	// receiver: its posts are committed and counted.
-	receiver bool
+// Variant is the rig's receivers, named name, as a variant of a
+// comparison: posts go to each receiver's ingest route in turn.
+func (r *ReceiverRig) Variant(name string) Variant {
+	return Variant{Name: name, URLs: r.Webhooks(IngestRoute), Rig: r}
 }
 
-// targets are the receiver and the reference, the receiver first in even
-// rounds.
-func (r *ReceiverRig) targets(round int) []target {
-	ts := []target{{"receiver", r.Webhook(IngestRoute), true}, {"reference", r.ReferenceURL + "/webhook/" + IngestRoute, false}}
-	if round%2 == 1 {
-		ts[0], ts[1] = ts[1], ts[0]
-	}
-	return ts
+// Reference is the rig's decode-only handler, named name, as a variant of
+// a comparison.
+func (r *ReceiverRig) Reference(name string) Variant {
+	return Variant{Name: name, URLs: []string{r.ReferenceURL + "/webhook/" + IngestRoute}}
 }
 
 // load runs job as the plan says: in a process of its own or in this one.
@@ -276,80 +348,30 @@ func (p Plan) load(ctx context.Context, job LoadJob, warmed func() error) (LoadR
 	return RunLoad(ctx, job, warmed)
 }
 
-// throughput posts as fast as clients senders can to each handler, and
-// reads from the store how many transactions the receiver's part took.
-func (r *ReceiverRig) throughput(ctx context.Context, p Plan, clients, round int) (Load, error) {
-	load := Load{Clients: clients}
-	for _, t := range r.targets(round) {
-		var before, commitsBefore int
-		warmed := func() (err error) {
-			before, commitsBefore, err = r.Committed()
-			runtime.GC()
-			return err
-		}
-		job := LoadJob{URL: t.url, Prefix: fmt.Sprintf("r%d-c%d-%s", round, clients, t.name), Payloads: p.Payloads, WarmUp: p.WarmUp, Clients: clients}
-		got, err := p.load(ctx, job, warmed)
-		if err != nil {
-			return load, fmt.Errorf("throughput of the %s, %d clients: %w", t.name, clients, err)
-		}
-		if !t.receiver {
-			load.Reference = got.Throughput
-			continue
-		}
-		after, commitsAfter, err := r.Committed()
-		if err != nil {
-			return load, err
-		}
-		load.Receiver = got.Throughput
-		load.Batched, load.Commits = after-before, commitsAfter-commitsBefore
-	}
-	return load, nil
-}
-
-func (r *ReceiverRig) ackLatency(ctx context.Context, p Plan, round int, res *ReceiverResult) error {
-	for _, t := range r.targets(round) {
-		runtime.GC()
-		job := LoadJob{URL: t.url, Prefix: fmt.Sprintf("r%d-%s-ack", round, t.name), Payloads: p.AckPayloads, Rate: p.AckRate}
-		got, err := p.load(ctx, job, nil)
-		if err != nil {
-			return fmt.Errorf("acknowledgement latency of the %s: %w", t.name, err)
-		}
-		if t.receiver {
-			res.ReceiverAck = got.Latencies
-			res.Accepted += p.AckPayloads
-		} else {
-			res.ReferenceAck = got.Latencies
-		}
-	}
-	return nil
-}
-
-func (r *ReceiverRig) endToEnd(ctx context.Context, client *http.Client, p Plan, round int, res *ReceiverResult) error {
-	if p.EndToEndPayloads == 0 {
-		return nil
-	}
+// endToEnd posts p.EndToEndPayloads over the team routes, to each
+// receiver in turn, and times each from its POST to its event's arrival
+// at the fake PagerDuty. prefix names the alert groups.
+func (r *ReceiverRig) endToEnd(ctx context.Context, client *http.Client, p Plan, prefix string) ([]time.Duration, error) {
 	if len(r.Teams) == 0 {
-		return errors.New("end-to-end: the rig has no team routes")
+		return nil, errors.New("end-to-end: the rig has no team routes")
 	}
-	payloads, err := Payloads(fmt.Sprintf("r%d-e2e", round), p.EndToEndPayloads)
+	payloads, err := Payloads(prefix, p.EndToEndPayloads)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	deliveries := make([]Delivery, len(payloads))
 	for i, pl := range payloads {
 		route := r.Teams[i%len(r.Teams)]
-		deliveries[i] = Delivery{URL: r.Webhook(route), Body: pl.Body, Key: alert.IncidentKey(route, pl.GroupKey)}
+		deliveries[i] = Delivery{URL: RoundRobin(r.Webhooks(route), i), Body: pl.Body, Key: alert.IncidentKey(route, pl.GroupKey)}
 	}
 	runtime.GC()
 	ctx, cancel := context.WithTimeout(ctx, p.EndToEndWait)
 	defer cancel()
 	got, err := EndToEnd(ctx, client, deliveries, p.EndToEndRate, r.Receipts)
 	if err != nil {
-		return fmt.Errorf("end to end: %w", err)
+		return nil, fmt.Errorf("end to end: %w", err)
 	}
-	res.EndToEnd = got
-	res.Accepted += len(deliveries)
-	return nil
+	return got, nil
 }
 
 func bodies(prefix string, n int) ([][]byte, error) {
