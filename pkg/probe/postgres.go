@@ -2,17 +2,16 @@ package probe
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	commoncfg "github.com/prometheus/common/config"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/klaxonhq/klaxon/pkg/pgdsn"
 	"github.com/klaxonhq/klaxon/pkg/yamlconf"
 )
 
@@ -75,35 +74,9 @@ func (c *PostgresConfig) newProber(*Probe) (prober, error) {
 func parsePostgresDSN(dsn string) (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, redactPostgresDSNError(err)
+		return nil, pgdsn.RedactParseError(err)
 	}
 	return cfg, nil
-}
-
-// redactPostgresDSNError keeps pgx's reason for rejecting a DSN and drops
-// the DSN itself: pgx masks passwords in it only on a best-effort basis. A
-// cause that quotes part of the DSN (`missing "=" after "..."`) is left out
-// too, as the quoted part may be a piece of the password.
-func redactPostgresDSNError(err error) error {
-	var pe *pgconn.ParseConfigError
-	if !errors.As(err, &pe) {
-		return errors.New("not a valid connection string")
-	}
-	msg := pe.Error()
-	cause := pe.Unwrap()
-	if cause != nil {
-		msg = strings.TrimSuffix(msg, " ("+cause.Error()+")")
-	}
-	// pgx's message reads "cannot parse `<dsn>`: <reason>".
-	i := strings.LastIndex(msg, "`: ")
-	if i < 0 {
-		return errors.New("not a valid connection string")
-	}
-	msg = msg[i+len("`: "):]
-	if cause != nil && !strings.ContainsAny(cause.Error(), "\"'`") {
-		return fmt.Errorf("%s: %w", msg, cause)
-	}
-	return errors.New(msg)
 }
 
 // postgresProber connects once per probe and reads connection counts,

@@ -32,11 +32,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/promslog"
 
+	"github.com/klaxonhq/klaxon/pkg/pgdsn"
 	"github.com/klaxonhq/klaxon/pkg/store"
 	"github.com/klaxonhq/klaxon/pkg/store/batch"
 )
@@ -129,7 +129,7 @@ func Open(ctx context.Context, connString string, opts Options) (*Store, error) 
 	opts = opts.withDefaults()
 	cfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
-		return nil, fmt.Errorf("parsing the PostgreSQL connection string: %w", redactParseError(err))
+		return nil, fmt.Errorf("parsing the PostgreSQL connection string: %w", pgdsn.RedactParseError(err))
 	}
 	cfg.MaxConns = int32(min(opts.MaxConns, 1<<30))
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -286,30 +286,4 @@ func fromNanos(n int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, n).UTC()
-}
-
-// redactParseError keeps pgx's reason for rejecting a connection string
-// and drops the string itself, which may hold a password (pgx masks it
-// only on a best-effort basis). A cause that quotes part of the string is
-// left out too.
-func redactParseError(err error) error {
-	var pe *pgconn.ParseConfigError
-	if !errors.As(err, &pe) {
-		return errors.New("not a valid connection string")
-	}
-	msg := pe.Error()
-	cause := pe.Unwrap()
-	if cause != nil {
-		msg = strings.TrimSuffix(msg, " ("+cause.Error()+")")
-	}
-	// pgx's message reads "cannot parse `<dsn>`: <reason>".
-	i := strings.LastIndex(msg, "`: ")
-	if i < 0 {
-		return errors.New("not a valid connection string")
-	}
-	msg = msg[i+len("`: "):]
-	if cause != nil && !strings.ContainsAny(cause.Error(), "\"'`") {
-		return fmt.Errorf("%s: %w", msg, cause)
-	}
-	return errors.New(msg)
 }
