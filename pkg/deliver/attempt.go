@@ -82,6 +82,12 @@ func (d *Deliverer) send(ctx context.Context, log *slog.Logger, l *lane, p pendi
 		// this state out of date: the latest goes in its place.
 		batch = append(batch, d.claimRun(ctx, log, p.del, maxRun-1)...)
 	}
+	// Whatever the outcome, the deliveries claimed along are this
+	// call's to let go of; the worker lets go of p.
+	defer d.leases.release(ids(batch[1:])...)
+	if !d.current(ctx, log, batch) {
+		return
+	}
 	now := d.opts.Now()
 	if turn.After(now) {
 		now = turn // a clock that lags the wait, as a test's does
@@ -278,7 +284,10 @@ func (d *Deliverer) reschedule(ctx context.Context, log *slog.Logger, del store.
 
 // handBack postpones the deliveries of batch until next.
 func (d *Deliverer) handBack(ctx context.Context, log *slog.Logger, batch []pending, next time.Time) {
-	if len(batch) == 1 {
+	switch len(batch) {
+	case 0:
+		return
+	case 1:
 		d.postpone(ctx, log, batch[0].del, next)
 		return
 	}

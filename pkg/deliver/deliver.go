@@ -285,14 +285,15 @@ func (d *Deliverer) dispatch(ctx context.Context, jobs chan<- store.Delivery, id
 		case <-idle:
 		}
 		free := 1 + drain(idle)
-		claimed, err := d.claim(ctx, free)
+		now := d.opts.Now()
+		claimed, err := d.claim(ctx, now, free)
 		if err != nil && ctx.Err() != nil {
 			return // cut short by shutdown: not worth a log line
 		}
 		lastErr = d.logClaim(err, lastErr)
 		d.metrics.claimed(claimed)
 		for _, del := range claimed {
-			d.leases.hold(del.Lease())
+			d.leases.hold(now.Add(d.opts.Lease), del.Lease())
 			jobs <- del
 		}
 		for range free - len(claimed) {
@@ -310,12 +311,12 @@ func (d *Deliverer) dispatch(ctx context.Context, jobs chan<- store.Delivery, id
 	}
 }
 
-// claim claims up to limit due deliveries, timing the claim and noting
+// claim claims up to limit deliveries due at now, timing the claim and noting
 // whether the store took it: a claim is a write, made at least every
 // poll, so its outcome tells whether the store is writable.
-func (d *Deliverer) claim(ctx context.Context, limit int) ([]store.Delivery, error) {
+func (d *Deliverer) claim(ctx context.Context, now time.Time, limit int) ([]store.Delivery, error) {
 	start := time.Now()
-	claimed, err := d.store.Claim(ctx, d.opts.Now(), d.opts.Lease, limit)
+	claimed, err := d.store.Claim(ctx, now, d.opts.Lease, limit)
 	d.metrics.claimSeconds.Observe(time.Since(start).Seconds())
 	d.writable.Store(err == nil)
 	return claimed, err

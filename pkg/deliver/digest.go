@@ -35,20 +35,21 @@ func (d *Deliverer) claimAlong(ctx context.Context, log *slog.Logger, held store
 	}
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
-	dels, err := d.store.ClaimAlong(sctx, held, d.opts.Now(), d.opts.Lease, limit)
+	now := d.opts.Now()
+	dels, err := d.store.ClaimAlong(sctx, held, now, d.opts.Lease, limit)
 	if err != nil {
 		log.Warn("claiming deliveries to send in the same message; sending this one alone", "err", err)
 		return nil
 	}
-	return d.decodeClaimed(ctx, dels)
+	return d.decodeClaimed(ctx, dels, now)
 }
 
-// decodeClaimed holds the leases of more deliveries claimed for a send
-// and decodes them. One that does not decode is a dead letter, as in
+// decodeClaimed holds the leases of more deliveries claimed at now for a
+// send and decodes them. One that does not decode is a dead letter, as in
 // deliver.
-func (d *Deliverer) decodeClaimed(ctx context.Context, dels []store.Delivery) []pending {
+func (d *Deliverer) decodeClaimed(ctx context.Context, dels []store.Delivery, now time.Time) []pending {
 	d.metrics.claimed(dels)
-	d.leases.hold(store.Leases(dels)...)
+	d.leases.hold(now.Add(d.opts.Lease), store.Leases(dels)...)
 	out := make([]pending, 0, len(dels))
 	for _, del := range dels {
 		n, err := d.notification(del)
@@ -77,7 +78,6 @@ func (d *Deliverer) deliverDigest(ctx context.Context, l *lane, dg notify.Digest
 	if rest := batch[covered:]; len(rest) > 0 {
 		d.settle(ctx, log, rest, store.Settlement{Outcome: store.Postponed, At: d.opts.Now()})
 	}
-	defer d.leases.release(ids(batch)...)
 	batch = batch[:covered]
 	d.recordDigest(ctx, log.With("deliveries", ids(batch)), batch, err, recovered)
 }

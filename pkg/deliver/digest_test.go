@@ -2,12 +2,14 @@ package deliver_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/klaxonhq/klaxon/internal/testenv"
 	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/deliver"
 	"github.com/klaxonhq/klaxon/pkg/notify"
@@ -254,5 +256,65 @@ func TestDigestResentAfterACrash(t *testing.T) {
 	}
 	if diff := cmp.Diff([][]int64{{1, 2, 3, 4}, {1, 2, 3, 4}}, chat.Digests()); diff != "" {
 		t.Errorf("digests (-want +got):\n%s", diff)
+	}
+}
+
+// TestHandBackReleasesTheLeases: a digest refused at the last moment (the
+// upstream asked for a hold while its worker waited for the channel's
+// turn) goes back to the outbox with what it took along, and the worker
+// lets go of every lease: none is renewed for ever.
+func TestHandBackReleasesTheLeases(t *testing.T) {
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	chat := &fakeDigester{}
+	chat.fakeNotifier.answer = func(ctx context.Context, call int, _ *notify.Notification) error {
+		if call > 0 {
+			return nil
+		}
+		entered <- struct{}{}
+		<-release
+		return retryable("429 Too Many Requests", time.Hour)
+	}
+	every := 4 * time.Second // the second worker's wait, less than the longest it waits holding a delivery
+	h := start(t, map[string]deliver.Channel{"chat": {Notifier: chat, Limit: notify.Limit{Every: every, Burst: 1}}}, nil)
+	h.ingest(t, "inc1", "a", notify.KindTrigger, "chat")
+	<-entered
+	// The second worker claims the next and waits for its turn.
+	h.ingest(t, "inc2", "a", notify.KindTrigger, "chat")
+	testenv.Eventually(t, wait, func() error {
+		if n := metricValue(t, h, "klaxon_receiver_leases_held"); n != 2 {
+			return fmt.Errorf("leases held: %v, want 2", n)
+		}
+		return nil
+	})
+	// The 429 while it waits; the first worker finds nothing more.
+	from := h.store.emptyClaims.Load()
+	close(release)
+	testenv.Eventually(t, wait, func() error {
+		if h.store.emptyClaims.Load() == from {
+			return fmt.Errorf("the first worker has not looked at the outbox again")
+		}
+		return nil
+	})
+	// A third delivery, unseen by the idle worker, for the waiting one
+	// to take along.
+	if _, err := h.store.Ingest(context.Background(), newIngest(t, h.clock.Now(), "inc3", "a", notify.KindTrigger, "chat")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, wait, func() error {
+		for _, e := range h.store.Events() {
+			if e.Op == "settle-postponed" && len(e.IDs) == 2 {
+				return nil
+			}
+		}
+		return fmt.Errorf("the waiting worker's digest was not handed back: %+v", h.store.Events())
+	})
+	testenv.Eventually(t, wait, func() error {
+		if n := metricValue(t, h, "klaxon_receiver_leases_held"); n != 0 {
+			return fmt.Errorf("leases held after every delivery went back to the outbox: %v", n)
+		}
+		return nil
+	})
+	if n := len(chat.Digests()); n != 0 {
+		t.Errorf("sent %d digests into the hold", n)
 	}
 }

@@ -34,12 +34,13 @@ const maxRun = 100
 func (d *Deliverer) claimRun(ctx context.Context, log *slog.Logger, held store.Delivery, limit int) []pending {
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
-	dels, err := d.store.ClaimRun(sctx, held, d.opts.Now(), d.opts.Lease, limit)
+	now := d.opts.Now()
+	dels, err := d.store.ClaimRun(sctx, held, now, d.opts.Lease, limit)
 	if err != nil {
 		log.Warn("claiming the incident's later deliveries, which could supersede this one; sending it alone", "err", err)
 		return nil
 	}
-	return d.decodeClaimed(ctx, dels)
+	return d.decodeClaimed(ctx, dels, now)
 }
 
 // deliverLatest sends the notification that notify.Latest picks first of
@@ -48,7 +49,6 @@ func (d *Deliverer) claimRun(ctx context.Context, log *slog.Logger, held store.D
 // superseded by it, or handed back with it if it failed; the rest handed
 // back, due now.
 func (d *Deliverer) deliverLatest(ctx context.Context, l *lane, batch []pending, probe uint64) {
-	defer d.leases.release(ids(batch)...)
 	sent, skipped, rest := splitRun(batch)
 	log := d.deliveryLog(sent.del)
 	if len(skipped) > 0 {

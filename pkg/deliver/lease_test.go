@@ -3,6 +3,8 @@ package deliver_test
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,5 +164,117 @@ func TestStoreWritableFollowsClaims(t *testing.T) {
 			}
 			return nil
 		})
+	}
+}
+
+// pause is a Preparer that holds the first notification it readies until
+// the test opens it: a worker stopped between its claim and its send, as
+// a process under SIGSTOP is.
+type pause struct {
+	entered chan struct{}
+	resume  chan struct{}
+	calls   atomic.Int64
+	once    sync.Once
+}
+
+func newPause(t *testing.T) *pause {
+	g := &pause{entered: make(chan struct{}, 1), resume: make(chan struct{})}
+	t.Cleanup(g.release)
+	return g
+}
+
+func (g *pause) Prepare(*notify.Notification) {
+	if g.calls.Add(1) == 1 {
+		g.entered <- struct{}{}
+		<-g.resume
+	}
+}
+
+func (g *pause) release() { g.once.Do(func() { close(g.resume) }) }
+
+// TestLeaseLostBeforeTheSend: a worker that wakes up after its lease ran
+// out (its process was stopped longer than a lease) renews the lease
+// before it sends; when another replica took the delivery over meanwhile,
+// it does not send it, as the new claim does, and when nobody did, it
+// sends.
+func TestLeaseLostBeforeTheSend(t *testing.T) {
+	for _, takenOver := range []bool{true, false} {
+		t.Run(fmt.Sprintf("taken over %v", takenOver), func(t *testing.T) {
+			pager := &fakeNotifier{}
+			g := newPause(t)
+			h := start(t, map[string]deliver.Channel{"pager": {Notifier: pager}}, func(o *deliver.Options) {
+				o.Lease = deliver.MinLease
+				o.Preparer = g
+			})
+			// Stopped, the worker renews nothing.
+			h.store.failRenews.Store(true)
+			h.ingest(t, "inc1", "a", notify.KindTrigger, "pager")
+			<-g.entered
+			h.clock.Advance(deliver.MinLease)
+			var other []store.Delivery
+			if takenOver {
+				other = claimNow(t, h)
+				if len(other) != 1 || !other[0].TakenOver {
+					t.Fatalf("another replica claimed %+v, want the delivery, taken over", other)
+				}
+			}
+			// It wakes up, and the store answers again.
+			h.store.failRenews.Store(false)
+			g.release()
+			testenv.Eventually(t, wait, func() error {
+				if n := metricValue(t, h, "klaxon_receiver_leases_held"); n != 0 {
+					return fmt.Errorf("leases held: %v", n)
+				}
+				return nil
+			})
+			if takenOver {
+				if n := len(pager.Calls()); n != 0 {
+					t.Errorf("sent %d times a delivery another replica had taken over, want none", n)
+				}
+				if n := metricValue(t, h, "klaxon_receiver_leases_lost_total"); n != 1 {
+					t.Errorf("leases lost: %v, want 1", n)
+				}
+				if err := h.store.Store.Complete(context.Background(), other[0].Lease(), h.clock.Now()); err != nil {
+					t.Errorf("the new claim's outcome: %v", err)
+				}
+				return
+			}
+			if n := len(pager.Calls()); n != 1 {
+				t.Errorf("sent %d times a delivery whose lease ran out with nobody taking it over, want once", n)
+			}
+			if got := claimNow(t, h); len(got) != 0 {
+				t.Errorf("claimable after it was sent: %+v", got)
+			}
+		})
+	}
+}
+
+// TestLeaseLostBeforeTheSendStoreDown: a worker whose lease ran out and
+// cannot reach the store to renew it does not send: another replica may
+// have taken the delivery over.
+func TestLeaseLostBeforeTheSendStoreDown(t *testing.T) {
+	pager := &fakeNotifier{}
+	g := newPause(t)
+	h := start(t, map[string]deliver.Channel{"pager": {Notifier: pager}}, func(o *deliver.Options) {
+		o.Lease = deliver.MinLease
+		o.Preparer = g
+	})
+	h.store.failRenews.Store(true)
+	h.ingest(t, "inc1", "a", notify.KindTrigger, "pager")
+	<-g.entered
+	h.clock.Advance(deliver.MinLease)
+	g.release()
+	testenv.Eventually(t, wait, func() error {
+		if n := metricValue(t, h, "klaxon_receiver_leases_lost_total"); n != 1 {
+			return fmt.Errorf("leases lost: %v, want 1", n)
+		}
+		return nil
+	})
+	if n := len(pager.Calls()); n != 0 {
+		t.Errorf("sent %d times with a lapsed lease it could not renew, want none", n)
+	}
+	got := claimNow(t, h)
+	if len(got) != 1 {
+		t.Errorf("after the lost lease another replica claimed %+v, want the delivery", got)
 	}
 }
