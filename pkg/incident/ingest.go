@@ -27,6 +27,7 @@ func (m *Manager) Ingest(ctx context.Context, route *receiverconfig.Route, msg *
 		IncidentKey: alert.IncidentKey(route.Name, msg.GroupKey),
 		GroupKey:    msg.GroupKey,
 		StateHash:   msg.StateHash(),
+		Alerts:      alertStates(msg),
 		Status:      msg.Status,
 		Kind:        string(kindOf(msg)),
 		Payload:     payload,
@@ -35,6 +36,14 @@ func (m *Manager) Ingest(ctx context.Context, route *receiverconfig.Route, msg *
 		Escalate:    &ingestion{rt: rt, logger: m.logger, route: route, msg: msg, now: now},
 	}
 	return m.store.Ingest(ctx, in)
+}
+
+func alertStates(msg *alert.Message) []store.AlertState {
+	out := make([]store.AlertState, len(msg.Alerts))
+	for i, a := range msg.Alerts {
+		out[i] = store.AlertState{Fingerprint: a.Fingerprint, StartsAt: a.StartsAt, Resolved: a.Status == alert.StatusResolved}
+	}
+	return out
 }
 
 func kindOf(msg *alert.Message) notify.Kind {

@@ -99,6 +99,9 @@ type Ingest struct {
 	GroupKey    string
 	// StateHash identifies the group's state (alert.Message.StateHash).
 	StateHash string
+	// Alerts are the group's alerts, for Offer to tell a newer state
+	// from an older one.
+	Alerts []AlertState
 	// Status is the payload's status: firing or resolved.
 	Status string
 	// Kind is the deliveries' kind: trigger or resolve.
@@ -134,8 +137,8 @@ func (f EscalationHookFunc) Escalate(cur *Escalation) (*EscalationChange, error)
 
 // IngestResult says what Ingest did.
 type IngestResult struct {
-	// Duplicate is true when the group's state was already recorded: no
-	// delivery was added.
+	// Duplicate is true when the notification is not news (Offer): it
+	// repeats the recorded state, or predates it. No delivery was added.
 	Duplicate bool
 	// Deliveries is the number of outbox rows added.
 	Deliveries int

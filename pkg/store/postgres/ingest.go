@@ -34,14 +34,16 @@ func (s *Store) committed(_ []*batch.Call, recorded int) {
 	}
 }
 
-// Statements of one ingest. The upsert changes no row when the incident's
-// recorded state is the one offered: the notification is a repeat.
+// Statements of one ingest. The incidents' recorded states are read once
+// their locks are held, and each notification is compared with its
+// incident's (store.Offer) before it is written.
 const (
-	upsertIncident = `INSERT INTO incidents AS i (incident_key, route, group_key, status, state_hash, first_seen, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $6)
+	selectIncidentStates = `SELECT incident_key, state_hash, alerts FROM incidents WHERE incident_key = ANY($1)`
+	upsertIncident       = `INSERT INTO incidents AS i (incident_key, route, group_key, status, state_hash, alerts, first_seen, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
 		ON CONFLICT (incident_key) DO UPDATE SET route = excluded.route, group_key = excluded.group_key,
-			status = excluded.status, state_hash = excluded.state_hash, updated_at = excluded.updated_at
-		WHERE i.state_hash <> excluded.state_hash`
+			status = excluded.status, state_hash = excluded.state_hash, alerts = excluded.alerts,
+			updated_at = excluded.updated_at`
 	insertNotification = `INSERT INTO notifications (incident_key, received_at, payload) VALUES ($1, $2, $3) RETURNING id`
 	insertDelivery     = `INSERT INTO outbox (channel, route, incident_key, kind, notification_id, created_at, next_attempt_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $6)`
@@ -57,52 +59,88 @@ func ingestTx(ctx context.Context, tx pgx.Tx, reqs []*batch.Call, results []stor
 	if err := lockIncidents(ctx, tx, keys...); err != nil {
 		return err
 	}
+	states, err := readRecorded(ctx, tx, keys)
+	if err != nil {
+		return err
+	}
 	for i, req := range reqs {
-		var err error
+		var next *store.Recorded
 		if req.In.Escalate != nil {
-			results[i], refused[i], err = ingestEscalated(ctx, tx, req)
+			results[i], next, refused[i], err = ingestEscalated(ctx, tx, req, states[req.In.IncidentKey])
 		} else {
-			results[i], _, err = ingestOne(ctx, tx, req)
+			results[i], next, _, err = ingestOne(ctx, tx, req, states[req.In.IncidentKey])
 		}
 		if err != nil {
 			return err
+		}
+		if next != nil {
+			states[req.In.IncidentKey] = next
 		}
 	}
 	return nil
 }
 
-// ingestOne records one notification and returns the id of its payload.
-func ingestOne(ctx context.Context, tx pgx.Tx, req *batch.Call) (store.IngestResult, int64, error) {
-	in, at := req.In, nanos(req.In.ReceivedAt)
-	tag, err := tx.Exec(ctx, upsertIncident, in.IncidentKey, in.Route, in.GroupKey, in.Status, in.StateHash, at)
+// readRecorded returns the recorded states of those of the incidents the
+// store has seen.
+func readRecorded(ctx context.Context, tx pgx.Tx, keys []string) (map[string]*store.Recorded, error) {
+	rows, err := tx.Query(ctx, selectIncidentStates, keys)
 	if err != nil {
-		return store.IngestResult{}, 0, err
+		return nil, err
 	}
-	if tag.RowsAffected() == 0 {
-		return store.IngestResult{Duplicate: true}, 0, nil
+	defer rows.Close()
+	states := make(map[string]*store.Recorded, len(keys))
+	for rows.Next() {
+		var key, alerts string
+		var cur store.Recorded
+		if err := rows.Scan(&key, &cur.StateHash, &alerts); err != nil {
+			return nil, err
+		}
+		if cur.Alerts, err = store.DecodeAlerts(alerts); err != nil {
+			return nil, fmt.Errorf("incident %s: %w", key, err)
+		}
+		states[key] = &cur
+	}
+	return states, rows.Err()
+}
+
+// ingestOne records one notification of an incident whose recorded state
+// is cur (nil if none), and returns the id of its payload and the state
+// it recorded (nil for a Duplicate).
+func ingestOne(ctx context.Context, tx pgx.Tx, req *batch.Call, cur *store.Recorded) (store.IngestResult, *store.Recorded, int64, error) {
+	in, at := req.In, nanos(req.In.ReceivedAt)
+	next, news := store.Offer(cur, in)
+	if !news {
+		return store.IngestResult{Duplicate: true}, nil, 0, nil
+	}
+	alerts, err := store.EncodeAlerts(next.Alerts)
+	if err != nil {
+		return store.IngestResult{}, nil, 0, err
+	}
+	if _, err := tx.Exec(ctx, upsertIncident, in.IncidentKey, in.Route, in.GroupKey, in.Status, in.StateHash, alerts, at); err != nil {
+		return store.IngestResult{}, nil, 0, err
 	}
 	var id int64
 	if err := tx.QueryRow(ctx, insertNotification, in.IncidentKey, at, in.Payload).Scan(&id); err != nil {
-		return store.IngestResult{}, 0, err
+		return store.IngestResult{}, nil, 0, err
 	}
 	for _, ch := range in.Channels {
 		if _, err := tx.Exec(ctx, insertDelivery, ch, in.Route, in.IncidentKey, in.Kind, id, at); err != nil {
-			return store.IngestResult{}, 0, err
+			return store.IngestResult{}, nil, 0, err
 		}
 	}
-	return store.IngestResult{Deliveries: len(in.Channels)}, id, nil
+	return store.IngestResult{Deliveries: len(in.Channels)}, &next, id, nil
 }
 
 // ingestEscalated records one notification and runs its Escalate hook,
 // within a savepoint: when the hook fails, what the call recorded is
 // rolled back, the rest of the transaction goes on, and the hook's error
-// is returned as refused.
-func ingestEscalated(ctx context.Context, tx pgx.Tx, req *batch.Call) (res store.IngestResult, refused, err error) {
+// is returned as refused. It returns the state recorded, nil if none.
+func ingestEscalated(ctx context.Context, tx pgx.Tx, req *batch.Call, cur *store.Recorded) (res store.IngestResult, next *store.Recorded, refused, err error) {
 	if _, err := tx.Exec(ctx, `SAVEPOINT escalate`); err != nil {
-		return res, nil, err
+		return res, nil, nil, err
 	}
 	in := req.In
-	res, id, err := ingestOne(ctx, tx, req)
+	res, next, id, err := ingestOne(ctx, tx, req, cur)
 	if err == nil && !res.Duplicate {
 		var n int
 		n, err = escalateTx(ctx, tx, in.IncidentKey, accepted{id: id, payload: in.Payload, route: in.Route}, in.ReceivedAt, in.Escalate.Escalate)
@@ -111,16 +149,16 @@ func ingestEscalated(ctx context.Context, tx pgx.Tx, req *batch.Call) (res store
 	var ce *callerError
 	if errors.As(err, &ce) {
 		if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT escalate`); err != nil {
-			return store.IngestResult{}, nil, err
+			return store.IngestResult{}, nil, nil, err
 		}
 		refused = fmt.Errorf("recording notification: escalating incident %s: %w", in.IncidentKey, ce.err)
-		res, err = store.IngestResult{}, nil
+		res, next, err = store.IngestResult{}, nil, nil
 	}
 	if err != nil {
-		return store.IngestResult{}, nil, err
+		return store.IngestResult{}, nil, nil, err
 	}
 	if _, err := tx.Exec(ctx, `RELEASE SAVEPOINT escalate`); err != nil {
-		return store.IngestResult{}, nil, err
+		return store.IngestResult{}, nil, nil, err
 	}
-	return res, refused, nil
+	return res, next, refused, nil
 }

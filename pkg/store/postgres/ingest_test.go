@@ -14,6 +14,7 @@ import (
 	"github.com/klaxonhq/klaxon/internal/testenv"
 	"github.com/klaxonhq/klaxon/pkg/store"
 	"github.com/klaxonhq/klaxon/pkg/store/postgres"
+	"github.com/klaxonhq/klaxon/pkg/store/storetest"
 )
 
 // commitCounter counts the committer's transactions and the notifications
@@ -114,11 +115,18 @@ func TestSameIncidentInOneBatch(t *testing.T) {
 	s := open(t, "", postgres.Options{OnCommit: c.hook})
 	mustIngest(t, s, newIngest("warmup", "h", t0, "pager"))
 
-	results := make([]store.IngestResult, 3)
+	a, b := storetest.Firing("a", t0), storetest.Firing("b", t0)
+	ins := []*store.Ingest{
+		storetest.WithAlerts(newIngest("inc1", "h1", t0, "pager"), a),
+		storetest.WithAlerts(newIngest("inc1", "h1", t0, "pager"), a),
+		storetest.WithAlerts(newIngest("inc1", "h2", t0, "pager"), a, b),
+		storetest.WithAlerts(newIngest("inc1", "h3", t0, "pager"), b), // older than h2
+	}
+	results := make([]store.IngestResult, len(ins))
 	var wg sync.WaitGroup
-	for i, hash := range []string{"h1", "h1", "h2"} {
+	for i, in := range ins {
 		wg.Go(func() {
-			res, err := s.Ingest(context.Background(), newIngest("inc1", hash, t0, "pager"))
+			res, err := s.Ingest(context.Background(), in)
 			if err != nil {
 				t.Error(err)
 			}
@@ -128,10 +136,10 @@ func TestSameIncidentInOneBatch(t *testing.T) {
 	}
 	c.release()
 	wg.Wait()
-	if got := c.transactionsFor(t, 4); got != 2 {
-		t.Fatalf("%d transactions, want 2: the three ingests of inc1 share one", got)
+	if got := c.transactionsFor(t, 5); got != 2 {
+		t.Fatalf("%d transactions, want 2: the four ingests of inc1 share one", got)
 	}
-	want := []store.IngestResult{{Deliveries: 1}, {Duplicate: true}, {Deliveries: 1}}
+	want := []store.IngestResult{{Deliveries: 1}, {Duplicate: true}, {Deliveries: 1}, {Duplicate: true}}
 	if diff := cmp.Diff(want, results); diff != "" {
 		t.Fatalf("results of one batch (-want +got):\n%s", diff)
 	}

@@ -32,14 +32,15 @@ func (s *Store) committed(calls []*batch.Call, recorded int) {
 	}
 }
 
-// Statements of one ingest. The upsert changes no row when the incident's
-// recorded state is the one offered: the notification is a repeat.
+// Statements of one ingest. The incident's recorded state is read and
+// compared with the notification (store.Offer) before it is written.
 const (
-	upsertIncident = `INSERT INTO incidents (incident_key, route, group_key, status, state_hash, first_seen, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
+	selectIncidentState = `SELECT state_hash, alerts FROM incidents WHERE incident_key = ?`
+	upsertIncident      = `INSERT INTO incidents (incident_key, route, group_key, status, state_hash, alerts, first_seen, updated_at)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
 		ON CONFLICT (incident_key) DO UPDATE SET route = excluded.route, group_key = excluded.group_key,
-			status = excluded.status, state_hash = excluded.state_hash, updated_at = excluded.updated_at
-		WHERE state_hash <> excluded.state_hash`
+			status = excluded.status, state_hash = excluded.state_hash, alerts = excluded.alerts,
+			updated_at = excluded.updated_at`
 	insertNotification = `INSERT INTO notifications (incident_key, received_at, payload) VALUES (?, ?, ?)`
 	insertDelivery     = `INSERT INTO outbox (channel, route, incident_key, kind, notification_id, created_at, next_attempt_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`
@@ -51,7 +52,7 @@ const (
 
 // ingestStatements are what the committer runs, prepared once at start.
 var ingestStatements = []string{
-	upsertIncident, insertNotification, insertDelivery, savepoint, rollbackToSavepoint, releaseSavepoint,
+	selectIncidentState, upsertIncident, insertNotification, insertDelivery, savepoint, rollbackToSavepoint, releaseSavepoint,
 	selectEscalation, setEscalationNotification, latestNotificationID, incidentRoute, deleteEscalation,
 	upsertEscalation,
 }
@@ -80,18 +81,22 @@ func (s *Store) ingestTx(ctx context.Context, c *sql.Conn, reqs []*batch.Call, r
 // ingestOne records one notification and returns the id of its payload.
 func ingestOne(ctx context.Context, tx *writeTx, req *batch.Call) (store.IngestResult, int64, error) {
 	in, at := req.In, req.In.ReceivedAt
-	res, err := tx.ExecContext(ctx, upsertIncident, in.IncidentKey, in.Route, in.GroupKey, in.Status, in.StateHash, nanos(at), nanos(at))
+	cur, err := readRecorded(ctx, tx, in.IncidentKey)
 	if err != nil {
 		return store.IngestResult{}, 0, err
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return store.IngestResult{}, 0, err
-	}
-	if n == 0 {
+	next, news := store.Offer(cur, in)
+	if !news {
 		return store.IngestResult{Duplicate: true}, 0, nil
 	}
-	res, err = tx.ExecContext(ctx, insertNotification, in.IncidentKey, nanos(at), in.Payload)
+	alerts, err := store.EncodeAlerts(next.Alerts)
+	if err != nil {
+		return store.IngestResult{}, 0, err
+	}
+	if _, err := tx.ExecContext(ctx, upsertIncident, in.IncidentKey, in.Route, in.GroupKey, in.Status, in.StateHash, alerts, nanos(at)); err != nil {
+		return store.IngestResult{}, 0, err
+	}
+	res, err := tx.ExecContext(ctx, insertNotification, in.IncidentKey, nanos(at), in.Payload)
 	if err != nil {
 		return store.IngestResult{}, 0, err
 	}
@@ -105,6 +110,28 @@ func ingestOne(ctx context.Context, tx *writeTx, req *batch.Call) (store.IngestR
 		}
 	}
 	return store.IngestResult{Deliveries: len(in.Channels)}, id, nil
+}
+
+// readRecorded returns the incident's recorded state, nil if the store
+// has not seen it.
+func readRecorded(ctx context.Context, tx *writeTx, key string) (*store.Recorded, error) {
+	rows, err := tx.QueryContext(ctx, selectIncidentState, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	var cur store.Recorded
+	var alerts string
+	if err := rows.Scan(&cur.StateHash, &alerts); err != nil {
+		return nil, err
+	}
+	if cur.Alerts, err = store.DecodeAlerts(alerts); err != nil {
+		return nil, fmt.Errorf("incident %s: %w", key, err)
+	}
+	return &cur, rows.Close()
 }
 
 // ingestEscalated records one notification and runs its Escalate hook,

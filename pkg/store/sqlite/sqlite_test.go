@@ -99,13 +99,17 @@ func TestUpgradeFromSchema1(t *testing.T) {
 // the last migration is refused, whether goose recorded it or the version
 // table before goose did.
 func TestNewerSchemaRefused(t *testing.T) {
+	migrations, err := filepath.Glob("migrations/*.sql")
+	if err != nil || len(migrations) == 0 {
+		t.Fatalf("listing the migrations: %v (%d found)", err, len(migrations))
+	}
 	// The newest version known: goose's last migration, or the last of
 	// the versions before goose.
 	for _, tc := range []struct {
 		name, insert string
 		known        int
 	}{
-		{"goose", "INSERT INTO goose_db_version (version_id, is_applied) VALUES (99, 1)", 4},
+		{"goose", "INSERT INTO goose_db_version (version_id, is_applied) VALUES (99, 1)", len(migrations)},
 		{"before goose", `CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL DEFAULT 0);
 			INSERT INTO schema_version (version) VALUES (1), (2), (3), (99)`, 3},
 	} {

@@ -76,6 +76,7 @@ var tests = []struct {
 	// outbox.go
 	{"RoundTrip", testRoundTrip},
 	{"DuplicateState", testDuplicateState},
+	{"OlderState", testOlderState}, // news.go
 	{"PerIncidentOrder", testPerIncidentOrder},
 	{"RetryHoldsBackTheIncident", testRetryHoldsBackTheIncident},
 	{"Lease", testLease},
