@@ -160,6 +160,16 @@ func (p *PrivatePostgres) Start(t testing.TB) {
 	}
 }
 
+// Restart stops the server (fast) and starts it again on the same
+// address and data, as a failover or an upgrade does to its clients:
+// their connections are closed, and new ones are refused until it is
+// back.
+func (p *PrivatePostgres) Restart(t testing.TB) {
+	t.Helper()
+	p.Stop(t)
+	p.Start(t)
+}
+
 // Log is what the server logged so far.
 func (p *PrivatePostgres) Log() string {
 	b, _ := os.ReadFile(p.logFile())

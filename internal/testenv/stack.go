@@ -35,6 +35,39 @@ type AlertmanagerOptions struct {
 	// repeat_interval of the route tree, so that the routes keep their
 	// proportions (1.0/60 turns a minute into a second). 0 keeps them.
 	TimeScale float64
+	// Cluster, when set, clusters the Alertmanager with its peers
+	// instead of running it alone.
+	Cluster *ClusterOptions
+}
+
+// ClusterOptions cluster Alertmanagers on loopback, as several replicas
+// of it run: they gossip their silences and their notification log, so
+// that one of them sends each notification.
+type ClusterOptions struct {
+	// Addr is the cluster's listen address of this Alertmanager (a
+	// loopback host:port, see FreeAddr); it advertises it too.
+	Addr string
+	// Peers are the other Alertmanagers' cluster addresses.
+	Peers []string
+	// PeerTimeout is how long each Alertmanager waits, per place before
+	// it in the cluster, for another to send a notification before it
+	// sends it; 0 keeps Alertmanager's 15s.
+	PeerTimeout time.Duration
+}
+
+// args are the Alertmanager's cluster flags.
+func (c *ClusterOptions) args() []string {
+	if c == nil {
+		return []string{"--cluster.listen-address="}
+	}
+	args := []string{"--cluster.listen-address=" + c.Addr, "--cluster.advertise-address=" + c.Addr}
+	for _, p := range c.Peers {
+		args = append(args, "--cluster.peer="+p)
+	}
+	if c.PeerTimeout > 0 {
+		args = append(args, "--cluster.peer-timeout="+model.Duration(c.PeerTimeout).String())
+	}
+	return args
 }
 
 // Alertmanager is a running prometheus-alertmanager.
@@ -66,8 +99,9 @@ type AlertStatus struct {
 
 // StartAlertmanager runs the Debian prometheus-alertmanager on a free
 // loopback port with deploy/alertmanager/alertmanager.yml adapted by opts,
-// clustering off and its storage in a temporary directory, and waits
-// until it is ready. It is killed when the test ends.
+// clustering off unless opts.Cluster is set, and its storage in a
+// temporary directory, and waits until it is ready. It is killed when
+// the test ends.
 func StartAlertmanager(t testing.TB, opts AlertmanagerOptions) *Alertmanager {
 	t.Helper()
 	bin := Program(t, "prometheus-alertmanager")
@@ -82,8 +116,9 @@ func StartAlertmanager(t testing.TB, opts AlertmanagerOptions) *Alertmanager {
 	dir := t.TempDir()
 	conf := writeYAML(t, filepath.Join(dir, "alertmanager.yml"), doc)
 	addr := FreeAddr(t)
-	p := StartProcess(t, dir, bin, "--config.file="+conf, "--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--cluster.listen-address=")
+	args := append([]string{"--config.file=" + conf, "--storage.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + addr}, opts.Cluster.args()...)
+	p := StartProcess(t, dir, bin, args...)
 	base := "http://" + addr
 	p.WaitReady(t, base+"/-/ready", startTimeout)
 	return &Alertmanager{Process: p, URL: base, ConfigFile: conf}
@@ -160,6 +195,57 @@ func (a *Alertmanager) PostAlerts(ctx context.Context, alerts ...Alert) error {
 		return fmt.Errorf("posting %d alerts: %s: %s", len(alerts), resp.Status, b)
 	}
 	return nil
+}
+
+// ClusterStatus is the cluster part of Alertmanager's API v2 status.
+type ClusterStatus struct {
+	// Status is "ready", "settling" or "disabled".
+	Status string `json:"status"`
+	Peers  []struct {
+		Name    string `json:"name"`
+		Address string `json:"address"`
+	} `json:"peers"`
+}
+
+// Cluster reads the Alertmanager's view of its cluster.
+func (a *Alertmanager) Cluster(ctx context.Context) (ClusterStatus, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.URL+"/api/v2/status", nil)
+	if err != nil {
+		return ClusterStatus{}, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return ClusterStatus{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return ClusterStatus{}, fmt.Errorf("reading the status: %s", resp.Status)
+	}
+	var status struct {
+		Cluster ClusterStatus `json:"cluster"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&status); err != nil {
+		return ClusterStatus{}, fmt.Errorf("reading the status: %w", err)
+	}
+	return status.Cluster, nil
+}
+
+// WaitCluster waits until every Alertmanager of ams says its cluster is
+// ready with all of them as peers (itself included).
+func WaitCluster(t testing.TB, ams ...*Alertmanager) {
+	t.Helper()
+	Eventually(t, startTimeout, func() error {
+		for _, a := range ams {
+			c, err := a.Cluster(t.Context())
+			if err != nil {
+				return err
+			}
+			if c.Status != "ready" || len(c.Peers) != len(ams) {
+				return fmt.Errorf("%s: cluster %s with %d peers, want ready with %d", a.URL, c.Status, len(c.Peers), len(ams))
+			}
+		}
+		return nil
+	})
 }
 
 // Alerts lists the alerts Alertmanager holds, with their status.

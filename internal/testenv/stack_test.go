@@ -202,3 +202,50 @@ func TestStack(t *testing.T) {
 	}
 	t.Errorf("Alertmanager lists %v, want the active HighErrorRate", names)
 }
+
+// TestAlertmanagerCluster clusters two Alertmanagers on loopback: both
+// see the cluster ready with two peers, an alert posted to each reaches
+// the webhook, and a group both hold is notified once (they share their
+// notification log) while both run.
+func TestAlertmanagerCluster(t *testing.T) {
+	var mu sync.Mutex
+	posts := 0
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/webhook/critical" {
+			mu.Lock()
+			posts++
+			mu.Unlock()
+		}
+	}))
+	t.Cleanup(hook.Close)
+	addrs := []string{FreeAddr(t), FreeAddr(t)}
+	var ams []*Alertmanager
+	for i, addr := range addrs {
+		ams = append(ams, StartAlertmanager(t, AlertmanagerOptions{WebhookBase: hook.URL, TimeScale: 1.0 / 60,
+			Cluster: &ClusterOptions{Addr: addr, Peers: []string{addrs[1-i]}, PeerTimeout: time.Second}}))
+	}
+	WaitCluster(t, ams...)
+
+	labels := map[string]string{"alertname": "HighErrorRate", "severity": "critical", "job": "api"}
+	for _, am := range ams {
+		if err := am.PostAlerts(t.Context(), Alert{Labels: labels}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	Eventually(t, time.Minute, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if posts == 0 {
+			return errors.New("no notification of the group yet")
+		}
+		return nil
+	})
+	// The second Alertmanager waits a peer timeout for the first's
+	// entry in the log before it would send; three of them is ample.
+	time.Sleep(3 * time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if posts != 1 {
+		t.Errorf("the webhook got %d notifications of one group from two clustered Alertmanagers, want 1", posts)
+	}
+}
