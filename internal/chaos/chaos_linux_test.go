@@ -10,7 +10,7 @@ import (
 
 func init() {
 	scenarios = append(scenarios, scenario{"full disk", testFullDisk}, scenario{"read-only", testReadOnly},
-		scenario{"read-only after a stop", testReadOnlyAfterStop})
+		scenario{"read-only after a stop", testReadOnlyAfterStop}, scenario{"replicas", testReplicas})
 }
 
 // storePlan is the same in both versions: the scenarios stage their
@@ -56,4 +56,76 @@ func checkStore(t *testing.T, f chaos.Figures, rep chaos.StoreReport, reason str
 			t.Errorf("%s got %d duplicate messages", kind, n)
 		}
 	}
+}
+
+func testReplicas(t *testing.T, bin string) {
+	plan := size(
+		chaos.ReplicasPlan{Alerts: 600, Over: 40 * time.Second, Names: 4, Jobs: 3, TimeScale: 1.0 / 60, Wait: 3 * time.Minute,
+			TakeoverAfter: 5 * time.Second, KillAt: 5 * time.Second, Down: 12 * time.Second, PauseAt: 20 * time.Second, Pause: 8 * time.Second,
+			StoreAt: 31 * time.Second, AlertmanagerAt: 35 * time.Second, Paged: 2, Levels: 7, LevelEvery: 6 * time.Second},
+		chaos.ReplicasPlan{Alerts: 5000, Over: 2 * time.Minute, Names: 5, Jobs: 8, TimeScale: 1.0 / 30, Wait: 8 * time.Minute,
+			TakeoverAfter: 5 * time.Second, KillAt: 20 * time.Second, Down: 20 * time.Second, PauseAt: 50 * time.Second, Pause: 12 * time.Second,
+			StoreAt: 80 * time.Second, AlertmanagerAt: 100 * time.Second, Paged: 3, Levels: 12, LevelEvery: 10 * time.Second},
+	)
+	f, rep := chaos.Replicas(t, bin, plan)
+	record(t, f)
+	for _, tk := range rep.Takeovers {
+		t.Logf("%s with %d leases held: %d deliveries taken over, the first after %s, the last after %s (takeover_after %s)",
+			tk.Fault, tk.Leased, tk.Count, tk.First, tk.Last, plan.TakeoverAfter)
+		if tk.Leased > 0 && tk.Count == 0 {
+			t.Errorf("%s: it held %d leases and no other replica took any over", tk.Fault, tk.Leased)
+		}
+	}
+	t.Logf("posts the balancer passed to each replica: %v; messages each sent: %v; leases %s lost when it woke: %d; PostgreSQL down %s",
+		rep.Balanced, rep.SentBy, rep.Paused, rep.LeasesLost, rep.StoreUp.Sub(rep.StoreDown).Round(time.Millisecond))
+	checkDelivered(t, f)
+	if n := f.RateLimitedTotal(); n > 0 {
+		t.Errorf("the fakes answered 429 for their rate limits %d times (%v): the replicas together exceeded them", n, f.RateLimited)
+	}
+	for route, levels := range rep.Pages {
+		for l, n := range levels {
+			if n != 1 {
+				t.Errorf("%s: level %d was paged %d times, want once", route, l+1, n)
+			}
+		}
+	}
+	checkReplicaDuplicates(t, f, rep)
+}
+
+// checkReplicaDuplicates sorts the duplicates by the fault that explains
+// them and fails t for any that none explains: a send under way when its
+// replica was killed, or when it was stopped (sent again by the replica
+// that took it over, or by the stopped one as it woke), or while
+// PostgreSQL restarted (its outcome could not be recorded). The first two
+// are bounded by the leases the replica held.
+func checkReplicaDuplicates(t *testing.T, f chaos.Figures, rep chaos.ReplicasReport) {
+	t.Helper()
+	byFault := map[string]int{}
+	for _, d := range f.Twice {
+		cause := duplicateCause(d, rep)
+		byFault[cause]++
+		if cause == "" {
+			t.Errorf("%s got a state twice that no fault explains: first from %s sent %s, again from %s sent %s",
+				d.First.Kind, d.First.From, d.First.Sent.Format(time.StampMilli), d.Again.From, d.Again.Sent.Format(time.StampMilli))
+		}
+	}
+	t.Logf("duplicates by kind: %v; by the fault that explains them: %v", f.Duplicates, byFault)
+	for i, cause := range []string{"kill", "pause"} {
+		if leased := rep.Takeovers[i].Leased; byFault[cause] > leased {
+			t.Errorf("%d duplicates after the %s, more than the %d leases the replica held", byFault[cause], cause, leased)
+		}
+	}
+}
+
+func duplicateCause(d chaos.Twice, rep chaos.ReplicasReport) string {
+	switch {
+	case d.First.From == rep.Killed && d.First.Sent.Before(rep.Kill):
+		return "kill"
+	case d.First.From == rep.Paused && d.First.Sent.Before(rep.Pause),
+		d.Again.From == rep.Paused && !d.Again.Sent.Before(rep.Resume) && d.First.Sent.Before(rep.Resume):
+		return "pause"
+	case !d.First.Sent.Before(rep.StoreDown) && d.First.Sent.Before(rep.StoreUp):
+		return "store restart"
+	}
+	return ""
 }

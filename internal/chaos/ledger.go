@@ -119,6 +119,8 @@ type Outcome struct {
 	// first copy of each was sent.
 	Duplicates map[string]int
 	Firsts     []time.Time
+	// Twice holds each duplicate with the first copy it repeats.
+	Twice []Twice
 	// OutOfOrder counts messages stating an earlier state than one the
 	// channel had already got for the incident.
 	OutOfOrder int
@@ -129,6 +131,12 @@ type Outcome struct {
 	// kind.
 	Delays []time.Duration
 	Worst  map[string]time.Duration
+}
+
+// Twice is a message that repeats a state a channel had already got, and
+// the first message with it.
+type Twice struct {
+	First, Again Message
 }
 
 // Reconcile matches the accepted notifications of the delivering routes
@@ -192,6 +200,7 @@ func (o *Outcome) add(kind string, acc []Accepted, ms []Message) {
 		case seen:
 			o.Duplicates[kind]++
 			o.Firsts = append(o.Firsts, f.Sent)
+			o.Twice = append(o.Twice, Twice{First: f, Again: m})
 		}
 		if !seen {
 			first[m.Rank] = m

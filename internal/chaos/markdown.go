@@ -25,6 +25,23 @@ func Markdown(figures []Figures) string {
 			f.Exact, f.Coalesced, f.Lost, f.Stale, f.OutOfOrder, strings.Join(dup, " / "), f.RateLimitedTotal(),
 			float64(f.PeakRSS)/(1<<20), seconds(f.Delay(50)), seconds(f.Delay(99)), seconds(f.WorstDelay()), seconds(f.Took))
 	}
+	b.WriteString(takeoverTable(figures))
+	return b.String()
+}
+
+// takeoverTable renders the failover figures of the scenarios with
+// replicas as a second table; "" when none has any.
+func takeoverTable(figures []Figures) string {
+	var b strings.Builder
+	for _, f := range figures {
+		for _, tk := range f.Takeovers {
+			if b.Len() == 0 {
+				b.WriteString("\n| scenario | fault | leases held | taken over | first takeover | last takeover |\n")
+				b.WriteString("|---|---|---:|---:|---:|---:|\n")
+			}
+			fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s |\n", f.Scenario, tk.Fault, tk.Leased, tk.Count, seconds(tk.First), seconds(tk.Last))
+		}
+	}
 	return b.String()
 }
 

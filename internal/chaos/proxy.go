@@ -31,6 +31,7 @@ type Proxy struct {
 	rp *httputil.ReverseProxy
 
 	mu        sync.Mutex
+	from      string
 	srv       *http.Server
 	failWith  int
 	exchanges []Exchange
@@ -55,7 +56,14 @@ type Exchange struct {
 	Answer []byte
 	// Staged marks an answer the proxy gave itself during an outage.
 	Staged bool
+	// From is the FromHeader of the request: which proxy in front of
+	// this one passed it on (see Proxy.From).
+	From string
 }
+
+// FromHeader names, in a request a proxy passes on, the sender the proxy
+// stands for (Proxy.From).
+const FromHeader = "X-Chaos-From"
 
 // exchangeKey carries a request's Exchange through the reverse proxy.
 type exchangeKey struct{}
@@ -77,6 +85,9 @@ func NewProxy(target string) (*Proxy, error) {
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(&url.URL{Scheme: u.Scheme, Host: u.Host})
 			r.Out.Host = u.Host
+			if from := p.sender(); from != "" {
+				r.Out.Header.Set(FromHeader, from)
+			}
 		},
 		// Alertmanager and the receiver's workers post at once; the
 		// default of two idle connections would dial for most posts.
@@ -122,7 +133,7 @@ func (p *Proxy) serve(ln net.Listener) {
 }
 
 func (p *Proxy) handle(w http.ResponseWriter, r *http.Request) {
-	ex := &Exchange{Start: time.Now(), Method: r.Method, Path: r.URL.RequestURI()}
+	ex := &Exchange{Start: time.Now(), Method: r.Method, Path: r.URL.RequestURI(), From: r.Header.Get(FromHeader)}
 	defer func() {
 		ex.End = time.Now()
 		p.mu.Lock()
@@ -148,6 +159,22 @@ func (p *Proxy) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
+}
+
+// From makes the proxy name sender in the FromHeader of every request it
+// passes on, so that a proxy behind it records who sent each one: one
+// proxy per replica in front of a shared upstream tells the replicas
+// apart.
+func (p *Proxy) From(sender string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.from = sender
+}
+
+func (p *Proxy) sender() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.from
 }
 
 // FailWith makes the proxy answer every request with status itself, as

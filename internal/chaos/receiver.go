@@ -97,6 +97,25 @@ func (r *Receiver) Kill(t testing.TB) {
 	<-r.proc.Exited()
 }
 
+// Pause sends SIGSTOP, as a hung process, a long GC pause or a frozen VM
+// would be: the process does nothing, but the kernel keeps its
+// connections open and still accepts new ones on its port.
+func (r *Receiver) Pause(t testing.TB) {
+	t.Helper()
+	r.notePeak()
+	if err := r.proc.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Resume sends SIGCONT to a paused receiver.
+func (r *Receiver) Resume(t testing.TB) {
+	t.Helper()
+	if err := r.proc.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // PeakRSS is the largest resident set of the receiver's processes so far
 // (VmHWM in /proc/<pid>/status), in bytes.
 func (r *Receiver) PeakRSS() int64 {

@@ -102,6 +102,8 @@ type Figures struct {
 	PeakRSS int64
 	// Took is the scenario's wall time.
 	Took time.Duration
+	// Takeovers are the failover figures of a scenario with replicas.
+	Takeovers []Takeover
 }
 
 // figures fills the common figures of a scenario from the rig.

@@ -46,8 +46,8 @@ type Upstreams struct {
 	// Proxies stand in front of the fakes, by kind.
 	Proxies map[string]*Proxy
 
-	routes   []string
-	channels map[string]string // channel YAML by route
+	routes []string
+	keys   map[string]channelKeys // by route
 	// owners maps what identifies a channel in a request (routing key,
 	// Slack token, Discord webhook ID) to its route.
 	owners map[string]string
@@ -66,7 +66,7 @@ func NewUpstreams(routes ...string) (*Upstreams, error) {
 		Discord:   discordtest.NewServer(),
 		Proxies:   map[string]*Proxy{},
 		routes:    routes,
-		channels:  map[string]string{},
+		keys:      map[string]channelKeys{},
 		owners:    map[string]string{},
 		injected:  map[string]int{},
 	}
@@ -81,23 +81,28 @@ func NewUpstreams(routes ...string) (*Upstreams, error) {
 	}
 	for i, route := range routes {
 		key := randomHex(16)
-		slackURL := u.viaProxy(Slack, u.Slack.NewWebhook())
+		slackPath := requestURI(u.Slack.NewWebhook())
 		hookID := strconv.Itoa(100000000000000000 + i)
-		discordURL := u.viaProxy(Discord, u.Discord.AddWebhook(hookID, "chaos-"+randomHex(8)))
+		discordPath := requestURI(u.Discord.AddWebhook(hookID, "chaos-"+randomHex(8)))
 		u.owners[key], u.owners[hookID] = route, route
-		u.owners[strings.TrimPrefix(slackURL, u.Proxies[Slack].URL+"/services/")] = route
-		u.channels[route] = channelConfig(route, key, u.Proxies[PagerDuty].URL+"/v2/enqueue", u.Proxies[Opsgenie].URL, slackURL, discordURL)
+		u.owners[strings.TrimPrefix(slackPath, "/services/")] = route
+		u.keys[route] = channelKeys{routingKey: key, slackPath: slackPath, discordPath: discordPath}
 	}
 	return u, nil
 }
 
-// viaProxy points a fake's URL at the fake's proxy.
-func (u *Upstreams) viaProxy(kind, raw string) string {
+// channelKeys are what identifies a route's channels at the fakes.
+type channelKeys struct {
+	routingKey, slackPath, discordPath string
+}
+
+// requestURI is the path and query of a fake's own URL.
+func requestURI(raw string) string {
 	parsed, err := url.Parse(raw)
 	if err != nil {
 		panic("chaos: a fake's own URL does not parse: " + err.Error())
 	}
-	return u.Proxies[kind].URL + parsed.RequestURI()
+	return parsed.RequestURI()
 }
 
 func randomHex(n int) string {
@@ -147,13 +152,40 @@ func channelConfig(route, routingKey, pd, og, slackURL, discordURL string) strin
 func (u *Upstreams) Config(dbPath, externalURL string, quiet ...string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "global:\n  external_url: %s\nstorage:\n  path: %s\nchannels:\n", externalURL, dbPath)
-	for _, r := range u.routes {
-		b.WriteString(u.channels[r])
-	}
+	b.WriteString(u.ChannelsYAML(u.ProxyURLs()))
 	if len(u.routes) == 0 {
 		b.WriteString("  []\n")
 	}
 	b.WriteString("routes:\n")
+	b.WriteString(u.RoutesYAML(quiet...))
+	return b.String()
+}
+
+// ProxyURLs are the base URLs of the fakes' proxies, by kind.
+func (u *Upstreams) ProxyURLs() map[string]string {
+	out := map[string]string{}
+	for kind, p := range u.Proxies {
+		out[kind] = p.URL
+	}
+	return out
+}
+
+// ChannelsYAML are the items of a config's channels list: the four
+// channels of each route, each upstream reached at its base URL in via
+// (ProxyURLs, or proxies in front of them).
+func (u *Upstreams) ChannelsYAML(via map[string]string) string {
+	var b strings.Builder
+	for _, r := range u.routes {
+		k := u.keys[r]
+		b.WriteString(channelConfig(r, k.routingKey, via[PagerDuty]+"/v2/enqueue", via[Opsgenie], via[Slack]+k.slackPath, via[Discord]+k.discordPath))
+	}
+	return b.String()
+}
+
+// RoutesYAML are the items of a config's routes list: each route
+// delivering to its four channels, and the channel-less routes quiet.
+func (u *Upstreams) RoutesYAML(quiet ...string) string {
+	var b strings.Builder
 	for _, r := range u.routes {
 		fmt.Fprintf(&b, "  - name: %[1]s\n    channels: [pagerduty-%[1]s, opsgenie-%[1]s, slack-%[1]s, discord-%[1]s]\n", r)
 	}
@@ -241,6 +273,9 @@ type Message struct {
 	// Sent is when the request reached the proxy, At when the upstream's
 	// answer left it.
 	Sent, At time.Time
+	// From is who sent it, when a proxy in front of the upstream's
+	// named its sender (Proxy.From): a replica.
+	From string
 }
 
 // Resolved is the rank of a resolved group: after every firing state.
@@ -270,7 +305,7 @@ func (u *Upstreams) Messages() ([]Message, error) {
 				return nil, fmt.Errorf("%s %s: %w", kind, ex.Path, err)
 			}
 			for _, m := range ms {
-				m.Kind, m.Sent, m.At = kind, ex.Start, ex.End
+				m.Kind, m.Sent, m.At, m.From = kind, ex.Start, ex.End, ex.From
 				out = append(out, m)
 			}
 		}
