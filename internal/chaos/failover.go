@@ -111,6 +111,18 @@ func (w *takeoverWatch) after(fault string, faulted int, at, until time.Time) Ta
 	return tk
 }
 
+// log lists the rises of the counters: when, into the scenario begun at
+// start, which replica, by how much.
+func (w *takeoverWatch) log(start time.Time) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var parts []string
+	for _, e := range w.events {
+		parts = append(parts, fmt.Sprintf("%.2f s replica-%d +%d", e.at.Sub(start).Seconds(), e.replica+1, e.n))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // metricSum reads the receiver's /metrics at base and sums the samples of
 // the metric name over its labels.
 func metricSum(ctx context.Context, client *http.Client, base, name string) (float64, error) {

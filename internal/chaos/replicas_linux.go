@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/klaxonhq/klaxon/internal/testenv"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
 )
@@ -43,18 +45,34 @@ type ReplicasPlan struct {
 	LevelEvery    time.Duration
 }
 
+// Timeline says when each fault came, in seconds into the storm.
+func (r ReplicasReport) Timeline() string {
+	at := func(t time.Time) string { return fmt.Sprintf("%.2f s", t.Sub(r.Start).Seconds()) }
+	return fmt.Sprintf("%s killed at %s, started again at %s; %s stopped at %s, continued at %s; PostgreSQL restarted from %s to %s; an Alertmanager killed at %s",
+		r.Killed, at(r.Kill), at(r.Restart), r.Paused, at(r.Pause), at(r.Resume), at(r.StoreDown), at(r.StoreUp), at(r.Alertmanager))
+}
+
 // ReplicasReport is what the replicas scenario finds besides the figures.
 type ReplicasReport struct {
-	// Kill, Pause and Resume are when replica 1 was killed and replica 2
+	// Start is when the storm began. Kill and Restart are when replica 1
+	// was killed and started again, Pause and Resume when replica 2 was
 	// stopped and continued; StoreDown and StoreUp when PostgreSQL's
 	// restart began and ended; Alertmanager when the first one was
 	// killed.
-	Kill, Pause, Resume, StoreDown, StoreUp, Alertmanager time.Time
+	Start, Kill, Restart, Pause, Resume, StoreDown, StoreUp, Alertmanager time.Time
+	// TakeoverAfter is the replicas' storage.takeover_after.
+	TakeoverAfter time.Duration
 	// Killed and Paused are the faulted replicas' names (the From of
 	// their messages).
 	Killed, Paused string
 	// Takeovers are the failover figures after the kill and the pause.
 	Takeovers []Takeover
+	// Stalled lists the store's sessions that, just before the stopped
+	// replica woke, waited for a lock held by a transaction idle for
+	// longer than takeover_after, and that transaction.
+	Stalled []string
+	// TakeoverLog lists every rise of a replica's takeover counter.
+	TakeoverLog string
 	// LeasesLost is what the paused replica counted when it woke
 	// (klaxon_receiver_leases_lost_total).
 	LeasesLost int
@@ -85,10 +103,11 @@ func replicaName(i int) string { return fmt.Sprintf("replica-%d", i+1) }
 // paged, or plan.Wait has passed after the storm.
 func Replicas(t testing.TB, bin string, plan ReplicasPlan) (Figures, ReplicasReport) {
 	t.Helper()
-	start := time.Now()
+	begin := time.Now()
 	ctx := t.Context()
 	rs := startReplicas(t, bin, plan)
-	rep := ReplicasReport{Killed: replicaName(0), Paused: replicaName(1), PagesDue: plan.Levels}
+	start := time.Now()
+	rep := ReplicasReport{Start: start, TakeoverAfter: plan.TakeoverAfter, Killed: replicaName(0), Paused: replicaName(1), PagesDue: plan.Levels}
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watch := watchTakeovers(watchCtx, rs.urls(), 200*time.Millisecond)
@@ -126,6 +145,7 @@ func Replicas(t testing.TB, bin string, plan ReplicasPlan) (Figures, ReplicasRep
 		watch.after(fmt.Sprintf("SIGSTOP of %s for %s", rep.Paused, plan.Pause), 1, rep.Pause, rep.StoreDown),
 	}
 	rep.Takeovers[0].Leased, rep.Takeovers[1].Leased = rs.leased[0], rs.leased[1]
+	rep.TakeoverLog = watch.log(start)
 	rep.Pages = rs.pages(plan)
 	rep.SentBy = sentBy(rs.rig.Upstreams)
 	rep.Balanced = rs.balancer.Sent()
@@ -136,7 +156,7 @@ func Replicas(t testing.TB, bin string, plan ReplicasPlan) (Figures, ReplicasRep
 	f := Figures{
 		Scenario: "replicas", Alerts: plan.Alerts, Posts: w.Posts, Refused: w.Refused, Outcome: o,
 		Requests: rs.rig.Upstreams.Requests(), RateLimited: rs.rig.Upstreams.RateLimited(),
-		Took: time.Since(start), Takeovers: rep.Takeovers,
+		Took: time.Since(begin), Takeovers: rep.Takeovers,
 	}
 	for _, r := range rs.replicas {
 		f.PeakRSS = max(f.PeakRSS, r.PeakRSS())
@@ -330,12 +350,21 @@ func (rs *replicaSet) faults(t testing.TB, plan ReplicasPlan, start time.Time, r
 	rep.Kill = time.Now()
 
 	pace(ctx, rep.Kill.Add(plan.Down))
+	rep.Restart = time.Now()
 	rs.replicas[0].Start(t)
 
 	pace(ctx, start.Add(plan.PauseAt))
 	rs.leased[1] = rs.awaitLeases(ctx, 1, plan.Over)
 	rs.replicas[1].Pause(t)
 	rep.Pause = time.Now()
+	// Just before the replica wakes, no replica may be waiting for a
+	// lock of a transaction it left open.
+	pace(ctx, rep.Pause.Add(plan.Pause-time.Second/2))
+	stalled, err := rs.stalledClaims(ctx, plan.TakeoverAfter)
+	if err != nil {
+		t.Errorf("reading the store's lock waits: %v", err)
+	}
+	rep.Stalled = stalled
 	pace(ctx, rep.Pause.Add(plan.Pause))
 	rs.replicas[1].Resume(t)
 	rep.Resume = time.Now()
@@ -420,3 +449,42 @@ func sentBy(up *Upstreams) map[string]int {
 	}
 	return out
 }
+
+// stalledClaims lists the store's sessions waiting for a lock held by a
+// session idle in a transaction for longer than within: a replica
+// stopped in the middle of a transaction keeps its connection, so
+// PostgreSQL keeps the transaction's locks, and the replicas that wait
+// behind them are held up by the hung one instead of taking over its
+// work.
+func (rs *replicaSet) stalledClaims(ctx context.Context, within time.Duration) ([]string, error) {
+	conn, err := pgx.Connect(ctx, rs.pg.DSN)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT w.pid, extract(epoch FROM now() - w.state_change)::float8, left(w.query, 60),
+			b.pid, b.state, extract(epoch FROM now() - b.state_change)::float8, left(b.query, 60)
+		FROM pg_stat_activity AS w
+		JOIN pg_stat_activity AS b ON b.pid = ANY (pg_blocking_pids(w.pid))
+		WHERE w.wait_event_type = 'Lock' AND b.state = 'idle in transaction'
+			AND now() - b.state_change > make_interval(secs => $1)
+		ORDER BY w.pid, b.pid`, within.Seconds())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var wpid, bpid int
+		var wage, bage float64
+		var wquery, bstate, bquery string
+		if err := rows.Scan(&wpid, &wage, &wquery, &bpid, &bstate, &bage, &bquery); err != nil {
+			return nil, err
+		}
+		out = append(out, fmt.Sprintf("session %d waiting %.1f s in %q, blocked by session %d %s for %.1f s after %q",
+			wpid, wage, oneLine(wquery), bpid, bstate, bage, oneLine(bquery)))
+	}
+	return out, rows.Err()
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
