@@ -8,3 +8,6 @@ func (s *Store) Prune(ctx context.Context) error { return s.prune(ctx, s.opts.No
 
 // Queued is the number of Ingest calls waiting for the committer.
 func (s *Store) Queued() int { return s.committer.Queued() }
+
+// LockClass and ClaimLock are the advisory lock that claims take.
+const LockClass, ClaimLock = lockClass, claimLock
