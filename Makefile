@@ -85,8 +85,12 @@ bench: tools
 
 # chaos runs the storm and fault scenarios of internal/chaos at full size:
 # 10,000 alerts in 60 s through Alertmanager, two-minute upstream outages,
-# a crash in a storm, a full and a read-only disk, the bad-input corpus.
-# It takes about 12 minutes; make test runs the short versions.
+# a crash in a storm, a full and a read-only disk, the bad-input corpus,
+# and three replicas on a private PostgreSQL behind a balancer, fed by two
+# clustered Alertmanagers, through a storm in which a replica is killed,
+# another stopped past takeover_after, PostgreSQL restarted and an
+# Alertmanager killed (it needs PostgreSQL's server programs). It takes
+# about 15 minutes; make test runs the short versions.
 # CHAOSMD=file also writes the figures as a Markdown table (the table in
 # docs/benchmarks.md).
 CHAOSMD ?=

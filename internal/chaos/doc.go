@@ -9,8 +9,10 @@
 // receiver accepted with the messages the upstreams accepted: what was
 // delivered, coalesced, lost, duplicated or out of order, and how late.
 //
-// The scenarios (Storm, Outage, FullDisk, ReadOnly, and the bad-input
-// corpus with PostCorpus) each return Figures; Markdown renders them as
+// The scenarios (Storm, Outage, FullDisk, ReadOnly, Replicas, and the
+// bad-input corpus with PostCorpus) each return Figures; Replicas runs
+// three receivers on one PostgreSQL behind a Balancer, with two
+// clustered Alertmanagers, and adds the failover figures (Takeover). Markdown renders them as
 // the table in docs/benchmarks.md. The storm goes through the Debian
 // Alertmanager running the deployed config (testenv.StartAlertmanager).
 // Short versions run in make test, the full ones in make chaos.

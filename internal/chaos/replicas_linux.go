@@ -77,9 +77,8 @@ type ReplicasReport struct {
 	// (klaxon_receiver_leases_lost_total).
 	LeasesLost int
 	// Pages counts, by paged route and level, the messages that paged
-	// the level's user; PagesDue is how many levels each incident has.
-	Pages    map[string][]int
-	PagesDue int
+	// the level's user.
+	Pages map[string][]int
 	// SentBy counts the messages the upstreams accepted, by replica;
 	// Balanced the webhook posts the balancer passed to each.
 	SentBy   map[string]int
@@ -107,7 +106,7 @@ func Replicas(t testing.TB, bin string, plan ReplicasPlan) (Figures, ReplicasRep
 	ctx := t.Context()
 	rs := startReplicas(t, bin, plan)
 	start := time.Now()
-	rep := ReplicasReport{Start: start, TakeoverAfter: plan.TakeoverAfter, Killed: replicaName(0), Paused: replicaName(1), PagesDue: plan.Levels}
+	rep := ReplicasReport{Start: start, TakeoverAfter: plan.TakeoverAfter, Killed: replicaName(0), Paused: replicaName(1)}
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watch := watchTakeovers(watchCtx, rs.urls(), 200*time.Millisecond)
