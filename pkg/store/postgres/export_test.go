@@ -1,6 +1,10 @@
 package postgres
 
-import "context"
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
 
 // Prune deletes what is past the retention at the store's clock's time,
 // as one pass of the pruner does.
@@ -8,3 +12,6 @@ func (s *Store) Prune(ctx context.Context) error { return s.prune(ctx, s.opts.No
 
 // Queued is the number of Ingest calls waiting for the committer.
 func (s *Store) Queued() int { return s.committer.Queued() }
+
+// Pool is the store's connection pool.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
