@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
 	"github.com/klaxonhq/klaxon/pkg/store"
@@ -100,10 +102,20 @@ func TestConcurrentIngestsAreBatched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := mfs[0].GetMetric()[0].GetHistogram()
-	if mfs[0].GetName() != "klaxon_receiver_store_ingest_batch_size" || h.GetSampleCount() != 2 || h.GetSampleSum() != n+1 {
-		t.Fatalf("%s: %d transactions recording %v notifications, want klaxon_receiver_store_ingest_batch_size, 2 and %d",
-			mfs[0].GetName(), h.GetSampleCount(), h.GetSampleSum(), n+1)
+	histogram := func(name string) *dto.Histogram {
+		i := slices.IndexFunc(mfs, func(mf *dto.MetricFamily) bool { return mf.GetName() == name })
+		if i < 0 {
+			t.Fatalf("no %s", name)
+		}
+		return mfs[i].GetMetric()[0].GetHistogram()
+	}
+	if h := histogram("klaxon_receiver_store_ingest_batch_size"); h.GetSampleCount() != 2 || h.GetSampleSum() != n+1 {
+		t.Fatalf("klaxon_receiver_store_ingest_batch_size: %d transactions recording %v notifications, want 2 and %d",
+			h.GetSampleCount(), h.GetSampleSum(), n+1)
+	}
+	if h := histogram("klaxon_receiver_store_commit_duration_seconds"); h.GetSampleCount() != 2 || h.GetSampleSum() <= 0 {
+		t.Fatalf("klaxon_receiver_store_commit_duration_seconds: %d transactions taking %v s, want 2 taking some time",
+			h.GetSampleCount(), h.GetSampleSum())
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
 	"github.com/klaxonhq/klaxon/pkg/store"
@@ -101,9 +103,18 @@ func TestConcurrentIngestsAreBatched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := mfs[0].GetMetric()[0].GetHistogram()
-	if h.GetSampleCount() != 2 || h.GetSampleSum() != n+1 {
+	histogram := func(name string) *dto.Histogram {
+		i := slices.IndexFunc(mfs, func(mf *dto.MetricFamily) bool { return mf.GetName() == name })
+		if i < 0 {
+			t.Fatalf("no %s", name)
+		}
+		return mfs[i].GetMetric()[0].GetHistogram()
+	}
+	if h := histogram("klaxon_receiver_store_ingest_batch_size"); h.GetSampleCount() != 2 || h.GetSampleSum() != n+1 {
 		t.Fatalf("batch size histogram: %d transactions recording %v notifications, want 2 and %d", h.GetSampleCount(), h.GetSampleSum(), n+1)
+	}
+	if h := histogram("klaxon_receiver_store_commit_duration_seconds"); h.GetSampleCount() != 2 || h.GetSampleSum() <= 0 {
+		t.Fatalf("commit duration histogram: %d transactions taking %v s, want 2 taking some time", h.GetSampleCount(), h.GetSampleSum())
 	}
 }
 
