@@ -170,15 +170,7 @@ func TestUnavailableStoreAsksForTheToken(t *testing.T) {
 	}
 	testenv.ReadOnlyDir(t, data)
 	opts.Registerer = prometheus.NewRegistry()
-	svc, err := NewService(t.Context(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close() })
-	mux := http.NewServeMux()
-	if err := svc.Handler(mux); err != nil {
-		t.Fatal(err)
-	}
+	_, mux := serve(t, opts)
 	body := receivertest.Encode(t, receivertest.Message("{}:{}", "firing", "a=firing"))
 	token := http.Header{"Authorization": {"Bearer s3cret"}}
 	for _, tc := range []struct {

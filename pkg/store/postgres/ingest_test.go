@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,9 +10,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/store"
 	"github.com/klaxonhq/klaxon/pkg/store/postgres"
 	"github.com/klaxonhq/klaxon/pkg/store/storetest"
@@ -98,22 +97,11 @@ func TestConcurrentIngestsAreBatched(t *testing.T) {
 	if got := c.transactionsFor(t, n+1); got != 2 {
 		t.Fatalf("%d transactions for %d ingests, want 2 (the first, then the other %d together)", got, n+1, n)
 	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	histogram := func(name string) *dto.Histogram {
-		i := slices.IndexFunc(mfs, func(mf *dto.MetricFamily) bool { return mf.GetName() == name })
-		if i < 0 {
-			t.Fatalf("no %s", name)
-		}
-		return mfs[i].GetMetric()[0].GetHistogram()
-	}
-	if h := histogram("klaxon_receiver_store_ingest_batch_size"); h.GetSampleCount() != 2 || h.GetSampleSum() != n+1 {
+	if h := testkit.Histogram(t, reg, "klaxon_receiver_store_ingest_batch_size"); h.GetSampleCount() != 2 || h.GetSampleSum() != n+1 {
 		t.Fatalf("klaxon_receiver_store_ingest_batch_size: %d transactions recording %v notifications, want 2 and %d",
 			h.GetSampleCount(), h.GetSampleSum(), n+1)
 	}
-	if h := histogram("klaxon_receiver_store_commit_duration_seconds"); h.GetSampleCount() != 2 || h.GetSampleSum() <= 0 {
+	if h := testkit.Histogram(t, reg, "klaxon_receiver_store_commit_duration_seconds"); h.GetSampleCount() != 2 || h.GetSampleSum() <= 0 {
 		t.Fatalf("klaxon_receiver_store_commit_duration_seconds: %d transactions taking %v s, want 2 taking some time",
 			h.GetSampleCount(), h.GetSampleSum())
 	}
