@@ -1,5 +1,6 @@
 // Command klaxon-receiver takes Alertmanager's webhooks and pages people
-// through PagerDuty, Opsgenie, Slack and Discord, from a durable outbox.
+// through its integrations (pkg/notify/integrations), from a durable
+// outbox.
 package main
 
 import (
@@ -25,6 +26,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/klaxonhq/klaxon/pkg/api"
+	"github.com/klaxonhq/klaxon/pkg/notify/integrations"
 	"github.com/klaxonhq/klaxon/pkg/receiver"
 	"github.com/klaxonhq/klaxon/pkg/server"
 	"github.com/klaxonhq/klaxon/receiver/client"
@@ -36,7 +38,7 @@ const name = "klaxon-receiver"
 func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
-	app := kingpin.New(name, "Takes Alertmanager webhooks and pages people through PagerDuty, Opsgenie, Slack and Discord.")
+	app := kingpin.New(name, "Takes Alertmanager webhooks and pages people through "+integrations.OneOf(integrations.Names())+", from a durable outbox.")
 	configFile := app.Flag("config.file", "Receiver config file; without it, a built-in config: routes critical and warning record incidents, heartbeat does not, and PAGERDUTY_INTEGRATION_KEY, OPSGENIE_API_KEY, SLACK_WEBHOOK_URL and DISCORD_WEBHOOK_URL, when set, add their channels.").String()
 	logConfig := &promslog.Config{}
 	promslogflag.AddFlags(app, logConfig)

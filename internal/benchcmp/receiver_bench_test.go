@@ -71,6 +71,12 @@ func BenchmarkReceiverIngest(b *testing.B) {
 			rig.Close()
 			b.Fatal(err)
 		}
+		// The disk's own fsyncs, between the rounds: the floor under
+		// the acknowledgements.
+		if res.Fsync, err = benchcmp.DefaultFsyncProbe.Run(b.Context(), dir); err != nil {
+			rig.Close()
+			b.Fatal(err)
+		}
 		total = total.Add(res)
 		round++
 	}
@@ -126,6 +132,9 @@ func reportReceiver(b *testing.B, res benchcmp.ReceiverResult) {
 	b.ReportMetric(ms(res.ReceiverAck, 99), "receiver-ack-p99-ms")
 	b.ReportMetric(ms(res.ReferenceAck, 50), "reference-ack-p50-ms")
 	b.ReportMetric(ms(res.ReferenceAck, 99), "reference-ack-p99-ms")
+	b.ReportMetric(ms(res.Fsync, 50), "fsync-p50-ms")
+	b.ReportMetric(ms(res.Fsync, 99), "fsync-p99-ms")
+	b.ReportMetric(benchcmp.Ratio(ms(res.ReceiverAck, 99), ms(res.Fsync, 99)), "ack-p99/fsync-p99")
 	b.ReportMetric(ms(res.EndToEnd, 50), "e2e-p50-ms")
 	b.ReportMetric(ms(res.EndToEnd, 99), "e2e-p99-ms")
 

@@ -261,7 +261,7 @@ func exampleResult() ReceiverResult {
 				Batched: 3000, Commits: 100},
 		},
 		AckRate: 500, ReceiverAck: ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 12), ReferenceAck: ms(1, 1, 1, 1, 1, 1, 1, 1, 1, 2),
-		EndToEnd: ms(4, 5, 6, 30), Teams: 20, Accepted: 5000,
+		EndToEnd: ms(4, 5, 6, 30), Teams: 20, Accepted: 5000, Fsync: ms(1, 1, 1, 1, 2, 2, 2, 3, 4, 6),
 	}
 	return ReceiverResult{}.Add(round).Add(round)
 }
@@ -275,7 +275,7 @@ func TestReceiverResultAdd(t *testing.T) {
 	if len(r.Loads) != 2 || r.Loads[1].Clients != 64 {
 		t.Fatalf("two rounds merged: loads %+v, want one at 16 and one at 64 clients", r.Loads)
 	}
-	if r.Loads[0].Receiver.Payloads != 6000 || r.Loads[1].Commits != 200 || r.Accepted != 10000 || len(r.EndToEnd) != 8 {
+	if r.Loads[0].Receiver.Payloads != 6000 || r.Loads[1].Commits != 200 || r.Accepted != 10000 || len(r.EndToEnd) != 8 || len(r.Fsync) != 20 {
 		t.Errorf("two rounds merged: %d payloads, %d commits at 64 clients, %d accepted, %d end-to-end latencies; want 6000, 200, 10000, 8",
 			r.Loads[0].Receiver.Payloads, r.Loads[1].Commits, r.Accepted, len(r.EndToEnd))
 	}

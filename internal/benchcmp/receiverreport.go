@@ -60,6 +60,9 @@ type ReceiverResult struct {
 	Teams    int
 	// Accepted counts the receiver's 200 answers, warm-up included.
 	Accepted int
+	// Fsync are the store's disk's fsyncs (FsyncProbe), the floor under
+	// the receiver's acknowledgements.
+	Fsync []time.Duration
 }
 
 // Add merges the figures of another round into r, each load with r's at
@@ -78,6 +81,7 @@ func (r ReceiverResult) Add(o ReceiverResult) ReceiverResult {
 	r.ReceiverAck = slices.Concat(r.ReceiverAck, o.ReceiverAck)
 	r.ReferenceAck = slices.Concat(r.ReferenceAck, o.ReferenceAck)
 	r.EndToEnd = slices.Concat(r.EndToEnd, o.EndToEnd)
+	r.Fsync = slices.Concat(r.Fsync, o.Fsync)
 	r.Accepted += o.Accepted
 	return r
 }
@@ -134,6 +138,14 @@ func (r ReceiverResult) Markdown() string {
 		a, b := lat(r.ReceiverAck, p), lat(r.ReferenceAck, p)
 		fmt.Fprintf(&sb, "| p%.0f acknowledgement at %.0f/s, %d payloads each | %s | %s | %s | %s |\n",
 			p, r.AckRate, len(r.ReceiverAck), msf(a), msf(b), ratio(a, b), goal)
+	}
+	for _, p := range []float64{50, 99} {
+		if len(r.Fsync) == 0 {
+			break
+		}
+		a, f := lat(r.ReceiverAck, p), lat(r.Fsync, p)
+		fmt.Fprintf(&sb, "| p%.0f acknowledgement against the p%.0f fsync of the store's disk in the reference's column (%d kB at %.0f/s, %d fsyncs) | %s | %s | %s | |\n",
+			p, p, DefaultFsyncProbe.Size>>10, DefaultFsyncProbe.Rate, len(r.Fsync), msf(a), msf(f), ratio(a, f))
 	}
 	for _, p := range []float64{50, 99} {
 		fmt.Fprintf(&sb, "| p%.0f POST to fake PagerDuty, %d notifications, %d routing keys | %s | | | |\n",

@@ -32,7 +32,7 @@ func testReadOnly(t *testing.T, bin string) {
 func testReadOnlyAfterStop(t *testing.T, bin string) {
 	f, rep := chaos.ReadOnlyAfterStop(t, bin, storePlan)
 	record(t, f)
-	checkStore(t, f, rep, "store unavailable: opening the store")
+	checkStore(t, f, rep, "opening the store: ")
 	t.Logf("/-/ready answered %s; the store's error was logged %d times", rep.NotReady, rep.Logged)
 	if !strings.Contains(rep.NotReady, "opening the store") {
 		t.Errorf("/-/ready answered %q, want the reason the store cannot be opened", rep.NotReady)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 )
 
@@ -49,4 +50,19 @@ func exposition(t testing.TB, g prometheus.Gatherer, names []string) []byte {
 		}
 	}
 	return buf.Bytes()
+}
+
+// Histogram is the one histogram named name that g gathers; it fails t
+// when there is none.
+func Histogram(t testing.TB, g prometheus.Gatherer, name string) *dto.Histogram {
+	t.Helper()
+	families, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(families, func(mf *dto.MetricFamily) bool { return mf.GetName() == name })
+	if i < 0 || len(families[i].GetMetric()) != 1 || families[i].GetMetric()[0].GetHistogram() == nil {
+		t.Fatalf("no single histogram named %s", name)
+	}
+	return families[i].GetMetric()[0].GetHistogram()
 }

@@ -54,11 +54,7 @@ type AckRequest struct {
 
 func (h *IncidentsAPI) guard(next func(*http.Request) (int, any)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if code, err := authorize(h.current.Get().Config, r, h.logger); err != nil {
-			if code == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="klaxon-receiver"`)
-			}
-			writeJSON(w, code, Response{Error: err.Error()})
+		if Refuse(h.current.Get().Config, w, r, h.logger) {
 			return
 		}
 		code, v := next(r)

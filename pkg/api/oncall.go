@@ -30,11 +30,7 @@ type OnCallResponse struct {
 
 func (h *OnCallAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt := h.current.Get()
-	if code, err := authorize(rt.Config, r, h.logger); err != nil {
-		if code == http.StatusUnauthorized {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="klaxon-receiver"`)
-		}
-		writeJSON(w, code, Response{Error: err.Error()})
+	if Refuse(rt.Config, w, r, h.logger) {
 		return
 	}
 	at, err := ParseTime(r.URL.Query().Get("at"), rt.Now())

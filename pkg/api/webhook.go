@@ -222,6 +222,22 @@ func authorize(cfg *receiverconfig.Config, r *http.Request, logger *slog.Logger)
 	return 0, nil
 }
 
+// Refuse answers r as the webhook and the API do when its bearer token is
+// missing or wrong (401) or the token cannot be read (503), and reports
+// whether it did. The receiver runs it ahead of answering that its store
+// is not open, so that a caller without the token learns nothing more.
+func Refuse(cfg *receiverconfig.Config, w http.ResponseWriter, r *http.Request, logger *slog.Logger) bool {
+	code, err := authorize(cfg, r, logger)
+	if err == nil {
+		return false
+	}
+	if code == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="klaxon-receiver"`)
+	}
+	writeJSON(w, code, Response{Error: err.Error()})
+	return true
+}
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)

@@ -129,7 +129,7 @@ func (d *Deliverer) sent(ctx context.Context, log *slog.Logger, l *lane, err err
 }
 
 func (d *Deliverer) deliveryLog(del store.Delivery) *slog.Logger {
-	return d.logger.With("channel", del.Channel, "delivery", del.ID, "incident_key", del.IncidentKey, "kind", del.Kind)
+	return d.logger.With("channel", del.Channel, "delivery", del.ID, "incident", del.IncidentKey, "kind", del.Kind)
 }
 
 // notification decodes a claimed delivery: the bare Alertmanager payload

@@ -40,6 +40,9 @@ type DigestItem struct {
 	// first alert's; Others counts the group's other alert names.
 	Name   string
 	Others int
+	// LeftOut counts the group's alerts Alertmanager left out of the
+	// notification (its truncatedAlerts, past max_alerts).
+	LeftOut int
 	// Labels are the group's labels other than alertname, as name=value,
 	// sorted by name.
 	Labels []string
@@ -62,7 +65,7 @@ func NewDigestItem(n *Notification) DigestItem {
 	if m == nil {
 		return it
 	}
-	it.Firing, it.Resolved = len(m.Firing()), len(m.Resolved())
+	it.Firing, it.Resolved, it.LeftOut = len(m.Firing()), len(m.Resolved()), int(m.TruncatedAlerts)
 	firstFiring := slices.Clone(m.Alerts)
 	slices.SortStableFunc(firstFiring, func(a, b alert.Alert) int {
 		return boolInt(a.Status != alert.StatusFiring) - boolInt(b.Status != alert.StatusFiring)
@@ -103,6 +106,15 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// LeftOutNote says how many alerts Alertmanager left out of the
+// notification, for the line's head; "" when none.
+func (it DigestItem) LeftOutNote() string {
+	if it.LeftOut == 0 {
+		return ""
+	}
+	return fmt.Sprintf("+%d alerts Alertmanager left out", it.LeftOut)
 }
 
 // Tags are what tells the group apart after its name: its severity,

@@ -435,15 +435,7 @@ func TestServiceOnCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	svc, err := NewService(t.Context(), Options{ConfigFile: file, Runbooks: runbooks.FS, Registerer: reg, Logger: promslog.NewNopLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
-	mux := http.NewServeMux()
-	if err := svc.Handler(mux); err != nil {
-		t.Fatal(err)
-	}
+	_, mux := serve(t, Options{ConfigFile: file, Runbooks: runbooks.FS, Registerer: reg, Logger: promslog.NewNopLogger()})
 	var codes []int
 	for _, token := range []string{"", onCallBearer} {
 		r := httptest.NewRequest(http.MethodGet, "/api/v1/oncall", nil)

@@ -71,15 +71,7 @@ func TestRouteMetricsAtZero(t *testing.T) {
 	storage := "storage:\n  path: " + filepath.Join(dir, "receiver.db") + "\n"
 	receivertest.WriteFile(t, file, routeMetricsConfig+storage)
 	reg := prometheus.NewRegistry()
-	svc, err := NewService(t.Context(), Options{ConfigFile: file, Runbooks: runbooks.FS, Registerer: reg, Logger: promslog.NewNopLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close() })
-	mux := http.NewServeMux()
-	if err := svc.Handler(mux); err != nil {
-		t.Fatal(err)
-	}
+	svc, mux := serve(t, Options{ConfigFile: file, Runbooks: runbooks.FS, Registerer: reg, Logger: promslog.NewNopLogger()})
 	var out bytes.Buffer
 	out.WriteString("# fresh\n")
 	writeRouteMetrics(t, &out, reg)

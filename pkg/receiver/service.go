@@ -235,13 +235,17 @@ func (s *Service) Handler(mux *http.ServeMux) error {
 }
 
 // serveStored serves r with the endpoints that need the store, or answers
-// 503, so that Alertmanager retries, while it is not open.
+// 503, so that Alertmanager retries, while it is not open. The webhook
+// and the API check the caller's bearer token first.
 func (s *Service) serveStored(w http.ResponseWriter, r *http.Request) {
 	if mux := s.stored.Load(); mux != nil {
 		mux.ServeHTTP(w, r)
 		return
 	}
-	unavailable(w, r, "store unavailable: "+s.Ready().Error())
+	if guarded(r) && api.Refuse(s.Config.Get().Config, w, r, s.logger) {
+		return
+	}
+	unavailable(w, r, s.Ready().Error())
 }
 
 // Run opens the store if it was unavailable at start (see awaitStore),

@@ -52,11 +52,17 @@ func (s *Service) awaitStore(ctx context.Context) error {
 // unavailable answers r with 503 and msg: as the API's JSON for the
 // webhook and the API, as text for the pages.
 func unavailable(w http.ResponseWriter, r *http.Request, msg string) {
-	if !strings.HasPrefix(r.URL.Path, "/webhook/") && !strings.HasPrefix(r.URL.Path, "/api/") {
+	if !guarded(r) {
 		http.Error(w, msg, http.StatusServiceUnavailable)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusServiceUnavailable)
 	_ = json.NewEncoder(w).Encode(api.Response{Error: msg})
+}
+
+// guarded reports whether r is for the webhook or the API, which answer
+// JSON and check the bearer token, rather than for a page.
+func guarded(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, "/webhook/") || strings.HasPrefix(r.URL.Path, "/api/")
 }

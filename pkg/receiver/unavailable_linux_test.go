@@ -91,7 +91,7 @@ func TestReadOnlyAfterStop(t *testing.T) {
 	})
 
 	const reason = "opening the store: starting the schema adoption: store unavailable: unable to open database file"
-	post(t, mux, "refused", http.StatusServiceUnavailable, "store unavailable: "+reason)
+	post(t, mux, "refused", http.StatusServiceUnavailable, reason)
 	for _, tc := range []struct {
 		method, target string
 		code           int
@@ -102,8 +102,8 @@ func TestReadOnlyAfterStop(t *testing.T) {
 		{http.MethodGet, "/metrics", http.StatusOK, "klaxon_receiver_config_last_reload_successful 1"},
 		{http.MethodGet, "/metrics", http.StatusOK, "klaxon_receiver_store_writable 0"},
 		{http.MethodGet, "/runbooks/higherrorrate", http.StatusOK, "HighErrorRate"},
-		{http.MethodGet, "/api/v1/incidents", http.StatusServiceUnavailable, `{"error":"store unavailable: ` + reason},
-		{http.MethodGet, "/", http.StatusServiceUnavailable, "store unavailable: " + reason},
+		{http.MethodGet, "/api/v1/incidents", http.StatusServiceUnavailable, `{"error":"` + reason},
+		{http.MethodGet, "/", http.StatusServiceUnavailable, reason},
 	} {
 		a := receivertest.Serve(t, mux, tc.method, tc.target, nil, nil)
 		if a.Code != tc.code || !strings.Contains(a.Raw, tc.body) {
@@ -148,6 +148,46 @@ func TestReadOnlyAfterStop(t *testing.T) {
 	})
 	if a := receivertest.Serve(t, mux, http.MethodGet, "/", nil, nil); a.Code != http.StatusOK {
 		t.Errorf("status page once the store is open: %d %s, want 200", a.Code, a.Raw)
+	}
+}
+
+// TestUnavailableStoreAsksForTheToken: while the store cannot be opened,
+// the webhook and the API refuse a caller without the bearer token with
+// 401, as they do once it is open, and tell only a caller with the token
+// why the store is not open.
+func TestUnavailableStoreAsksForTheToken(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	file := filepath.Join(dir, "receiver.yml")
+	receivertest.WriteFile(t, file, fmt.Sprintf("global:\n  bearer_token: s3cret\nroutes:\n  - name: critical\nstorage:\n  path: %q\n", filepath.Join(data, "receiver.db")))
+	opts := Options{ConfigFile: file, Runbooks: runbooks.FS, Registerer: prometheus.NewRegistry(), Logger: promslog.NewNopLogger()}
+	first, err := NewService(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.ReadOnlyDir(t, data)
+	opts.Registerer = prometheus.NewRegistry()
+	_, mux := serve(t, opts)
+	body := receivertest.Encode(t, receivertest.Message("{}:{}", "firing", "a=firing"))
+	token := http.Header{"Authorization": {"Bearer s3cret"}}
+	for _, tc := range []struct {
+		method, target string
+		header         http.Header
+		code           int
+		body           string
+	}{
+		{http.MethodPost, "/webhook/critical", nil, http.StatusUnauthorized, `{"error":"missing or wrong bearer token"`},
+		{http.MethodGet, "/api/v1/incidents", nil, http.StatusUnauthorized, `{"error":"missing or wrong bearer token"`},
+		{http.MethodPost, "/webhook/critical", token, http.StatusServiceUnavailable, "unable to open database file"},
+		{http.MethodGet, "/api/v1/incidents", token, http.StatusServiceUnavailable, "unable to open database file"},
+	} {
+		a := receivertest.Serve(t, mux, tc.method, tc.target, body, tc.header)
+		if a.Code != tc.code || !strings.Contains(a.Raw, tc.body) {
+			t.Errorf("%s %s (token %v) while the store is not open: %d %q, want %d with %q", tc.method, tc.target, tc.header != nil, a.Code, a.Raw, tc.code, tc.body)
+		}
 	}
 }
 

@@ -23,15 +23,7 @@ storage:
 routes:
   - name: critical
 `)
-	svc, err := NewService(t.Context(), Options{ConfigFile: file, Runbooks: runbooks.FS, Registerer: prometheus.NewRegistry(), Logger: promslog.NewNopLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close() })
-	mux := http.NewServeMux()
-	if err := svc.Handler(mux); err != nil {
-		t.Fatal(err)
-	}
+	_, mux := serve(t, Options{ConfigFile: file, Runbooks: runbooks.FS, Registerer: prometheus.NewRegistry(), Logger: promslog.NewNopLogger()})
 	body := receivertest.Encode(t, receivertest.Message("{}:{}", "firing", "a=firing"))
 	for _, tc := range []struct {
 		method, target string

@@ -137,6 +137,9 @@ func digestLineOf(nt *notify.Notification) notify.DigestLine {
 	if it.Others > 0 {
 		head += fmt.Sprintf(" and %d more", it.Others)
 	}
+	if note := it.LeftOutNote(); note != "" {
+		head += " (" + note + ")"
+	}
 	for i, tag := range it.Tags() {
 		if i == maxDigestTags {
 			head += " · …"

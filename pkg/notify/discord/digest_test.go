@@ -31,6 +31,7 @@ func digestSet() []*notify.Notification {
 	}
 	m.CommonLabels = map[string]string{"job": "api", "severity": "warning"}
 	latency.ID, latency.IncidentKey = 2, alert.IncidentKey("payments", m.GroupKey)
+	m.TruncatedAlerts = 2 // max_alerts cut the group short
 	resolved := resolvedPair()
 	resolved.ID = 3
 	escalated := *latency

@@ -107,7 +107,7 @@ func (n *Notifier) build(nt *notify.Notification) (*message, error) {
 	if nt.Message == nil || len(nt.Message.Alerts) == 0 {
 		return nil, notify.Errorf(notify.ReasonInvalid, "notification %d has no alerts", nt.ID)
 	}
-	logger := n.logger.With("incident_key", nt.IncidentKey)
+	logger := n.logger.With("incident", nt.IncidentKey)
 	if nt.Kind.Enveloped() {
 		n.escalationMessage(logger, nt, msg)
 		return msg, nil

@@ -118,6 +118,9 @@ func (r *renderer) digestLine(n *notify.Notification) notify.DigestLine {
 	if it.Others > 0 {
 		head += fmt.Sprintf(" and %d more", it.Others)
 	}
+	if note := it.LeftOutNote(); note != "" {
+		head += " (" + note + ")"
+	}
 	for i, tag := range it.Tags() {
 		if i == maxDigestTags {
 			head += " · …"

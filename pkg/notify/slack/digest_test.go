@@ -34,6 +34,7 @@ func digestSet() []*notify.Notification {
 	}
 	m.Alerts[1].Labels["alertname"] = "HighLatencyP99"
 	latency.ID, latency.IncidentKey = 2, alert.IncidentKey("api-oncall", m.GroupKey)
+	m.TruncatedAlerts = 2 // max_alerts cut the group short
 	resolved := resolvedTwo()
 	resolved.ID = 3
 	escalated := *latency

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -49,12 +50,28 @@ type Options struct {
 
 // Committer queues Ingest calls and commits them in batches.
 type Committer struct {
-	commit    Commit
-	opts      Options
-	calls     chan *Call
-	stop      chan struct{}
-	done      chan struct{}
-	batchSize prometheus.Histogram
+	commit  Commit
+	opts    Options
+	calls   chan *Call
+	stop    chan struct{}
+	done    chan struct{}
+	metrics metrics
+}
+
+// metrics are the committer's: notifications per transaction, and how
+// long each transaction took.
+type metrics struct {
+	batchSize, commitSeconds prometheus.Histogram
+}
+
+func (m metrics) Describe(ch chan<- *prometheus.Desc) {
+	m.batchSize.Describe(ch)
+	m.commitSeconds.Describe(ch)
+}
+
+func (m metrics) Collect(ch chan<- prometheus.Metric) {
+	m.batchSize.Collect(ch)
+	m.commitSeconds.Collect(ch)
 }
 
 // New starts a committer that records batches through commit, until
@@ -67,19 +84,27 @@ func New(commit Commit, opts Options) *Committer {
 		calls:  make(chan *Call, opts.MaxBatch),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
-		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "klaxon_receiver_store_ingest_batch_size",
-			Help:    "Notifications recorded per committed transaction.",
-			Buckets: prometheus.ExponentialBuckets(1, 2, 9),
-		}),
+		metrics: metrics{
+			batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+				Name:    "klaxon_receiver_store_ingest_batch_size",
+				Help:    "Notifications recorded per committed transaction.",
+				Buckets: prometheus.ExponentialBuckets(1, 2, 9),
+			}),
+			commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+				Name:    "klaxon_receiver_store_commit_duration_seconds",
+				Help:    "Time the store took to record a batch of notifications, from the transaction's start to its durable commit (or its failure).",
+				Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+			}),
+		},
 	}
 	go c.loop()
 	return c
 }
 
-// Metrics is the committer's histogram of notifications per committed
-// transaction, for the driver to register.
-func (c *Committer) Metrics() prometheus.Collector { return c.batchSize }
+// Metrics are the committer's histograms of notifications per committed
+// transaction and of the transactions' durations, for the driver to
+// register.
+func (c *Committer) Metrics() prometheus.Collector { return c.metrics }
 
 // Ingest records a notification. The call waits for the committer, which
 // records every queued call in one transaction, until ctx ends. A call
@@ -196,7 +221,9 @@ func (c *Committer) record(batch []*Call) {
 	}
 	results := make([]store.IngestResult, len(live))
 	refused := make([]error, len(live))
+	start := time.Now()
 	err := c.commit(live, results, refused)
+	c.metrics.commitSeconds.Observe(time.Since(start).Seconds())
 	recorded := 0
 	for i := range live {
 		if err == nil && refused[i] == nil {
@@ -206,7 +233,7 @@ func (c *Committer) record(batch []*Call) {
 	// Count the commit before answering, so that whoever got its answer
 	// finds its notification counted.
 	if recorded > 0 {
-		c.batchSize.Observe(float64(recorded))
+		c.metrics.batchSize.Observe(float64(recorded))
 	}
 	for i, call := range live {
 		switch {

@@ -1,6 +1,10 @@
 package postgres
 
-import "context"
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
 
 // Prune deletes what is past the retention at the store's clock's time,
 // as one pass of the pruner does.
@@ -11,3 +15,6 @@ func (s *Store) Queued() int { return s.committer.Queued() }
 
 // LockClass and ClaimLock are the advisory lock that claims take.
 const LockClass, ClaimLock = lockClass, claimLock
+
+// Pool is the store's connection pool.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }

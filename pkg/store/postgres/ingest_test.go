@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/store"
 	"github.com/klaxonhq/klaxon/pkg/store/postgres"
 	"github.com/klaxonhq/klaxon/pkg/store/storetest"
@@ -96,14 +97,13 @@ func TestConcurrentIngestsAreBatched(t *testing.T) {
 	if got := c.transactionsFor(t, n+1); got != 2 {
 		t.Fatalf("%d transactions for %d ingests, want 2 (the first, then the other %d together)", got, n+1, n)
 	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	if h := testkit.Histogram(t, reg, "klaxon_receiver_store_ingest_batch_size"); h.GetSampleCount() != 2 || h.GetSampleSum() != n+1 {
+		t.Fatalf("klaxon_receiver_store_ingest_batch_size: %d transactions recording %v notifications, want 2 and %d",
+			h.GetSampleCount(), h.GetSampleSum(), n+1)
 	}
-	h := mfs[0].GetMetric()[0].GetHistogram()
-	if mfs[0].GetName() != "klaxon_receiver_store_ingest_batch_size" || h.GetSampleCount() != 2 || h.GetSampleSum() != n+1 {
-		t.Fatalf("%s: %d transactions recording %v notifications, want klaxon_receiver_store_ingest_batch_size, 2 and %d",
-			mfs[0].GetName(), h.GetSampleCount(), h.GetSampleSum(), n+1)
+	if h := testkit.Histogram(t, reg, "klaxon_receiver_store_commit_duration_seconds"); h.GetSampleCount() != 2 || h.GetSampleSum() <= 0 {
+		t.Fatalf("klaxon_receiver_store_commit_duration_seconds: %d transactions taking %v s, want 2 taking some time",
+			h.GetSampleCount(), h.GetSampleSum())
 	}
 }
 

@@ -147,7 +147,7 @@ func Open(ctx context.Context, connString string, opts Options) (*Store, error) 
 	}
 	s.committer = batch.New(s.commit, batch.Options{MaxBatch: opts.MaxBatch, Committed: s.committed})
 	if opts.Registerer != nil {
-		if err := opts.Registerer.Register(s.committer.Metrics()); err != nil {
+		if err := registerAll(opts.Registerer, s.committer.Metrics(), newPoolCollector(pool)); err != nil {
 			s.committer.Close()
 			pool.Close()
 			return nil, fmt.Errorf("registering store metrics: %w", err)

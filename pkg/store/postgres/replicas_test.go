@@ -78,8 +78,9 @@ func TestReplicasClaimConcurrently(t *testing.T) {
 }
 
 // work claims up to three deliveries on s and delivers them, each
-// delivery to chat with the ones ClaimAlong adds to it; it returns how
-// many it claimed.
+// delivery to chat with the ones ClaimAlong adds to it (a digest), each
+// to pager with the ones ClaimRun adds (its incident's later states); it
+// returns how many it claimed.
 func work(ctx context.Context, s *postgres.Store, tr *tracker) int {
 	held, err := s.Claim(ctx, t0, time.Hour, 3)
 	if err != nil {
@@ -88,16 +89,17 @@ func work(ctx context.Context, s *postgres.Store, tr *tracker) int {
 	}
 	claimed := len(held)
 	for _, d := range held {
-		batch := []store.Delivery{d}
+		claimMore := s.ClaimRun // pager keeps only an incident's latest state
 		if d.Channel == "chat" {
-			along, err := s.ClaimAlong(ctx, d, t0, time.Hour, 3)
-			if err != nil {
-				tr.fail(err)
-				return claimed
-			}
-			batch = append(batch, along...)
-			claimed += len(along)
+			claimMore = s.ClaimAlong
 		}
+		more, err := claimMore(ctx, d, t0, time.Hour, 3)
+		if err != nil {
+			tr.fail(err)
+			return claimed
+		}
+		batch := append([]store.Delivery{d}, more...)
+		claimed += len(more)
 		if !tr.deliver(batch) {
 			return claimed
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
+	"github.com/klaxonhq/klaxon/internal/testkit"
 	"github.com/klaxonhq/klaxon/pkg/store"
 	"github.com/klaxonhq/klaxon/pkg/store/sqlite"
 )
@@ -97,13 +98,11 @@ func TestConcurrentIngestsAreBatched(t *testing.T) {
 	if got := testutil.CollectAndCount(reg, "klaxon_receiver_store_ingest_batch_size"); got != 1 {
 		t.Fatalf("%d batch size series, want 1", got)
 	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := mfs[0].GetMetric()[0].GetHistogram()
-	if h.GetSampleCount() != 2 || h.GetSampleSum() != n+1 {
+	if h := testkit.Histogram(t, reg, "klaxon_receiver_store_ingest_batch_size"); h.GetSampleCount() != 2 || h.GetSampleSum() != n+1 {
 		t.Fatalf("batch size histogram: %d transactions recording %v notifications, want 2 and %d", h.GetSampleCount(), h.GetSampleSum(), n+1)
+	}
+	if h := testkit.Histogram(t, reg, "klaxon_receiver_store_commit_duration_seconds"); h.GetSampleCount() != 2 || h.GetSampleSum() <= 0 {
+		t.Fatalf("commit duration histogram: %d transactions taking %v s, want 2 taking some time", h.GetSampleCount(), h.GetSampleSum())
 	}
 }
 
