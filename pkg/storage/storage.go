@@ -34,17 +34,22 @@ type Options struct {
 // else the SQLite file at cfg.Path.
 func Open(ctx context.Context, cfg receiverconfig.Storage, opts Options) (Store, error) {
 	if cfg.Postgres != nil {
-		return openPostgres(ctx, cfg.Postgres, opts)
+		return openPostgres(ctx, cfg, opts)
 	}
 	return sqlite.Open(ctx, cfg.Path, sqlite.Options{Registerer: opts.Registerer, Logger: opts.Logger})
 }
 
-func openPostgres(ctx context.Context, cfg *receiverconfig.Postgres, opts Options) (Store, error) {
-	dsn, err := cfg.ConnString()
+// openPostgres opens cfg's PostgreSQL store. Its transactions may wait
+// for their next statement a third of takeover_after: a replica stopped
+// inside one must not hold up the others' claims for longer than it
+// takes them to take its work over.
+func openPostgres(ctx context.Context, cfg receiverconfig.Storage, opts Options) (Store, error) {
+	dsn, err := cfg.Postgres.ConnString()
 	if err != nil {
 		return nil, err
 	}
-	st, err := postgres.Open(ctx, dsn, postgres.Options{MaxConns: cfg.MaxConns, Registerer: opts.Registerer, Logger: opts.Logger})
+	st, err := postgres.Open(ctx, dsn, postgres.Options{MaxConns: cfg.Postgres.MaxConns, IdleTxTimeout: cfg.TakeoverAfter / 3,
+		Registerer: opts.Registerer, Logger: opts.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("storage.postgres: %w", err)
 	}

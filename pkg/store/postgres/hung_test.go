@@ -23,14 +23,17 @@ import (
 // stopped one's deliveries are not taken over. Here the stopped replica
 // is a connection that took the claim lock as Claim does and does
 // nothing more; the other replica must still claim its due deliveries
-// within storage.takeover_after's minimum.
+// within storage.takeover_after's minimum. It does because PostgreSQL
+// ends a store transaction that waits for its next statement longer than
+// IdleTxTimeout (idle_in_transaction_session_timeout), which every
+// replica's connections set.
 //
 // internal/chaos's replicas scenario found this: the store's sessions,
 // read while a replica was stopped, showed its claim idle in
 // transaction and the other replicas' claims waiting for the lock.
 func TestClaimBesideAHungClaim(t *testing.T) {
 	dsn := testenv.PostgresDatabase(t)
-	s := open(t, dsn, postgres.Options{})
+	s := open(t, dsn, postgres.Options{IdleTxTimeout: time.Second})
 	ctx := context.Background()
 	mustIngest(t, s, newIngest("one", "h", t0, "pager", "chat"))
 	mustIngest(t, s, newIngest("two", "h", t0, "pager"))
@@ -39,7 +42,7 @@ func TestClaimBesideAHungClaim(t *testing.T) {
 		t.Fatalf("claiming the digest's first delivery: %v %v", held, err)
 	}
 
-	hung, err := pgx.Connect(ctx, dsn)
+	hung, err := pgx.ConnectConfig(ctx, s.ConnConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +49,9 @@ const (
 	DefaultMaxBatch      = 256
 	DefaultMaxConns      = 10
 	DefaultCommitTimeout = 30 * time.Second
+	// DefaultIdleTxTimeout is a third of storage.takeover_after's
+	// default.
+	DefaultIdleTxTimeout = 5 * time.Second
 )
 
 // Options tune a Store. The zero value is the defaults.
@@ -73,6 +77,16 @@ type Options struct {
 	// fail with store.ErrUnavailable. The other calls are bounded by
 	// their context.
 	CommitTimeout time.Duration
+	// IdleTxTimeout is how long PostgreSQL waits, in a transaction of the
+	// store's, for the store's next statement before it ends the
+	// transaction and the connection (idle_in_transaction_session_timeout;
+	// default 5s, unless the connection string sets it). A replica
+	// stopped inside a transaction (SIGSTOP, a frozen VM) keeps its
+	// connection open, and with it the transaction's locks: without the
+	// timeout, every other replica's claims that need one of them wait
+	// until it wakes. The store's transactions are a few statements sent
+	// one after the other, so keep it well below storage.takeover_after.
+	IdleTxTimeout time.Duration
 	// OnCommit, if set, is called by the committer after each committed
 	// Ingest transaction with the number of notifications it recorded.
 	OnCommit func(notifications int)
@@ -99,6 +113,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CommitTimeout <= 0 {
 		o.CommitTimeout = DefaultCommitTimeout
+	}
+	if o.IdleTxTimeout <= 0 {
+		o.IdleTxTimeout = DefaultIdleTxTimeout
 	}
 	if o.Logger == nil {
 		o.Logger = promslog.NewNopLogger()
@@ -132,6 +149,7 @@ func Open(ctx context.Context, connString string, opts Options) (*Store, error) 
 		return nil, fmt.Errorf("parsing the PostgreSQL connection string: %w", pgdsn.RedactParseError(err))
 	}
 	cfg.MaxConns = int32(min(opts.MaxConns, 1<<30))
+	setIdleTxTimeout(cfg.ConnConfig, opts.IdleTxTimeout)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, unavailable("connecting to PostgreSQL", err)
@@ -266,6 +284,20 @@ func lockIncidents(ctx context.Context, tx pgx.Tx, incidents ...string) error {
 	keys = slices.Compact(keys)
 	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k`, keys)
 	return err
+}
+
+// idleTxTimeout is the server setting that ends a transaction whose
+// client sends nothing more.
+const idleTxTimeout = "idle_in_transaction_session_timeout"
+
+// setIdleTxTimeout has the server end the connection's transactions once
+// they wait longer than d for a statement, unless the connection string
+// chose a timeout itself.
+func setIdleTxTimeout(cfg *pgx.ConnConfig, d time.Duration) {
+	if _, set := cfg.RuntimeParams[idleTxTimeout]; set {
+		return
+	}
+	cfg.RuntimeParams[idleTxTimeout] = strconv.FormatInt(max(d.Milliseconds(), 1), 10)
 }
 
 // callerError is an error of the caller's function or change rather than
