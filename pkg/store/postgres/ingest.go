@@ -40,6 +40,12 @@ func (s *Store) committed(_ []*batch.Call, recorded int) {
 // decides the calls in Go; the second round trip writes the plan, a
 // multi-row statement per table.
 const (
+	// indexOnly has the transaction's statements find rows by their
+	// indexes: each looks up at most a batch's keys, but on a table that
+	// ANALYZE has not seen since it grew (a new database, or one that
+	// grew fast) the planner may guess a sequential scan cheaper, and
+	// keep that plan cached, which costs as much as the table is large.
+	indexOnly            = `SET LOCAL enable_seqscan = off`
 	selectIncidentStates = `SELECT incident_key, state_hash, alerts FROM incidents WHERE incident_key = ANY($1)`
 	selectEscalations    = `SELECT e.incident_key, e.route, e.policy, e.state, e.next_at, e.updated_at
 		FROM escalations AS e WHERE e.incident_key = ANY($1)`
@@ -119,6 +125,7 @@ type batchRead struct {
 // one round trip.
 func readBatch(ctx context.Context, tx pgx.Tx, incidents []string, notifications, deliveries int) (*batchRead, error) {
 	b := &pgx.Batch{}
+	b.Queue(indexOnly)
 	b.Queue(lockSQL, lockKeys(incidents))
 	b.Queue(selectIncidentStates, incidents)
 	b.Queue(selectEscalations, incidents)
@@ -126,8 +133,10 @@ func readBatch(ctx context.Context, tx pgx.Tx, incidents []string, notifications
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
 	read := &batchRead{}
-	if _, err := br.Exec(); err != nil {
-		return nil, err
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			return nil, err
+		}
 	}
 	var err error
 	if read.states, err = scanRecorded(br, len(incidents)); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
@@ -153,4 +154,50 @@ func TestOpenBadDSN(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %v, want %q", err, want)
 	}
+}
+
+// TestIngestReadsByIndexAsTablesGrow: the statements of an ingest keep
+// finding its incidents through their index once the table has grown,
+// though they were first run (and their plans cached) on a small table
+// that no ANALYZE has seen since.
+func TestIngestReadsByIndexAsTablesGrow(t *testing.T) {
+	const grown, rounds, perRound = 5000, 10, 40
+	dsn := testenv.PostgresDatabase(t)
+	s := open(t, dsn, postgres.Options{})
+	ingestRounds := func(prefix string) {
+		for r := range rounds { // past the 5 runs after which a cached plan may stay
+			var wg sync.WaitGroup
+			for i := range perRound {
+				wg.Go(func() { mustIngest(t, s, newIngest(fmt.Sprintf("%s%d-%d", prefix, r, i), "h", t0)) })
+			}
+			wg.Wait()
+		}
+	}
+	ingestRounds("small")
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `INSERT INTO incidents (incident_key, route, group_key, status, state_hash, first_seen, updated_at)
+		SELECT 'grown' || g, 'ops', '{}', 'firing', 'h', 0, 0 FROM generate_series(1, $1) AS g`, grown); err != nil {
+		t.Fatal(err)
+	}
+	ingestRounds("large")
+	s.Close() // its connections end, and report their statistics
+	const inserted = grown + 2*rounds*perRound
+	testenv.Eventually(t, 10*time.Second, func() error {
+		var ins, scans, read int64
+		if err := conn.QueryRow(ctx, `SELECT n_tup_ins, seq_scan, seq_tup_read FROM pg_stat_user_tables WHERE relname = 'incidents'`).Scan(&ins, &scans, &read); err != nil {
+			return err
+		}
+		if ins < inserted {
+			return fmt.Errorf("%d rows inserted into incidents reported, want %d", ins, inserted)
+		}
+		if read >= grown {
+			t.Fatalf("%d sequential scans of incidents read %d rows: the ingests scanned the grown table", scans, read)
+		}
+		return nil
+	})
 }
