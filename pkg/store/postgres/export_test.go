@@ -8,3 +8,6 @@ func (s *Store) Prune(ctx context.Context) error { return s.prune(ctx, s.opts.No
 
 // Queued is the number of Ingest calls waiting for the committer.
 func (s *Store) Queued() int { return s.committer.Queued() }
+
+// IncidentLock is the advisory lock key of an incident.
+func IncidentLock(key string) int64 { return incidentLock(key) }

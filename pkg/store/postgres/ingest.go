@@ -2,10 +2,12 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/klaxonhq/klaxon/pkg/store"
 	"github.com/klaxonhq/klaxon/pkg/store/batch"
@@ -17,14 +19,41 @@ func (s *Store) Ingest(ctx context.Context, in *store.Ingest) (store.IngestResul
 	return s.committer.Ingest(ctx, in)
 }
 
+// ingestRetries is how many times a batch's transaction is tried again
+// after PostgreSQL aborted it to break a deadlock or for a serialization
+// failure; after that its calls fail with store.ErrUnavailable.
+const ingestRetries = 2
+
+// SQLSTATEs of the aborts that ingestRetries are for.
+const (
+	serializationFailure = "40001"
+	deadlockDetected     = "40P01"
+)
+
 // commit records the committer's calls in one transaction, bounded by
-// CommitTimeout.
+// CommitTimeout, tried again from the start, up to ingestRetries times,
+// when PostgreSQL aborts it for another transaction's sake: it then
+// recorded nothing, and the calls are decided afresh.
 func (s *Store) commit(calls []*batch.Call, results []store.IngestResult, refused []error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CommitTimeout)
 	defer cancel()
-	return s.inTx(ctx, "recording notification", func(tx pgx.Tx) error {
-		return ingestTx(ctx, tx, calls, results, refused)
-	})
+	for try := 0; ; try++ {
+		err := s.inTx(ctx, "recording notification", func(tx pgx.Tx) error {
+			return ingestTx(ctx, tx, calls, results, refused)
+		})
+		if err == nil || try == ingestRetries || !retryable(err) {
+			return err
+		}
+		s.opts.Logger.Warn("recording notifications again", "calls", len(calls), "err", err)
+	}
+}
+
+// retryable reports whether err is PostgreSQL's abort of a transaction
+// that may succeed when tried again: a deadlock it broke, or a
+// serialization failure.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == serializationFailure || pgErr.Code == deadlockDetected)
 }
 
 // committed tells OnCommit of a committed batch.
