@@ -106,10 +106,10 @@ const (
 		VALUES ($1, $2, $3, $4, $5, $6, $6)`
 )
 
-// ingestTx records calls in tx in two round trips (see the statements
-// above), deciding each call as if it were recorded on its own after the
-// ones before it. A call whose Escalate fails records nothing, its error
-// in refused[i].
+// ingestTx records calls in tx in two round trips between its BEGIN and
+// COMMIT (see the statements above), deciding each call as if it were
+// recorded on its own after the ones before it. A call whose Escalate
+// fails records nothing, its error in refused[i].
 func ingestTx(ctx context.Context, tx pgx.Tx, calls []*batch.Call, results []store.IngestResult, refused []error) error {
 	ins := make([]*store.Ingest, len(calls))
 	keys := make([]string, 0, len(calls))
