@@ -23,3 +23,6 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // ConnConfig is how the store's pool connects: a stand-in for another
 // replica's connection connects the same way.
 func (s *Store) ConnConfig() *pgx.ConnConfig { return s.pool.Config().ConnConfig.Copy() }
+
+// IncidentLock is the advisory lock key of an incident.
+func IncidentLock(key string) int64 { return incidentLock(key) }

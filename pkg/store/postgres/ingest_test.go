@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/klaxonhq/klaxon/internal/testenv"
@@ -153,4 +154,134 @@ func TestOpenBadDSN(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %v, want %q", err, want)
 	}
+}
+
+// TestIngestReadsByIndexAsTablesGrow: the statements of an ingest keep
+// finding its incidents through their index once the table has grown,
+// though they were first run (and their plans cached) on a small table
+// that no ANALYZE has seen since.
+func TestIngestReadsByIndexAsTablesGrow(t *testing.T) {
+	const grown, rounds, perRound = 5000, 10, 40
+	dsn := testenv.PostgresDatabase(t)
+	s := open(t, dsn, postgres.Options{})
+	ingestRounds := func(prefix string) {
+		for r := range rounds { // past the 5 runs after which a cached plan may stay
+			var wg sync.WaitGroup
+			for i := range perRound {
+				wg.Go(func() { mustIngest(t, s, newIngest(fmt.Sprintf("%s%d-%d", prefix, r, i), "h", t0)) })
+			}
+			wg.Wait()
+		}
+	}
+	ingestRounds("small")
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `INSERT INTO incidents (incident_key, route, group_key, status, state_hash, first_seen, updated_at)
+		SELECT 'grown' || g, 'ops', '{}', 'firing', 'h', 0, 0 FROM generate_series(1, $1) AS g`, grown); err != nil {
+		t.Fatal(err)
+	}
+	ingestRounds("large")
+	s.Close() // its connections end, and report their statistics
+	const inserted = grown + 2*rounds*perRound
+	testenv.Eventually(t, 10*time.Second, func() error {
+		var ins, scans, read int64
+		if err := conn.QueryRow(ctx, `SELECT n_tup_ins, seq_scan, seq_tup_read FROM pg_stat_user_tables WHERE relname = 'incidents'`).Scan(&ins, &scans, &read); err != nil {
+			return err
+		}
+		if ins < inserted {
+			return fmt.Errorf("%d rows inserted into incidents reported, want %d", ins, inserted)
+		}
+		if read >= grown {
+			t.Fatalf("%d sequential scans of incidents read %d rows: the ingests scanned the grown table", scans, read)
+		}
+		return nil
+	})
+}
+
+// TestIngestRetriesAfterDeadlock: a batch that PostgreSQL aborts to break
+// a deadlock with another transaction is recorded on its next try, and
+// the ingest succeeds.
+func TestIngestRetriesAfterDeadlock(t *testing.T) {
+	dsn := testenv.PostgresDatabase(t)
+	s := open(t, dsn, postgres.Options{})
+	mustIngest(t, s, newIngest("inc1", "h1", t0, "pager"))
+	ctx := context.Background()
+	connect := func() *pgx.Conn {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close(ctx) })
+		return conn
+	}
+	other, watch := connect(), connect()
+	tx, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	// The other transaction looks for a deadlock after 10 s, the store's
+	// after 1 s (the default): the store's is the one aborted.
+	for _, q := range []string{`SET LOCAL deadlock_timeout = '10s'`, `SELECT 1 FROM incidents WHERE incident_key = 'inc1' FOR UPDATE`} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type answer struct {
+		res store.IngestResult
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		res, err := s.Ingest(ctx, newIngest("inc1", "h2", t0, "pager"))
+		done <- answer{res, err}
+	}()
+	// The ingest holds inc1's lock and waits for its row.
+	testenv.Eventually(t, 10*time.Second, func() error {
+		var n int
+		if err := watch.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO incidents%'`).Scan(&n); err != nil {
+			return err
+		}
+		if n != 1 {
+			return fmt.Errorf("%d ingests waiting for a lock, want 1", n)
+		}
+		return nil
+	})
+	// The other transaction now waits for inc1's lock: a deadlock.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, postgres.IncidentLock("inc1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := <-done
+	if a.err != nil || a.res != (store.IngestResult{Deliveries: 1}) {
+		t.Fatalf("ingest after a deadlock: %+v, %v; want 1 delivery", a.res, a.err)
+	}
+	want := []string{"pager/inc1/" + storetest.Payload("inc1", "h1"), "pager/inc1/" + storetest.Payload("inc1", "h2")}
+	ds := claim(t, s, t0, 10)
+	for _, d := range ds {
+		if err := s.Complete(ctx, d.Lease(), t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds = append(ds, claim(t, s, t0, 10)...)
+	if diff := cmp.Diff(want, storetest.IDs(ds)); diff != "" {
+		t.Fatalf("deliveries (-want +got):\n%s", diff)
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		var n int64
+		if err := watch.QueryRow(ctx, `SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()`).Scan(&n); err != nil {
+			return err
+		}
+		if n != 1 {
+			return fmt.Errorf("%d deadlocks reported, want 1", n)
+		}
+		return nil
+	})
 }

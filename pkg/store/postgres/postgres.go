@@ -276,14 +276,21 @@ func runLock(channel, incident string) int64 {
 // order of their keys, the same in every transaction, so that two
 // transactions locking several incidents never deadlock.
 func lockIncidents(ctx context.Context, tx pgx.Tx, incidents ...string) error {
+	_, err := tx.Exec(ctx, lockSQL, lockKeys(incidents))
+	return err
+}
+
+// lockSQL takes the advisory locks lockKeys gives, in their order.
+const lockSQL = `SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k`
+
+// lockKeys are the advisory lock keys of the incidents, sorted.
+func lockKeys(incidents []string) []int64 {
 	keys := make([]int64, 0, len(incidents))
 	for _, k := range incidents {
 		keys = append(keys, incidentLock(k))
 	}
 	slices.Sort(keys)
-	keys = slices.Compact(keys)
-	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k`, keys)
-	return err
+	return slices.Compact(keys)
 }
 
 // idleTxTimeout is the server setting that ends a transaction whose

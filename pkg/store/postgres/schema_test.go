@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -90,4 +91,34 @@ func add(m map[string]map[string]bool, table, column string) {
 		m[table] = map[string]bool{}
 	}
 	m[table][column] = true
+}
+
+// TestPayloadsCompressWithLZ4: a payload large enough to be compressed is
+// compressed with lz4, on a server that has it.
+func TestPayloadsCompressWithLZ4(t *testing.T) {
+	dsn := testenv.PostgresDatabase(t)
+	s := open(t, dsn, postgres.Options{})
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var lz4 bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals))`).Scan(&lz4); err != nil {
+		t.Fatal(err)
+	}
+	if !lz4 {
+		t.Skip("the test PostgreSQL has no lz4")
+	}
+	in := newIngest("inc1", "h1", t0)
+	in.Payload = []byte(`{"alerts":"` + strings.Repeat("firing ", 1000) + `"}`)
+	mustIngest(t, s, in)
+	var method string
+	if err := conn.QueryRow(ctx, `SELECT pg_column_compression(payload) FROM notifications`).Scan(&method); err != nil {
+		t.Fatal(err)
+	}
+	if method != "lz4" {
+		t.Fatalf("payload compressed with %q, want lz4", method)
+	}
 }
