@@ -163,8 +163,8 @@ func (c *Config) validateRequest(node *yaml.Node) error {
 		return yamlconf.Errorf(yamlconf.ValueNode(node, "method"),
 			"method must be POST, PUT or PATCH, not %q: each sends the body", c.Method)
 	}
-	if _, _, err := mime.ParseMediaType(c.ContentType); err != nil {
-		return yamlconf.Errorf(yamlconf.ValueNode(node, "content_type"), "content_type %q is not a media type: %v", c.ContentType, err)
+	if mt, _, err := mime.ParseMediaType(c.ContentType); err != nil || !strings.Contains(strings.Trim(mt, "/"), "/") {
+		return yamlconf.Errorf(yamlconf.ValueNode(node, "content_type"), "content_type %q is not a media type such as application/json", c.ContentType)
 	}
 	if c.Timeout <= 0 {
 		return yamlconf.Errorf(yamlconf.ValueNode(node, "timeout"), "timeout must be more than 0s, not %s", c.Timeout)
