@@ -509,3 +509,65 @@ func TestFakeChecks(t *testing.T) {
 		t.Errorf("the fake accepted %d requests, want none", got)
 	}
 }
+
+// The examples of docs/receiver.md's "Generic webhook" section, less
+// their url_file, which the test replaces with the fake's URL.
+const (
+	exampleHealthchecks = `url_suffix: '{{ if eq .Kind "trigger" }}/fail{{ end }}'
+content_type: text/plain
+body: '{{ template "__subject" . }}'
+`
+	exampleMattermost = `body: |
+  {"username": "Klaxon",
+   "text": {{ toJson (print "**" (.Status | toUpper) "** " .CommonLabels.alertname ": " (index .Alerts 0).Annotations.summary "\n" .ExternalURL) }}}
+`
+	exampleTeams = `body: |
+  {"type": "message",
+   "attachments": [{
+     "contentType": "application/vnd.microsoft.card.adaptive",
+     "content": {
+       "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+       "type": "AdaptiveCard", "version": "1.4",
+       "body": [
+         {"type": "TextBlock", "weight": "Bolder", "wrap": true,
+          "text": {{ toJson (print (.Status | toUpper) ": " .CommonLabels.alertname " (" .CommonLabels.severity ")") }}},
+         {{- range $i, $a := .Alerts }}
+         {"type": "TextBlock", "wrap": true, "text": {{ toJson (print $a.Labels.instance ": " $a.Annotations.summary) }}},
+         {{- end }}
+         {"type": "TextBlock", "isSubtle": true, "text": {{ toJson .IncidentKey }}}
+       ]}}]}
+`
+)
+
+// TestDocExamples: the documented bodies load, survive hostile labels
+// and arrive as their endpoints want them.
+func TestDocExamples(t *testing.T) {
+	for _, tc := range []struct{ name, conf, contentType string }{
+		{"healthchecks", exampleHealthchecks, "text/plain"},
+		{"mattermost", exampleMattermost, "application/json"},
+		{"teams", exampleTeams, "application/json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := webhooktest.NewServer(webhooktest.Expect{Method: "POST", ContentType: tc.contentType})
+			t.Cleanup(srv.Close)
+			w := newNotifier(t, "url: "+srv.URL()+"/hook\n"+tc.conf)
+			for _, m := range []*alert.Message{notifytest.FiringTwo(), hostileMessage(), notifytest.Resolved()} {
+				kind := notify.KindTrigger
+				if m.Status == alert.StatusResolved {
+					kind = notify.KindResolve
+				}
+				if err := w.Notify(context.Background(), notification(kind, m)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := srv.Received()
+			if len(got) != 3 {
+				t.Fatalf("%d requests accepted, want 3", len(got))
+			}
+			t.Logf("%s %s\n%s", got[0].Method, got[0].Path, got[0].Body)
+			if tc.name == "healthchecks" && (got[0].Path != "/hook/fail" || got[2].Path != "/hook") {
+				t.Errorf("paths %s, %s: want /fail on trigger, the ping URL on resolve", got[0].Path, got[2].Path)
+			}
+		})
+	}
+}
