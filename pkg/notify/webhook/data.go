@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"maps"
 	"strings"
 
 	"github.com/prometheus/alertmanager/template"
@@ -85,8 +84,8 @@ func hostile() *notify.Notification {
 	n := notify.SampleNotification()
 	m := *n.Message
 	spoil := func(kv map[string]string) map[string]string {
-		out := maps.Clone(kv)
-		for k, v := range out {
+		out := make(map[string]string, len(kv))
+		for k, v := range kv {
 			out[k] = v + nasty
 		}
 		return out
