@@ -37,11 +37,11 @@ func notification(kind notify.Kind, m *alert.Message) *notify.Notification {
 }
 
 // decode reads a channel's YAML as the receiver's config does.
-func decode(t *testing.T, in string) *Config {
-	t.Helper()
+func decode(tb testing.TB, in string) *Config {
+	tb.Helper()
 	var c Config
 	if err := yamlconf.Decode("receiver.yml", []byte(in), &c); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return &c
 }
