@@ -35,7 +35,9 @@ type ChannelConfig interface {
 }
 
 // BuiltIn is a channel that the built-in config adds when the environment
-// variable Env is set and not empty.
+// variable Env is set and not empty. The zero BuiltIn adds none: an
+// integration that cannot work from one variable, such as the generic
+// webhook, has no built-in channel.
 type BuiltIn struct {
 	Env string
 	// YAML is the channel's config, a single line such as

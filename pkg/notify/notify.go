@@ -2,7 +2,8 @@
 // Notification a channel is asked to deliver, the Notifier interface, the
 // classification of failures into retryable and permanent, HTTP helpers
 // and text rendering with Alertmanager's template package. Each
-// integration lives in a sub-package (pagerduty, opsgenie, slack, discord).
+// integration lives in a sub-package (pagerduty, opsgenie, slack, discord,
+// webhook).
 package notify
 
 import (

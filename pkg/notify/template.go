@@ -39,6 +39,18 @@ func (t *Template) Execute(text string, n *Notification) (string, error) {
 	return out, nil
 }
 
+// ExecuteData renders text, a Go template, against data rather than
+// Data(n): for an integration whose templates see more than
+// Alertmanager's data, such as the generic webhook's Klaxon fields. An
+// empty text renders as "". It is safe for concurrent use.
+func (t *Template) ExecuteData(text string, data any) (string, error) {
+	out, err := t.t.ExecuteTextString(text, data)
+	if err != nil {
+		return "", Errorf(ReasonInvalid, "rendering template: %w", err)
+	}
+	return out, nil
+}
+
 // Data is the template data of a notification: Alertmanager's own shape, so
 // that .Status, .Alerts.Firing, .CommonLabels and the default templates
 // such as {{ template "__subject" . }} work as they do in Alertmanager.

@@ -200,8 +200,8 @@ func TestShippedConfigs(t *testing.T) {
 func TestLoadFileBad(t *testing.T) {
 	for _, tc := range []struct{ file, err string }{
 		{"bad-unknown-key.yml", `:3: unknown key "extrnal_url" (known keys: ack_secret, ack_secret_env, ack_secret_file, bearer_token, bearer_token_env, bearer_token_file, dead_letter_after, external_url, max_body_size, runbook_base_url)`},
-		{"bad-channel-two-types.yml", `:2: channel "ops" must have exactly one of pagerduty, opsgenie, slack or discord (it has 2)`},
-		{"bad-channel-no-type.yml", `:2: channel "ops" must have exactly one of pagerduty, opsgenie, slack or discord (it has 0)`},
+		{"bad-channel-two-types.yml", `:2: channel "ops" must have exactly one of pagerduty, opsgenie, slack, discord or webhook (it has 2)`},
+		{"bad-channel-no-type.yml", `:2: channel "ops" must have exactly one of pagerduty, opsgenie, slack, discord or webhook (it has 0)`},
 		{"bad-channel-duplicate.yml", `:5: channel name "ops" is used twice`},
 		{"bad-route-channel-twice.yml", `:6: route "critical" names channel "team" twice: it would send every message twice`},
 		{"bad-channel-name.yml", `:2: channel name "on call" must be letters, digits, '_', '.' or '-'`},

@@ -18,6 +18,7 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/notify/opsgenie"
 	"github.com/klaxonhq/klaxon/pkg/notify/pagerduty"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack"
+	"github.com/klaxonhq/klaxon/pkg/notify/webhook"
 )
 
 // registered are the integrations, in the order that errors and the
@@ -27,6 +28,7 @@ var registered = []notify.Integration{
 	opsgenie.Integration,
 	slack.Integration,
 	discord.Integration,
+	webhook.Integration,
 }
 
 // Register adds an integration after those of this package. It is for
@@ -89,15 +91,19 @@ type BuiltInChannel struct {
 }
 
 // BuiltInChannels lists every integration's built-in channel, named after
-// the integration.
+// the integration; an integration without one (no BuiltIn.Env) is left
+// out.
 func BuiltInChannels() []BuiltInChannel {
-	out := make([]BuiltInChannel, len(registered))
-	for i, in := range registered {
-		out[i] = BuiltInChannel{
+	var out []BuiltInChannel
+	for _, in := range registered {
+		if in.BuiltIn.Env == "" {
+			continue
+		}
+		out = append(out, BuiltInChannel{
 			Env: in.BuiltIn.Env, Name: in.Name,
 			YAML: fmt.Sprintf("%s:\n  %s\n", in.Name, in.BuiltIn.YAML),
 			Chat: in.Chat != nil,
-		}
+		})
 	}
 	return out
 }

@@ -149,11 +149,11 @@ func (d directory) ChatIDs(user string) (map[string]string, bool) {
 func TestErrors(t *testing.T) {
 	for _, tc := range []struct{ name, yaml, want string }{
 		{"two integrations", "channels:\n  - name: ops\n    slack: {webhook_url: https://hooks.slack.example.com/x}\n    fakechat: {}\n",
-			`receiver.yml:2: channel "ops" must have exactly one of pagerduty, opsgenie, slack, discord or fakechat (it has 2)`},
+			`receiver.yml:2: channel "ops" must have exactly one of pagerduty, opsgenie, slack, discord, webhook or fakechat (it has 2)`},
 		{"no integration", "channels:\n  - name: ops\n    slack:\n",
-			`receiver.yml:2: channel "ops" must have exactly one of pagerduty, opsgenie, slack, discord or fakechat (it has 0)`},
+			`receiver.yml:2: channel "ops" must have exactly one of pagerduty, opsgenie, slack, discord, webhook or fakechat (it has 0)`},
 		{"unknown channel key", "channels:\n  - name: ops\n    teams: {}\n",
-			`receiver.yml:3: unknown key "teams" (known keys: discord, fakechat, name, opsgenie, pagerduty, slack)`},
+			`receiver.yml:3: unknown key "teams" (known keys: discord, fakechat, name, opsgenie, pagerduty, slack, webhook)`},
 		{"unknown user key", "users:\n  - name: alice\n    teams_id: x\n",
 			`receiver.yml:3: unknown key "teams_id" (known keys: discord_id, fakechat_id, name, slack_id, time_zone)`},
 		{"bad slack id", "users:\n  - name: alice\n    slack_id: alice\n",
