@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klaxonhq/klaxon/pkg/alert"
 	"github.com/klaxonhq/klaxon/pkg/store"
 )
 
@@ -136,6 +137,33 @@ func NewIngest(key, hash string, at time.Time, channels ...string) *store.Ingest
 
 // Payload is NewIngest's payload.
 func Payload(key, hash string) string { return `{"incident":"` + key + `","state":"` + hash + `"}` }
+
+// WebhookPayload is an Alertmanager webhook payload of 10 firing alerts,
+// about 5.7 kB, as the benchmarks record.
+func WebhookPayload(t testing.TB) []byte {
+	t.Helper()
+	m := &alert.Message{
+		Version: "4", GroupKey: `{}:{alertname="HighErrorRate"}`, Status: alert.StatusFiring, Receiver: "ops",
+		GroupLabels:  map[string]string{"alertname": "HighErrorRate"},
+		CommonLabels: map[string]string{"alertname": "HighErrorRate", "severity": "critical"},
+		ExternalURL:  "http://alertmanager:9093",
+	}
+	for i := range 10 {
+		m.Alerts = append(m.Alerts, alert.Alert{
+			Status:       alert.StatusFiring,
+			Labels:       map[string]string{"alertname": "HighErrorRate", "severity": "critical", "instance": fmt.Sprintf("web-%d:8080", i), "job": "web"},
+			Annotations:  map[string]string{"summary": "5xx above 5% on web", "description": "The error ratio has been above 5% for 10 minutes.", "runbook_url": "highErrorRate.md"},
+			StartsAt:     T0.Add(-time.Duration(i) * time.Minute),
+			GeneratorURL: "http://prometheus:9090/graph?g0.expr=job%3Ahttp_requests%3Aerror_ratio_rate5m+%3E+0.05",
+			Fingerprint:  fmt.Sprintf("%016x", i),
+		})
+	}
+	data, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
 
 // MustIngest records in.
 func MustIngest(t testing.TB, s store.Store, in *store.Ingest) store.IngestResult {
