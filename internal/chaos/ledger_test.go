@@ -52,6 +52,7 @@ func TestReconcile(t *testing.T) {
 		Stale:      2,     // Slack ends on the first state, Discord on the first
 		Duplicates: map[string]int{PagerDuty: 1},
 		Firsts:     []time.Time{at(2.5).Add(-time.Millisecond)},
+		Twice:      []Twice{{First: msg(PagerDuty, Resolved, 2.5), Again: msg(PagerDuty, Resolved, 3)}},
 		OutOfOrder: 1,
 		Strays:     1,
 		Worst: map[string]time.Duration{PagerDuty: 500 * time.Millisecond, Opsgenie: 4 * time.Second,
