@@ -31,6 +31,7 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/notify/opsgenie/opsgenietest"
 	"github.com/klaxonhq/klaxon/pkg/notify/pagerduty/pagerdutytest"
 	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
+	"github.com/klaxonhq/klaxon/pkg/notify/webhook/webhooktest"
 )
 
 // timeScale shortens every for:, rule range window and Alertmanager
@@ -59,8 +60,10 @@ const (
 
 // Secrets of the fakes.
 const (
-	routingKey  = "0123456789abcdef0123456789abcdef"
-	opsgenieKey = "opsgenie-e2e-key"
+	routingKey   = "0123456789abcdef0123456789abcdef"
+	opsgenieKey  = "opsgenie-e2e-key"
+	monitorPath  = "/ping/e2e-heartbeat"
+	monitorToken = "monitor-e2e-token"
 )
 
 // The people of testdata/klaxon-receiver.yml.tmpl, as messages mention them.
@@ -112,8 +115,36 @@ func TestPipeline(t *testing.T) {
 	if now < heartbeats+10 {
 		t.Errorf("%v Watchdog notifications reached the heartbeat route during the scenarios, want one every second or so", now-heartbeats)
 	}
+	// The monitor got the Watchdog once, through the generic webhook
+	// channel: its repeats restate the same state, which is no news.
+	checkMonitor(t, s.monitor.Received())
 	t.Logf("delivered: PagerDuty %d events, Opsgenie %d created and %d closed, Slack %d messages, Discord %d; %v heartbeats",
 		len(s.pd.Received()), len(s.og.Received()), len(s.og.Closed()), len(s.slack.Received()), len(s.discord.Received()), now)
+}
+
+// checkMonitor wants the heartbeat route's one message to the monitor:
+// the Watchdog firing, in the webhook channel's default body.
+func checkMonitor(t *testing.T, got []webhooktest.Request) {
+	t.Helper()
+	if len(got) != 1 {
+		t.Fatalf("the monitor got %d requests, want the Watchdog's one", len(got))
+	}
+	var body struct {
+		Status string `json:"status"`
+		Alerts []struct {
+			Labels map[string]string `json:"labels"`
+		} `json:"alerts"`
+		Klaxon struct {
+			Kind, Route, Channel string
+		} `json:"klaxon"`
+	}
+	if err := json.Unmarshal(got[0].Body, &body); err != nil {
+		t.Fatalf("the monitor's request: %v\n%s", err, got[0].Body)
+	}
+	if body.Status != "firing" || len(body.Alerts) != 1 || body.Alerts[0].Labels["alertname"] != "Watchdog" ||
+		body.Klaxon.Kind != "trigger" || body.Klaxon.Route != "heartbeat" || body.Klaxon.Channel != "monitor" {
+		t.Errorf("the monitor got %s, want the Watchdog firing, a trigger of route heartbeat through channel monitor", got[0].Body)
+	}
 }
 
 // stack is everything TestPipeline starts.
@@ -124,8 +155,9 @@ type stack struct {
 	oncall      string // the token of the critical route's Slack webhook
 	warnings    string // the token of the warning route's Slack webhook
 	discord     *discordtest.Server
-	failing     *demoapp.App // fails when told; the other replica stays healthy
-	slow        *demoapp.App // slows down and stops its health endpoint when told
+	monitor     *webhooktest.Server // the heartbeat route's monitor
+	failing     *demoapp.App        // fails when told; the other replica stays healthy
+	slow        *demoapp.App        // slows down and stops its health endpoint when told
 	receiverURL string
 	am          *testenv.Alertmanager
 	prom        *testenv.Prometheus
@@ -194,7 +226,9 @@ func startStack(t *testing.T) *stack {
 func (s *stack) startFakes(t *testing.T) {
 	s.pd, s.og = pagerdutytest.NewServer(), opsgenietest.NewServer(opsgenieKey)
 	s.slack, s.discord = slacktest.NewServer(), discordtest.NewServer()
-	t.Cleanup(func() { s.pd.Close(); s.og.Close(); s.slack.Close(); s.discord.Close() })
+	s.monitor = webhooktest.NewServer(webhooktest.Expect{Method: http.MethodPost, Path: monitorPath,
+		ContentType: "application/json", Header: map[string]string{"X-Monitor-Token": monitorToken}})
+	t.Cleanup(func() { s.pd.Close(); s.og.Close(); s.slack.Close(); s.discord.Close(); s.monitor.Close() })
 }
 
 // startApps starts two replicas of the demo application, the job "app"
@@ -258,6 +292,8 @@ func (s *stack) receiverConfig(t *testing.T, dir string) string {
 		"SlackOncallURL":      oncallURL,
 		"SlackWarningsURL":    warningsURL,
 		"DiscordURL":          s.discord.AddWebhook("112233445566778899", "discord-e2e-token"),
+		"MonitorURL":          s.monitor.URL() + monitorPath,
+		"MonitorToken":        monitorToken,
 		"Level2Delay":         level2Delay.String(),
 		"Level3Delay":         level3Delay.String(),
 	})
