@@ -105,6 +105,9 @@ func (p Page) describe() string {
 			parts = append(parts, list.name+" "+strings.Join(list.ids, " "))
 		}
 	}
+	for _, d := range p.Redirects {
+		parts = append(parts, d.String())
+	}
 	return strings.Join(parts, "; ")
 }
 
