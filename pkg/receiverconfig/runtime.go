@@ -110,9 +110,20 @@ type Roster struct {
 }
 
 var (
-	_ escalation.Resolver = (*Roster)(nil)
-	_ escalation.Users    = (*Roster)(nil)
+	_ escalation.Resolver  = (*Roster)(nil)
+	_ escalation.Users     = (*Roster)(nil)
+	_ escalation.Fallbacks = (*Roster)(nil)
 )
+
+// Fallback is the named schedule's own fallback; false for an unknown
+// schedule or one without.
+func (r *Roster) Fallback(schedule string) (escalation.Target, bool) {
+	s, ok := r.Schedules[schedule]
+	if !ok {
+		return escalation.Target{}, false
+	}
+	return s.Fallback()
+}
 
 // OnCall is who is on call for the named schedule at at; false for an
 // unknown schedule or a gap.
