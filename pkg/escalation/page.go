@@ -4,6 +4,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/notify/integrations"
 )
 
@@ -69,8 +70,20 @@ type Redirect struct {
 }
 
 // String is "nobody on call for primary; paging user carol instead".
-func (r Redirect) String() string {
-	return "nobody on call for " + r.Schedule + "; paging " + r.To.String() + " instead"
+func (r Redirect) String() string { return r.notify().String() }
+
+func (r Redirect) notify() notify.Redirect {
+	return notify.Redirect{Schedule: r.Schedule, To: r.To.String()}
+}
+
+// NotifyRedirects are the page's redirects as notify.Notification takes
+// them; nil without any.
+func (p *Page) NotifyRedirects() []notify.Redirect {
+	var out []notify.Redirect
+	for _, d := range p.Redirects {
+		out = append(out, d.notify())
+	}
+	return out
 }
 
 // Fallbacks is a Resolver that also knows schedules' own fallbacks, which

@@ -1,0 +1,50 @@
+package receiver
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/klaxonhq/klaxon/pkg/notify/slack/slacktest"
+)
+
+// fallbackConfig is escConfig with primary on call from 09:00 to 17:00
+// only, so that nobody is on call when the incident starts at 08:50, and
+// with fallbacks: the schedule's (senior) and the policy's (manager).
+func fallbackConfig(scheduleFallback bool) string {
+	conf := strings.Replace(escConfig, "        participants: [alice]\n",
+		"        participants: [alice]\n        restrictions: [{from: \"09:00\", to: \"17:00\"}]\n", 1)
+	if scheduleFallback {
+		conf = strings.Replace(conf, "escalation_policies:\n", "    fallback: {user: senior}\nescalation_policies:\n", 1)
+	}
+	return strings.Replace(conf, "  - name: default\n    levels:\n", "  - name: default\n    fallback: {user: manager}\n    levels:\n", 1)
+}
+
+// TestFallbackInGap starts an incident while nobody is on call for the
+// level 1 schedule: the trigger message pages the schedule's fallback, or
+// else the policy's, and says so.
+func TestFallbackInGap(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		scheduleFallback bool
+		want, note       string
+	}{
+		{"schedule's", true, "<@U04SENIOR> trigger", "nobody on call for primary; paging user senior instead"},
+		{"policy's", false, "<@U05MANAGR> trigger", "nobody on call for primary; paging user manager instead"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := slacktest.NewServer()
+			defer fake.Close()
+			h := newEscHarnessWith(t, fallbackConfig(tc.scheduleFallback), t.TempDir(), fake, fake.NewWebhook(), escStart)
+			h.post(t, firing("a"))
+			if diff := cmp.Diff([]string{tc.want}, h.awaitSlack(t, 1)); diff != "" {
+				t.Errorf("Slack messages after the trigger (-want +got):\n%s", diff)
+			}
+			got := fake.Received()
+			if len(got) != 1 || !strings.Contains(got[0].Message.Text, tc.note) {
+				t.Errorf("Slack text %q, want it to say %q", got[0].Message.Text, tc.note)
+			}
+		})
+	}
+}
