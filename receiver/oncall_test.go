@@ -133,3 +133,21 @@ func assertNoOnCallSecrets(t *testing.T, text string) {
 		}
 	}
 }
+
+// TestCheckConfigCoverageGaps: check-config warns, without failing, about
+// the next 14 days' gaps of a schedule that would page nobody, in the
+// schedule's zone, and not about schedules whose gaps a fallback covers.
+func TestCheckConfigCoverageGaps(t *testing.T) {
+	for _, tc := range []struct{ golden, config string }{
+		{"check-config-oncall-saturday.golden", "testdata/oncall.yml"},
+		{"check-config-fallback-saturday.golden", "testdata/oncall-fallback.yml"},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := checkConfigAt(tc.config, saturday, &out, promslog.NewNopLogger()); err != nil {
+				t.Fatal(err)
+			}
+			testkit.Golden(t, filepath.Join("testdata", tc.golden), out.String())
+		})
+	}
+}
