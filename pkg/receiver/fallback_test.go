@@ -3,6 +3,7 @@ package receiver
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -46,5 +47,21 @@ func TestFallbackInGap(t *testing.T) {
 				t.Errorf("Slack text %q, want it to say %q", got[0].Message.Text, tc.note)
 			}
 		})
+	}
+}
+
+// TestFallbackAtLevel2 pages a later level's schedule in a gap: the
+// escalate message mentions the policy's fallback.
+func TestFallbackAtLevel2(t *testing.T) {
+	conf := strings.Replace(fallbackConfig(false), `from: "09:00"`, `from: "10:00"`, 1)
+	conf = strings.Replace(conf, "        targets: [{user: senior}]\n", "        targets: [{schedule: primary}]\n", 1)
+	fake := slacktest.NewServer()
+	defer fake.Close()
+	h := newEscHarnessWith(t, conf, t.TempDir(), fake, fake.NewWebhook(), escStart)
+	h.post(t, firing("a"))
+	h.tick(t, escStart.Add(30*time.Minute))
+	want := []string{"<@U05MANAGR> trigger", "<@U05MANAGR> level 2"}
+	if diff := cmp.Diff(want, h.awaitSlack(t, 2)); diff != "" {
+		t.Errorf("Slack messages (-want +got):\n%s", diff)
 	}
 }
