@@ -22,8 +22,14 @@ import (
 	"github.com/klaxonhq/klaxon/pkg/storage"
 )
 
-// CheckConfig loads and builds a config file and says what it holds.
+// CheckConfig loads and builds a config file and says what it holds. It
+// warns, without failing, about times in the next
+// receiverconfig.CoverageHorizon at which nobody would be paged.
 func CheckConfig(path string, out io.Writer, logger *slog.Logger) error {
+	return checkConfigAt(path, time.Now(), out, logger)
+}
+
+func checkConfigAt(path string, now time.Time, out io.Writer, logger *slog.Logger) error {
 	rt, err := receiverconfig.Load(path, logger)
 	if err != nil {
 		return err
@@ -47,8 +53,29 @@ func CheckConfig(path string, out io.Writer, logger *slog.Logger) error {
 	if n := len(c.Users) + len(c.Schedules) + len(c.EscalationPolicies); n > 0 {
 		fmt.Fprintf(out, "  %d users, %d schedules, %d escalation policies\n", len(c.Users), len(c.Schedules), len(c.EscalationPolicies))
 	}
+	warnCoverageGaps(out, rt.CoverageGaps(now, receiverconfig.CoverageHorizon))
 	return nil
 }
+
+// warnCoverageGaps lists each schedule's times with nobody on call that
+// would page nobody, in the schedule's zone.
+func warnCoverageGaps(out io.Writer, gaps []receiverconfig.CoverageGap) {
+	const layout = "2006-01-02 15:04 MST"
+	for _, g := range gaps {
+		policies := "escalation policy " + g.Policies[0]
+		if len(g.Policies) > 1 {
+			policies = "escalation policies " + strings.Join(g.Policies, ", ")
+		}
+		fmt.Fprintf(out, "  warning: schedule %s has nobody on call at these times in the next %s, and neither it nor %s has a fallback: nobody would be paged\n",
+			g.Schedule, days(receiverconfig.CoverageHorizon), policies)
+		for _, gap := range g.Gaps {
+			fmt.Fprintf(out, "    %s until %s\n", gap.From.Format(layout), gap.Until.Format(layout))
+		}
+	}
+}
+
+// days is d in whole days, as "14 days".
+func days(d time.Duration) string { return fmt.Sprintf("%d days", int(d/(24*time.Hour))) }
 
 // SendTest sends a test message through one channel, now, bypassing the
 // store: it answers "alerts are not arriving" by showing whether the

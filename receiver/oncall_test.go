@@ -53,15 +53,20 @@ func TestOnCallCommand(t *testing.T) {
 
 func TestSimulateCommand(t *testing.T) {
 	for _, tc := range []struct {
-		golden string
-		opts   SimulateOptions
+		golden, config string
+		opts           SimulateOptions
 	}{
-		{"simulate-critical.golden", SimulateOptions{Alert: "testdata/payload-firing.json", Route: "critical", Start: aliceWeek}},
-		{"simulate-office-saturday.golden", SimulateOptions{Alert: "testdata/payload-firing.json", Route: "office", Start: saturday, Until: 40 * time.Minute}},
+		{"simulate-critical.golden", "testdata/oncall.yml", SimulateOptions{Alert: "testdata/payload-firing.json", Route: "critical", Start: aliceWeek}},
+		{"simulate-office-saturday.golden", "testdata/oncall.yml",
+			SimulateOptions{Alert: "testdata/payload-firing.json", Route: "office", Start: saturday, Until: 40 * time.Minute}},
+		// Nobody is on call on Saturday for either schedule: the schedule's
+		// fallback, then the policy's, is paged instead.
+		{"simulate-fallback-saturday.golden", "testdata/oncall-fallback.yml",
+			SimulateOptions{Alert: "testdata/payload-firing.json", Route: "office", Start: saturday, Until: 20 * time.Minute}},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
 			var out bytes.Buffer
-			if err := Simulate("testdata/oncall.yml", tc.opts, &out, promslog.NewNopLogger()); err != nil {
+			if err := Simulate(tc.config, tc.opts, &out, promslog.NewNopLogger()); err != nil {
 				t.Fatal(err)
 			}
 			testkit.Golden(t, filepath.Join("testdata", tc.golden), out.String())
@@ -126,5 +131,23 @@ func assertNoOnCallSecrets(t *testing.T, text string) {
 		if strings.Contains(text, s) {
 			t.Errorf("secret %q leaked:\n%s", s, text)
 		}
+	}
+}
+
+// TestCheckConfigCoverageGaps: check-config warns, without failing, about
+// the next 14 days' gaps of a schedule that would page nobody, in the
+// schedule's zone, and not about schedules whose gaps a fallback covers.
+func TestCheckConfigCoverageGaps(t *testing.T) {
+	for _, tc := range []struct{ golden, config string }{
+		{"check-config-oncall-saturday.golden", "testdata/oncall.yml"},
+		{"check-config-fallback-saturday.golden", "testdata/oncall-fallback.yml"},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := checkConfigAt(tc.config, saturday, &out, promslog.NewNopLogger()); err != nil {
+				t.Fatal(err)
+			}
+			testkit.Golden(t, filepath.Join("testdata", tc.golden), out.String())
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/notify/integrations"
 )
 
@@ -41,6 +42,9 @@ type Page struct {
 	By string `json:"by,omitempty"`
 	// Fingerprints are the alerts that joined, for PageNewAlerts.
 	Fingerprints []string `json:"fingerprints,omitempty"`
+	// Fallback is the policy's fallback: paged instead of a target
+	// schedule with nobody on call at Due and no fallback of its own.
+	Fallback *Target `json:"fallback,omitempty"`
 
 	// Users, Mentions and Uncovered are filled by AddRecipients.
 
@@ -50,8 +54,42 @@ type Page struct {
 	// Mentions are the chat IDs of the users and groups paged, by
 	// integration name.
 	Mentions map[string]Mentions `json:"mentions,omitempty"`
-	// Uncovered are the target schedules with nobody on call at Due.
+	// Uncovered are the target schedules, and fallback schedules, with
+	// nobody on call at Due.
 	Uncovered []string `json:"uncovered,omitempty"`
+	// Redirects are the uncovered target schedules whose fallback was
+	// paged instead.
+	Redirects []Redirect `json:"redirects,omitempty"`
+}
+
+// Redirect says that a schedule with nobody on call was replaced by its
+// fallback, or the policy's.
+type Redirect struct {
+	Schedule string `json:"schedule"`
+	To       Target `json:"to"`
+}
+
+// String is "nobody on call for primary; paging user carol instead".
+func (r Redirect) String() string { return r.notify().String() }
+
+func (r Redirect) notify() notify.Redirect {
+	return notify.Redirect{Schedule: r.Schedule, To: r.To.String()}
+}
+
+// NotifyRedirects are the page's redirects as notify.Notification takes
+// them; nil without any.
+func (p *Page) NotifyRedirects() []notify.Redirect {
+	var out []notify.Redirect
+	for _, d := range p.Redirects {
+		out = append(out, d.notify())
+	}
+	return out
+}
+
+// Fallbacks is a Resolver that also knows schedules' own fallbacks, which
+// win over the policy's; receiverconfig.Roster is one.
+type Fallbacks interface {
+	Fallback(schedule string) (Target, bool)
 }
 
 // Mentions are the IDs of the users and groups a page mentions on one
@@ -87,26 +125,60 @@ type Users interface {
 // AddRecipients resolves the page's targets at its due time: schedules to
 // their on-call user through r, users to their chat IDs through u. Either
 // may be nil.
+//
+// A schedule with nobody on call at Due is replaced by its fallback, which
+// r knows if it is a Fallbacks, else by the policy's, p.Fallback; the
+// replacement is recorded in p.Redirects. A fallback is followed one hop
+// only: a fallback schedule with nobody on call pages nobody, so
+// fallbacks never loop.
 func (p *Page) AddRecipients(r Resolver, u Users) {
-	p.Users, p.Mentions, p.Uncovered = nil, nil, nil
+	p.Users, p.Mentions, p.Uncovered, p.Redirects = nil, nil, nil, nil
 	for _, t := range p.Targets {
-		switch {
-		case t.Schedule != "":
-			user, ok := "", false
-			if r != nil {
-				user, ok = r.OnCall(t.Schedule, p.Due)
-			}
-			if !ok || user == "" {
-				p.Uncovered = appendNew(p.Uncovered, t.Schedule)
-				continue
-			}
-			p.addUser(user, u)
-		case t.User != "":
-			p.addUser(t.User, u)
-		case t.Group.ID != "":
-			p.mention(t.Group.Integration, func(m *Mentions) { m.Groups = appendNew(m.Groups, t.Group.ID) })
+		if p.add(t, r, u) {
+			continue
+		}
+		fb, ok := p.fallback(t.Schedule, r)
+		if !ok || slices.ContainsFunc(p.Redirects, func(d Redirect) bool { return d.Schedule == t.Schedule }) {
+			continue
+		}
+		p.Redirects = append(p.Redirects, Redirect{Schedule: t.Schedule, To: fb})
+		p.add(fb, r, u)
+	}
+}
+
+// add pages one target; false for a schedule with nobody on call at Due,
+// which it records in p.Uncovered.
+func (p *Page) add(t Target, r Resolver, u Users) bool {
+	switch {
+	case t.Schedule != "":
+		user, ok := "", false
+		if r != nil {
+			user, ok = r.OnCall(t.Schedule, p.Due)
+		}
+		if !ok || user == "" {
+			p.Uncovered = appendNew(p.Uncovered, t.Schedule)
+			return false
+		}
+		p.addUser(user, u)
+	case t.User != "":
+		p.addUser(t.User, u)
+	case t.Group.ID != "":
+		p.mention(t.Group.Integration, func(m *Mentions) { m.Groups = appendNew(m.Groups, t.Group.ID) })
+	}
+	return true
+}
+
+// fallback is the schedule's own fallback, else the policy's.
+func (p *Page) fallback(schedule string, r Resolver) (Target, bool) {
+	if f, ok := r.(Fallbacks); ok {
+		if t, ok := f.Fallback(schedule); ok {
+			return t, true
 		}
 	}
+	if p.Fallback != nil {
+		return *p.Fallback, true
+	}
+	return Target{}, false
 }
 
 func (p *Page) addUser(user string, u Users) {

@@ -36,7 +36,10 @@ type Policy struct {
 	// AckTimeout re-pages an incident that is still firing this long after
 	// it was acknowledged; 0 never does.
 	AckTimeout time.Duration `yaml:"ack_timeout"`
-	Levels     []Level       `yaml:"levels"`
+	// Fallback, when set, is paged instead of a level's schedule that has
+	// nobody on call at the page's due time and no fallback of its own.
+	Fallback *Target `yaml:"fallback"`
+	Levels   []Level `yaml:"levels"`
 }
 
 // Level is one step of a policy.
@@ -125,6 +128,12 @@ func (p *Policy) Check(known func(kind, name string) bool) error {
 			if !known(kind, name) {
 				errs = append(errs, fmt.Errorf("escalation policy %q, level %d: unknown %s %q", p.Name, i+1, kind, name))
 			}
+		}
+	}
+	if p.Fallback != nil {
+		kind, name := p.Fallback.kind()
+		if (kind == TargetSchedule || kind == TargetUser) && !known(kind, name) {
+			errs = append(errs, fmt.Errorf("escalation policy %q, fallback: unknown %s %q", p.Name, kind, name))
 		}
 	}
 	return errors.Join(errs...)

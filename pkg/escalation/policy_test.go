@@ -192,7 +192,13 @@ escalation_policies:
   - name: default
     repeats: 2
     levels: [{delay: 0s, targets: [{user: a}]}]
-`, `receiver.yml:4: unknown key "repeats" (known keys: ack_timeout, levels, loop_after, name, repeat)`},
+`, `receiver.yml:4: unknown key "repeats" (known keys: ack_timeout, fallback, levels, loop_after, name, repeat)`},
+		{"fallback with two targets", `
+escalation_policies:
+  - name: default
+    fallback: {user: a, schedule: b}
+    levels: [{delay: 0s, targets: [{user: a}]}]
+`, `receiver.yml:4: a target needs exactly one of schedule, user, slack_user_group or discord_role (it has 2)`},
 		{"unknown level key", `
 escalation_policies:
   - name: default
@@ -242,6 +248,7 @@ escalation_policies:
       - {delay: 30m, targets: [{user: senior}, {discord_role: "123456789012345678"}]}
       - {delay: 1h, targets: [{schedule: secondary}, {user: ghost}]}
   - name: other
+    fallback: {user: nobody}
     levels:
       - {delay: 0s, targets: [{schedule: nights}]}
 `
@@ -256,11 +263,12 @@ escalation_policies:
 	err := f.EscalationPolicies.Check(known)
 	want := `escalation policy "default", level 3: unknown schedule "secondary"
 escalation policy "default", level 3: unknown user "ghost"
-escalation policy "other", level 1: unknown schedule "nights"`
+escalation policy "other", level 1: unknown schedule "nights"
+escalation policy "other", fallback: unknown user "nobody"`
 	if err == nil || err.Error() != want {
 		t.Errorf("error:\n got %v\nwant %s", err, want)
 	}
-	wantAsked := []string{"schedule primary", "user senior", "schedule secondary", "user ghost", "schedule nights"}
+	wantAsked := []string{"schedule primary", "user senior", "schedule secondary", "user ghost", "schedule nights", "user nobody"}
 	if diff := cmp.Diff(wantAsked, asked); diff != "" {
 		t.Errorf("lookups (-want +got):\n%s", diff)
 	}

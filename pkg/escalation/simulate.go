@@ -95,7 +95,7 @@ func (p Page) describe() string {
 		name string
 		ids  []string
 	}
-	lists := []list{{"users", p.Users}, {"nobody on call for", p.Uncovered}}
+	lists := []list{{"users", p.Users}, {"nobody on call for", p.unredirected()}}
 	for _, in := range integrations.Chats() {
 		m := p.Mentions[in.Name]
 		lists = append(lists, list{in.Name, in.Chat.Mentions(m.Users, m.Groups)})
@@ -105,7 +105,22 @@ func (p Page) describe() string {
 			parts = append(parts, list.name+" "+strings.Join(list.ids, " "))
 		}
 	}
+	for _, d := range p.Redirects {
+		parts = append(parts, d.String())
+	}
 	return strings.Join(parts, "; ")
+}
+
+// unredirected are the uncovered schedules that no fallback replaced;
+// the redirects say the others.
+func (p Page) unredirected() []string {
+	var out []string
+	for _, s := range p.Uncovered {
+		if !slices.ContainsFunc(p.Redirects, func(d Redirect) bool { return d.Schedule == s }) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // offset formats d as +h:mm:ss.

@@ -180,11 +180,12 @@ func (s *State) repage(p *Policy, kind PageKind, at time.Time) Page {
 
 func (s *State) page(p *Policy, kind PageKind, at time.Time) Page {
 	return Page{
-		Level:   s.Level,
-		Loop:    s.Loop,
-		Kind:    kind,
-		Targets: slices.Clone(p.Levels[s.Level-1].Targets),
-		Due:     at,
+		Level:    s.Level,
+		Loop:     s.Loop,
+		Kind:     kind,
+		Targets:  slices.Clone(p.Levels[s.Level-1].Targets),
+		Fallback: p.Fallback,
+		Due:      at,
 	}
 }
 

@@ -340,7 +340,8 @@ func pageDeliveries(rt *receiverconfig.Runtime, logger *slog.Logger, route strin
 		page.AddRecipients(rt.Roster, rt.Roster)
 	}
 	if len(page.Uncovered) > 0 {
-		logger.Warn("nobody on call to page", "route", route, "level", page.Level, "schedules", page.Uncovered)
+		logger.Warn("nobody on call to page", "route", route, "level", page.Level, "schedules", page.Uncovered,
+			"fallbacks", len(page.Redirects))
 	}
 	var out []store.NewDelivery
 	for _, name := range r.Channels {
@@ -352,6 +353,7 @@ func pageDeliveries(rt *receiverconfig.Runtime, logger *slog.Logger, route strin
 		env := &notify.Envelope{Message: msg, Kind: kind, Level: page.Level, AckedBy: page.By}
 		if kind == notify.KindEscalate {
 			env.Mentions = page.MentionsOn(ch.Integration, chat)
+			env.Redirects = page.NotifyRedirects()
 		}
 		data, err := env.Encode()
 		if err != nil {

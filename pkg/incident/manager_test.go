@@ -75,7 +75,13 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	cfg, err := receiverconfig.Parse("test.yml", []byte(policyConfig))
+	return newRigWith(t, policyConfig)
+}
+
+// newRigWith is newRig on another config.
+func newRigWith(t *testing.T, config string) *rig {
+	t.Helper()
+	cfg, err := receiverconfig.Parse("test.yml", []byte(config))
 	if err != nil {
 		t.Fatal(err)
 	}

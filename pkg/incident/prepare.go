@@ -34,8 +34,10 @@ func (m *Manager) mentions(rt *receiverconfig.Runtime, n *notify.Notification, n
 		return nil
 	}
 	if len(page.Uncovered) > 0 {
-		m.logger.Warn("nobody on call to mention", "route", n.Route, "channel", n.Channel, "schedules", page.Uncovered)
+		m.logger.Warn("nobody on call to mention", "route", n.Route, "channel", n.Channel, "schedules", page.Uncovered,
+			"fallbacks", len(page.Redirects))
 	}
+	n.Redirects = page.NotifyRedirects()
 	return page.MentionsOn(ch.Integration, chat)
 }
 
@@ -50,7 +52,7 @@ func FirstPage(rt *receiverconfig.Runtime, route string, at time.Time) (escalati
 	if !ok || len(p.Levels) == 0 {
 		return escalation.Page{}, false
 	}
-	page := escalation.Page{Level: 1, Loop: 1, Kind: escalation.PageEscalate, Targets: p.Levels[0].Targets, Due: at}
+	page := escalation.Page{Level: 1, Loop: 1, Kind: escalation.PageEscalate, Targets: p.Levels[0].Targets, Fallback: p.Fallback, Due: at}
 	page.AddRecipients(rt.Roster, rt.Roster)
 	return page, true
 }

@@ -100,7 +100,7 @@ func pagedNow(rt *receiverconfig.Runtime, st escalation.State, now time.Time) []
 	if !ok || st.Level < 1 || st.Level > len(p.Levels) {
 		return nil
 	}
-	page := escalation.Page{Level: st.Level, Loop: st.Loop, Targets: p.Levels[st.Level-1].Targets, Due: now}
+	page := escalation.Page{Level: st.Level, Loop: st.Loop, Targets: p.Levels[st.Level-1].Targets, Fallback: p.Fallback, Due: now}
 	page.AddRecipients(rt.Roster, rt.Roster)
 	return page.Users
 }

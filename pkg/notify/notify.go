@@ -65,6 +65,9 @@ type Notification struct {
 	Mentions []string
 	// Level is the escalation level an escalate message pages, from 1.
 	Level int
+	// Redirects are added by escalation: the schedules with nobody on
+	// call whose fallback the message pages instead.
+	Redirects []Redirect
 	// AckedBy names who acknowledged the incident, for an acknowledged
 	// message.
 	AckedBy string
@@ -75,6 +78,28 @@ type Notification struct {
 	CreatedAt time.Time
 }
 
+// Redirect says that escalation paged a fallback because nobody was on
+// call for a schedule.
+type Redirect struct {
+	Schedule string `json:"schedule"`
+	// To names the fallback as "user carol" or "schedule secondary".
+	To string `json:"to"`
+}
+
+// String is "nobody on call for primary; paging user carol instead".
+func (r Redirect) String() string {
+	return "nobody on call for " + r.Schedule + "; paging " + r.To + " instead"
+}
+
+// RedirectNote is n's redirects, one a line; empty without any.
+func (n *Notification) RedirectNote() string {
+	lines := make([]string, len(n.Redirects))
+	for i, r := range n.Redirects {
+		lines[i] = r.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
 // Envelope is the outbox payload of an escalate or acknowledged
 // notification: the incident's last Alertmanager payload with what the
 // escalation adds to it.
@@ -83,8 +108,10 @@ type Envelope struct {
 	Kind     Kind           `json:"kind"`
 	Level    int            `json:"level,omitempty"`
 	Mentions []string       `json:"mentions,omitempty"`
-	AckedBy  string         `json:"acked_by,omitempty"`
-	AckURL   string         `json:"ack_url,omitempty"`
+	// Redirects are copied into Notification.Redirects.
+	Redirects []Redirect `json:"redirects,omitempty"`
+	AckedBy   string     `json:"acked_by,omitempty"`
+	AckURL    string     `json:"ack_url,omitempty"`
 }
 
 // Encode returns e as JSON, as stored in the outbox.

@@ -8,6 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/klaxonhq/klaxon/pkg/escalation"
 	"github.com/klaxonhq/klaxon/pkg/notify"
 	"github.com/klaxonhq/klaxon/pkg/notify/integrations"
 	"github.com/klaxonhq/klaxon/pkg/yamlconf"
@@ -40,8 +41,14 @@ type ScheduleConfig struct {
 	Layers []LayerConfig `yaml:"layers"`
 	// Overrides beat every layer; a later override beats an earlier one.
 	Overrides []OverrideConfig `yaml:"overrides"`
+	// Fallback, when set, is paged instead of the schedule when an
+	// escalation level pages it and nobody is on call. It is written as
+	// an escalation level's target: a user, another schedule or a chat
+	// group. A fallback schedule is followed one hop only: if nobody is
+	// on call for it either, nobody is paged.
+	Fallback *escalation.Target `yaml:"fallback"`
 
-	line int
+	line, fallbackLine int
 }
 
 // LayerConfig is one rotation of a schedule.
@@ -161,6 +168,9 @@ func (s *ScheduleConfig) UnmarshalYAML(node *yaml.Node) error {
 		return err
 	}
 	s.line = node.Line
+	if s.Fallback != nil {
+		s.fallbackLine = yamlconf.ValueNode(node, "fallback").Line
+	}
 	if err := s.checkOwn(); err != nil {
 		return yamlconf.Errorf(node, "%v", err)
 	}

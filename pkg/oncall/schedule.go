@@ -19,6 +19,8 @@ import (
 	_ "time/tzdata"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/klaxonhq/klaxon/pkg/escalation"
 )
 
 // User is a person who can be on call.
@@ -51,6 +53,7 @@ type Schedule struct {
 	loc       *time.Location
 	layers    []*layer // lowest first
 	overrides []override
+	fallback  *escalation.Target
 }
 
 // override is a compiled OverrideConfig.
@@ -99,6 +102,11 @@ func Compile(users []UserConfig, schedules []ScheduleConfig) (*Directory, map[st
 			out[sc.Name] = s
 		}
 	}
+	for i := range schedules {
+		if err := checkFallback(&schedules[i], dir, schedules); err != nil {
+			errs = append(errs, lineError(schedules[i].fallbackLine, err))
+		}
+	}
 	if err := joinErrors(errs); err != nil {
 		return nil, nil, err
 	}
@@ -130,7 +138,7 @@ func compileSchedule(sc *ScheduleConfig, dir *Directory) (*Schedule, []error) {
 		return nil, []error{lineError(sc.line, err)}
 	}
 	loc, _ := loadZone(sc.TimeZone)
-	s := &Schedule{name: sc.Name, loc: loc}
+	s := &Schedule{name: sc.Name, loc: loc, fallback: sc.Fallback}
 	var errs []error
 	seen := map[string]bool{}
 	for i := range sc.Layers {
@@ -166,6 +174,32 @@ func compileSchedule(sc *ScheduleConfig, dir *Directory) (*Schedule, []error) {
 		return nil, errs
 	}
 	return s, nil
+}
+
+// checkFallback wants the schedule's fallback, if any, to name a user or
+// another schedule that exists.
+func checkFallback(sc *ScheduleConfig, dir *Directory, schedules []ScheduleConfig) error {
+	f := sc.Fallback
+	switch {
+	case f == nil:
+		return nil
+	case f.User != "":
+		return knownUser(dir, f.User, fmt.Sprintf("fallback of schedule %q", sc.Name))
+	case f.Schedule == sc.Name:
+		return fmt.Errorf("schedule %q: fallback names the schedule itself", sc.Name)
+	case f.Schedule != "" && !slices.ContainsFunc(schedules, func(o ScheduleConfig) bool { return o.Name == f.Schedule }):
+		return fmt.Errorf("schedule %q: fallback names schedule %q, which is not defined", sc.Name, f.Schedule)
+	}
+	return nil
+}
+
+// Fallback is the target paged instead of the schedule when nobody is on
+// call; false when it has none.
+func (s *Schedule) Fallback() (escalation.Target, bool) {
+	if s.fallback == nil {
+		return escalation.Target{}, false
+	}
+	return *s.fallback, true
 }
 
 // checkParticipants reports participants that are not users.

@@ -100,8 +100,15 @@ type escHarness struct {
 // harness may reopen.
 func newEscHarness(t *testing.T, dir string, fake *slacktest.Server, webhookURL string, now time.Time) *escHarness {
 	t.Helper()
+	return newEscHarnessWith(t, escConfig, dir, fake, webhookURL, now)
+}
+
+// newEscHarnessWith is newEscHarness with another config, a format like
+// escConfig's.
+func newEscHarnessWith(t *testing.T, config, dir string, fake *slacktest.Server, webhookURL string, now time.Time) *escHarness {
+	t.Helper()
 	file := filepath.Join(dir, "receiver.yml")
-	conf := fmt.Sprintf(escConfig, webhookURL, filepath.Join(dir, "receiver.db"))
+	conf := fmt.Sprintf(config, webhookURL, filepath.Join(dir, "receiver.db"))
 	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -130,6 +130,8 @@ func TestOnCallConfigBad(t *testing.T) {
 			`testdata/bad-oncall-unknown-user.yml:11: override in schedule "primary" names user "frank", which is not defined (users: alice)`},
 		{"bad-policy-unknown-target.yml", `:11: escalation policy "default", level 1: unknown schedule "primry"` + "\n" +
 			`testdata/bad-policy-unknown-target.yml:15: escalation policy "default", level 2: unknown user "senior"`},
+		{"bad-fallback-unknown.yml", `:8: fallback of schedule "primary" names user "carol", which is not defined (users: alice)` + "\n" +
+			`testdata/bad-fallback-unknown.yml:14: escalation policy "default", fallback: unknown schedule "secondary"`},
 		{"bad-route-unknown-policy.yml", `:3: route "critical" names escalation policy "defualt", which is not defined (escalation policies: default)`},
 		{"bad-oncall-several.yml", `:4: user name "alice" is used twice` + "\n" +
 			`testdata/bad-oncall-several.yml:9: layer "layer-1" of schedule "primary" names user "bob", which is not defined (users: alice)` + "\n" +

@@ -450,6 +450,10 @@ func targetNodes(policy *yaml.Node) []*yaml.Node {
 			out = append(out, targets.Content...)
 		}
 	}
+	// Check asks about the fallback after the levels.
+	if fallback := yamlconf.ValueNode(policy, "fallback"); fallback != policy {
+		out = append(out, fallback)
+	}
 	return out
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -110,9 +111,20 @@ type Roster struct {
 }
 
 var (
-	_ escalation.Resolver = (*Roster)(nil)
-	_ escalation.Users    = (*Roster)(nil)
+	_ escalation.Resolver  = (*Roster)(nil)
+	_ escalation.Users     = (*Roster)(nil)
+	_ escalation.Fallbacks = (*Roster)(nil)
 )
+
+// Fallback is the named schedule's own fallback; false for an unknown
+// schedule or one without.
+func (r *Roster) Fallback(schedule string) (escalation.Target, bool) {
+	s, ok := r.Schedules[schedule]
+	if !ok {
+		return escalation.Target{}, false
+	}
+	return s.Fallback()
+}
 
 // OnCall is who is on call for the named schedule at at; false for an
 // unknown schedule or a gap.
@@ -250,4 +262,59 @@ func (rt *Runtime) AckURL(incident string, now time.Time) (string, error) {
 		return "", err
 	}
 	return signer.URL(ext, incident, now.Add(acklink.DefaultLifetime)), nil
+}
+
+// CoverageHorizon is how far ahead check-config looks for gaps that would
+// page nobody.
+const CoverageHorizon = 14 * 24 * time.Hour
+
+// CoverageGap is a schedule's time with nobody on call, in its zone, that
+// would page nobody: the schedule has no fallback, nor do Policies, the
+// escalation policies that page it.
+type CoverageGap struct {
+	Schedule string
+	Policies []string
+	Gaps     []oncall.Shift
+}
+
+// CoverageGaps lists, in config order, each schedule that an escalation
+// policy without a fallback pages, that has no fallback of its own and
+// that has nobody on call at times in [from, from+horizon).
+func (rt *Runtime) CoverageGaps(from time.Time, horizon time.Duration) []CoverageGap {
+	var out []CoverageGap
+	for _, sc := range rt.Config.Schedules {
+		s, ok := rt.Roster.Schedules[sc.Name]
+		if !ok {
+			continue
+		}
+		if _, has := s.Fallback(); has {
+			continue
+		}
+		policies := rt.policiesWithoutFallback(sc.Name)
+		if len(policies) == 0 {
+			continue
+		}
+		if gaps := s.Gaps(from, from.Add(horizon)); len(gaps) > 0 {
+			out = append(out, CoverageGap{Schedule: sc.Name, Policies: policies, Gaps: gaps})
+		}
+	}
+	return out
+}
+
+// policiesWithoutFallback names the escalation policies without a
+// fallback that page the schedule at some level.
+func (rt *Runtime) policiesWithoutFallback(schedule string) []string {
+	var out []string
+	for _, p := range rt.Config.EscalationPolicies {
+		if p.Fallback != nil {
+			continue
+		}
+		pages := slices.ContainsFunc(p.Levels, func(l escalation.Level) bool {
+			return slices.ContainsFunc(l.Targets, func(t escalation.Target) bool { return t.Schedule == schedule })
+		})
+		if pages {
+			out = append(out, p.Name)
+		}
+	}
+	return out
 }

@@ -31,6 +31,7 @@ func (n *Notifier) escalationMessage(logger *slog.Logger, nt *notify.Notificatio
 		return
 	}
 	headline := fmt.Sprintf("**%s** is still firing and not acknowledged: escalated to level %d", title, nt.Level)
+	headline = withRedirects(headline, nt)
 	if ack := ackLink(nt); ack != "" {
 		headline += "\n" + ack
 	}
@@ -45,6 +46,16 @@ func (n *Notifier) escalationMessage(logger *slog.Logger, nt *notify.Notificatio
 	}
 	msg.Embeds = []embed{e}
 	msg.Content, msg.AllowedMentions = n.mentions(logger, nt, headline)
+}
+
+// withRedirects adds to a message's content, on a line of its own each,
+// the schedules with nobody on call whose fallback escalation pages
+// instead.
+func withRedirects(content string, nt *notify.Notification) string {
+	if note := nt.RedirectNote(); note != "" {
+		return content + "\n" + escape(note)
+	}
+	return content
 }
 
 // groupTitle names the group as the default per-alert title does.

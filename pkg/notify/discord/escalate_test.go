@@ -65,3 +65,23 @@ func TestEscalationListBounded(t *testing.T) {
 		t.Errorf("description ends %q, want …and 57 more", d[max(0, len(d)-40):])
 	}
 }
+
+// TestRedirectsShown: an escalate or trigger message whose page went to a
+// fallback says so in its content, escaped, and one without says nothing
+// of it.
+func TestRedirectsShown(t *testing.T) {
+	escalated := firingPair()
+	escalated.Kind, escalated.Level = notify.KindEscalate, 2
+	for _, n := range []*notify.Notification{escalated, firingPair()} {
+		plain, _ := send(t, mentionsYAML, n)
+		if strings.Contains(plain.Body.Content, "nobody on call") {
+			t.Errorf("%s without redirects: content %q", n.Kind, plain.Body.Content)
+		}
+		n.Redirects = []notify.Redirect{{Schedule: "primary_eu", To: "user senior"}}
+		got, _ := send(t, mentionsYAML, n)
+		want := `nobody on call for primary\_eu; paging user senior instead`
+		if !strings.Contains(got.Body.Content, want) {
+			t.Errorf("%s content %q, want it to contain %q", n.Kind, got.Body.Content, want)
+		}
+	}
+}

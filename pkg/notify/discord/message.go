@@ -129,7 +129,7 @@ func (n *Notifier) build(nt *notify.Notification) (*message, error) {
 		flatten(msg.Embeds)
 	}
 	fit(logger, msg.Embeds)
-	summary := summaryLine(nt, len(alerts)+int(nt.Message.TruncatedAlerts), len(shown))
+	summary := withRedirects(summaryLine(nt, len(alerts)+int(nt.Message.TruncatedAlerts), len(shown)), nt)
 	if ack := ackLink(nt); ack != "" {
 		summary += "\n" + ack
 	}

@@ -40,7 +40,21 @@ func (r *renderer) escalationMessage(tmpl *notify.Template, n *notify.Notificati
 	if mentions != "" {
 		headline = mentions + " " + headline
 	}
-	return headline, att, nil
+	return withRedirects(headline, n), att, nil
+}
+
+// withRedirects adds to a message's top-level text, on a line of its
+// own each, the schedules with nobody on call whose fallback escalation
+// pages instead. Schedule and user names need no escaping.
+func withRedirects(text string, n *notify.Notification) string {
+	note := n.RedirectNote()
+	switch {
+	case note == "":
+		return text
+	case text == "":
+		return note
+	}
+	return text + "\n" + note
 }
 
 // escalationList is each firing alert's name, summary and runbook, at most

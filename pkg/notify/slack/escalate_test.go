@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -84,5 +85,24 @@ func TestEscalationListBounded(t *testing.T) {
 	want := "_and 57 more_"
 	if got := text[len(text)-len(want):]; got != want {
 		t.Errorf("attachment text ends %q, want %q", got, want)
+	}
+}
+
+// TestRedirectsShown: an escalate or trigger message whose page went to a
+// fallback says so in its text, after the mentions, and one without says
+// nothing of it.
+func TestRedirectsShown(t *testing.T) {
+	const note = "nobody on call for primary; paging user senior instead"
+	trigger := firingTwo()
+	for _, n := range []*notify.Notification{escalated(2, "U012AB3CD"), trigger} {
+		plain := send(t, mentionsConfig, n, nil).Message.Text
+		if strings.Contains(plain, "nobody on call") {
+			t.Errorf("%s without redirects: text %q", n.Kind, plain)
+		}
+		n.Redirects = []notify.Redirect{{Schedule: "primary", To: "user senior"}}
+		text := send(t, mentionsConfig, n, nil).Message.Text
+		if text != plain+"\n"+note {
+			t.Errorf("%s text:\n got %q\nwant %q", n.Kind, text, plain+"\n"+note)
+		}
 	}
 }

@@ -88,7 +88,7 @@ func (s *Notifier) build(n *notify.Notification) (*message, error) {
 			return nil, err
 		}
 	}
-	return s.finish(r, n, s.mentions(n), att), nil
+	return s.finish(r, n, withRedirects(s.mentions(n), n), att), nil
 }
 
 // finish is the message of text and att, logging what r had to shorten.
