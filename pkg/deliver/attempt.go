@@ -149,7 +149,7 @@ func (d *Deliverer) notification(del store.Delivery) (*notify.Notification, erro
 		return nil, err
 	}
 	n.Message, n.Mentions, n.Level = env.Message, env.Mentions, env.Level
-	n.AckedBy, n.AckURL = env.AckedBy, env.AckURL
+	n.AckedBy, n.AckURL, n.Redirects = env.AckedBy, env.AckURL, env.Redirects
 	if d.opts.Preparer != nil {
 		d.opts.Preparer.Prepare(n)
 	}

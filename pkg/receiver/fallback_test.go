@@ -51,7 +51,7 @@ func TestFallbackInGap(t *testing.T) {
 }
 
 // TestFallbackAtLevel2 pages a later level's schedule in a gap: the
-// escalate message mentions the policy's fallback.
+// escalate message mentions the policy's fallback, and says why.
 func TestFallbackAtLevel2(t *testing.T) {
 	conf := strings.Replace(fallbackConfig(false), `from: "09:00"`, `from: "10:00"`, 1)
 	conf = strings.Replace(conf, "        targets: [{user: senior}]\n", "        targets: [{schedule: primary}]\n", 1)
@@ -60,8 +60,14 @@ func TestFallbackAtLevel2(t *testing.T) {
 	h := newEscHarnessWith(t, conf, t.TempDir(), fake, fake.NewWebhook(), escStart)
 	h.post(t, firing("a"))
 	h.tick(t, escStart.Add(30*time.Minute))
-	want := []string{"<@U05MANAGR> trigger", "<@U05MANAGR> level 2"}
+	const note = "nobody on call for primary; paging user manager instead"
+	want := []string{"<@U05MANAGR> trigger", "<@U05MANAGR> level 2\n" + note}
 	if diff := cmp.Diff(want, h.awaitSlack(t, 2)); diff != "" {
 		t.Errorf("Slack messages (-want +got):\n%s", diff)
+	}
+	for i, r := range fake.Received() {
+		if !strings.Contains(r.Message.Text, note) {
+			t.Errorf("Slack message %d: %q, want it to say %q", i+1, r.Message.Text, note)
+		}
 	}
 }
