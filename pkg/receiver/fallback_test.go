@@ -59,6 +59,7 @@ func TestFallbackAtLevel2(t *testing.T) {
 	defer fake.Close()
 	h := newEscHarnessWith(t, conf, t.TempDir(), fake, fake.NewWebhook(), escStart)
 	h.post(t, firing("a"))
+	h.awaitSlack(t, 1) // the trigger on its own, not in a digest with level 2
 	h.tick(t, escStart.Add(30*time.Minute))
 	const note = "nobody on call for primary; paging user manager instead"
 	want := []string{"<@U05MANAGR> trigger", "<@U05MANAGR> level 2\n" + note}
