@@ -53,13 +53,14 @@ func checkConfigAt(path string, now time.Time, out io.Writer, logger *slog.Logge
 	if n := len(c.Users) + len(c.Schedules) + len(c.EscalationPolicies); n > 0 {
 		fmt.Fprintf(out, "  %d users, %d schedules, %d escalation policies\n", len(c.Users), len(c.Schedules), len(c.EscalationPolicies))
 	}
-	warnCoverageGaps(out, rt.CoverageGaps(now, receiverconfig.CoverageHorizon))
+	warnCoverageGaps(out, rt.CoverageGaps(now, receiverconfig.CoverageHorizon), now.Add(receiverconfig.CoverageHorizon))
 	return nil
 }
 
 // warnCoverageGaps lists each schedule's times with nobody on call that
-// would page nobody, in the schedule's zone.
-func warnCoverageGaps(out io.Writer, gaps []receiverconfig.CoverageGap) {
+// would page nobody, in the schedule's zone. A gap that reaches end, the
+// end of the days looked at, may go on past it, and says so.
+func warnCoverageGaps(out io.Writer, gaps []receiverconfig.CoverageGap, end time.Time) {
 	const layout = "2006-01-02 15:04 MST"
 	for _, g := range gaps {
 		policies := "escalation policy " + g.Policies[0]
@@ -69,6 +70,10 @@ func warnCoverageGaps(out io.Writer, gaps []receiverconfig.CoverageGap) {
 		fmt.Fprintf(out, "  warning: schedule %s has nobody on call at these times in the next %s, and neither it nor %s has a fallback: nobody would be paged\n",
 			g.Schedule, days(receiverconfig.CoverageHorizon), policies)
 		for _, gap := range g.Gaps {
+			if !gap.Until.Before(end) {
+				fmt.Fprintf(out, "    %s until at least %s, where the %s end\n", gap.From.Format(layout), gap.Until.Format(layout), days(receiverconfig.CoverageHorizon))
+				continue
+			}
 			fmt.Fprintf(out, "    %s until %s\n", gap.From.Format(layout), gap.Until.Format(layout))
 		}
 	}
