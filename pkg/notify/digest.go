@@ -56,12 +56,16 @@ type DigestItem struct {
 	Level   int
 	AckedBy string
 	AckURL  string
+	// Redirect says whom escalation paged for a schedule with nobody on
+	// call (Notification.Redirects), on one line; "" when nobody else.
+	Redirect string
 }
 
 // NewDigestItem reads what a digest line says of n.
 func NewDigestItem(n *Notification) DigestItem {
 	m := n.Message
-	it := DigestItem{Kind: n.Kind, Level: n.Level, AckedBy: n.AckedBy, AckURL: n.AckURL}
+	it := DigestItem{Kind: n.Kind, Level: n.Level, AckedBy: n.AckedBy, AckURL: n.AckURL,
+		Redirect: strings.ReplaceAll(n.RedirectNote(), "\n", "; ")}
 	if m == nil {
 		return it
 	}

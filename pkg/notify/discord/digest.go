@@ -150,6 +150,10 @@ func digestLineOf(nt *notify.Notification) notify.DigestLine {
 	}
 	head, _ = notify.Truncate(head, maxDigestHead)
 	var tail string
+	if it.Redirect != "" {
+		note, _ := notify.Truncate(it.Redirect, maxDigestHead)
+		tail += " · " + escape(note)
+	}
 	if l, ok := mdLink("Runbook", it.Runbook); ok && runes(l) <= maxDigestLink {
 		tail += " · " + l
 	}

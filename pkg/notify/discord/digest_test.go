@@ -36,6 +36,7 @@ func digestSet() []*notify.Notification {
 	resolved.ID = 3
 	escalated := *latency
 	escalated.ID, escalated.Kind, escalated.Level = 4, notify.KindEscalate, 2
+	escalated.Redirects = []notify.Redirect{{Schedule: "payments-primary", To: "user senior"}}
 	escalated.Mentions, escalated.AckURL = []string{"<@555555555555555555>"}, ackURL
 	acked := group(notify.KindAcknowledged, alert.StatusFiring, mkAlert("PostgresDown", "db-1:5432", alert.StatusFiring, runbook("db-1")))
 	acked.Message.GroupKey = `{}:{alertname="PostgresDown"}`

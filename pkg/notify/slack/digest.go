@@ -129,6 +129,9 @@ func (r *renderer) digestLine(n *notify.Notification) notify.DigestLine {
 		head += " · " + r.field("tag", oneLine(tag), maxDigestTag)
 	}
 	var tail string
+	if it.Redirect != "" {
+		tail += " · " + r.field("redirect", it.Redirect, maxDigestHead)
+	}
 	for _, link := range []struct{ url, label string }{{it.Runbook, "Runbook"}, {it.AckURL, "Acknowledge"}} {
 		if l := r.digestLink(link.url, link.label); l != "" {
 			tail += " · " + l

@@ -39,6 +39,7 @@ func digestSet() []*notify.Notification {
 	resolved.ID = 3
 	escalated := *latency
 	escalated.ID, escalated.Kind, escalated.Level, escalated.Mentions, escalated.AckURL = 4, notify.KindEscalate, 2, []string{"U0ESC0001"}, ackURL
+	escalated.Redirects = []notify.Redirect{{Schedule: "api-primary", To: "user senior"}}
 	acked := notification(notify.KindAcknowledged, alert.StatusFiring, errorRateAlert("db-1:5432", alert.StatusFiring))
 	acked.Message.GroupKey = `{}:{alertname="PostgresDown"}`
 	acked.Message.CommonLabels["alertname"], acked.Message.Alerts[0].Labels["alertname"] = "PostgresDown", "PostgresDown"
