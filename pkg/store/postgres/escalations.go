@@ -40,15 +40,6 @@ const upsertEscalation = `INSERT INTO escalations
 		state = excluded.state, next_at = excluded.next_at, lease_until = 0,
 		updated_at = excluded.updated_at, notification_id = excluded.notification_id`
 
-// accepted is the notification an escalation refers to: the incident's
-// latest accepted payload.
-type accepted struct {
-	id      int64
-	payload []byte
-	// route is the escalation's route when it is created.
-	route string
-}
-
 // UpdateEscalation runs fn with the incident's escalation and applies its
 // change in one transaction that holds the incident's lock, so that calls
 // on one incident (and Ingest), on any replica, are serialised. Times are
@@ -64,8 +55,7 @@ func (s *Store) UpdateEscalation(ctx context.Context, incidentKey string, fn fun
 		if err := lockIncidents(ctx, tx, incidentKey); err != nil {
 			return err
 		}
-		_, err := escalateTx(ctx, tx, incidentKey, accepted{}, s.opts.Now(), fn)
-		return err
+		return escalateTx(ctx, tx, incidentKey, s.opts.Now(), fn)
 	})
 	if ce := (*callerError)(nil); errors.As(err, &ce) {
 		return fmt.Errorf("updating escalation of incident %s: %w", incidentKey, ce.err)
@@ -73,54 +63,49 @@ func (s *Store) UpdateEscalation(ctx context.Context, incidentKey string, fn fun
 	return err
 }
 
-// Statements of escalateTx, which runs within Ingest as well.
+// Statements of escalateTx. Ingest decides escalations in Go instead
+// (ingestplan.go) and writes them with its own statements.
 const (
-	selectEscalation          = `SELECT ` + escalationColumns + `, e.notification_id FROM escalations AS e WHERE e.incident_key = $1`
-	setEscalationNotification = `UPDATE escalations SET notification_id = $1 WHERE incident_key = $2`
-	latestNotificationID      = `SELECT coalesce(max(id), 0) FROM notifications WHERE incident_key = $1`
-	incidentRoute             = `SELECT route FROM incidents WHERE incident_key = $1`
-	deleteEscalation          = `DELETE FROM escalations WHERE incident_key = $1`
+	selectEscalation     = `SELECT ` + escalationColumns + `, e.notification_id FROM escalations AS e WHERE e.incident_key = $1`
+	latestNotificationID = `SELECT coalesce(max(id), 0) FROM notifications WHERE incident_key = $1`
+	incidentRoute        = `SELECT route FROM incidents WHERE incident_key = $1`
+	deleteEscalation     = `DELETE FROM escalations WHERE incident_key = $1`
+	insertNotification   = `INSERT INTO notifications (incident_key, received_at, payload) VALUES ($1, $2, $3) RETURNING id`
+	insertDelivery       = `INSERT INTO outbox (channel, route, incident_key, kind, notification_id, created_at, next_attempt_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $6)`
 )
 
 // escalateTx runs fn on the incident's escalation in tx, which holds the
-// incident's lock, and applies the change it returns, at the given time. A
-// non-zero notification is the one just accepted, which the escalation
-// refers to from now on. It returns how many deliveries it added.
-func escalateTx(ctx context.Context, tx pgx.Tx, key string, notification accepted, at time.Time,
-	fn func(*store.Escalation) (*store.EscalationChange, error)) (int, error) {
+// incident's lock, and applies the change it returns, at the given time.
+func escalateTx(ctx context.Context, tx pgx.Tx, key string, at time.Time,
+	fn func(*store.Escalation) (*store.EscalationChange, error)) error {
 	cur, ref, err := readEscalation(ctx, tx, key)
 	if err != nil {
-		return 0, err
-	}
-	if cur != nil && notification.id != 0 {
-		cur.Payload, ref = notification.payload, notification.id
+		return err
 	}
 	change, err := fn(cur)
 	if err != nil {
-		return 0, &callerError{err}
+		return &callerError{err}
 	}
 	if change == nil {
-		if cur != nil && notification.id != 0 {
-			_, err = tx.Exec(ctx, setEscalationNotification, ref, key)
-		}
-		return 0, err
+		return nil
 	}
 	if err := validChange(change); err != nil {
-		return 0, &callerError{err}
+		return &callerError{err}
 	}
 	if ref == 0 {
-		if ref, err = latestNotification(ctx, tx, key, notification); err != nil {
-			return 0, err
+		if err := tx.QueryRow(ctx, latestNotificationID, key).Scan(&ref); err != nil {
+			return err
 		}
 	}
-	route, err := escalationRoute(ctx, tx, key, cur, change, notification)
+	route, err := escalationRoute(ctx, tx, key, cur, change)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	if err := recordChange(ctx, tx, key, route, cur, change, ref, at); err != nil {
-		return 0, err
+		return err
 	}
-	return len(change.Deliveries), addDeliveries(ctx, tx, key, route, ref, change.Deliveries, at)
+	return addDeliveries(ctx, tx, key, route, ref, change.Deliveries, at)
 }
 
 func validChange(ch *store.EscalationChange) error {
@@ -155,27 +140,14 @@ func readEscalation(ctx context.Context, tx pgx.Tx, key string) (*store.Escalati
 	return &e, ref, nil
 }
 
-// latestNotification is the notification just accepted or else the
-// incident's latest; 0 if it has none.
-func latestNotification(ctx context.Context, tx pgx.Tx, key string, notification accepted) (int64, error) {
-	if notification.id != 0 {
-		return notification.id, nil
-	}
-	var id int64
-	err := tx.QueryRow(ctx, latestNotificationID, key).Scan(&id)
-	return id, err
-}
-
 // escalationRoute is the change's route, else the escalation's, else the
-// accepted notification's or the incident's.
-func escalationRoute(ctx context.Context, tx pgx.Tx, key string, cur *store.Escalation, change *store.EscalationChange, notification accepted) (string, error) {
+// incident's.
+func escalationRoute(ctx context.Context, tx pgx.Tx, key string, cur *store.Escalation, change *store.EscalationChange) (string, error) {
 	switch {
 	case change.Route != "":
 		return change.Route, nil
 	case cur != nil:
 		return cur.Route, nil
-	case notification.route != "":
-		return notification.route, nil
 	}
 	var route string
 	err := tx.QueryRow(ctx, incidentRoute, key).Scan(&route)

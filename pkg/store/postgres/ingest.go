@@ -99,11 +99,8 @@ const (
 		ON CONFLICT (incident_key) DO UPDATE SET route = excluded.route, policy = excluded.policy,
 			state = excluded.state, next_at = excluded.next_at, lease_until = 0,
 			updated_at = excluded.updated_at, notification_id = excluded.notification_id`
-	deleteEscalations  = `DELETE FROM escalations WHERE incident_key = ANY($1)`
-	referEscalations   = `UPDATE escalations AS e SET notification_id = r.ref FROM unnest($1::text[], $2::bigint[]) AS r (k, ref) WHERE e.incident_key = r.k`
-	insertNotification = `INSERT INTO notifications (incident_key, received_at, payload) VALUES ($1, $2, $3) RETURNING id`
-	insertDelivery     = `INSERT INTO outbox (channel, route, incident_key, kind, notification_id, created_at, next_attempt_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $6)`
+	deleteEscalations = `DELETE FROM escalations WHERE incident_key = ANY($1)`
+	referEscalations  = `UPDATE escalations AS e SET notification_id = r.ref FROM unnest($1::text[], $2::bigint[]) AS r (k, ref) WHERE e.incident_key = r.k`
 )
 
 // ingestTx records calls in tx in two round trips between its BEGIN and
