@@ -35,6 +35,14 @@ func PostJSON(ctx context.Context, client *http.Client, rawURL string, header ht
 	for k, v := range header {
 		req.Header[k] = v
 	}
+	return Do(ctx, client, req)
+}
+
+// Do sends req, made with ctx, and returns the status and up to 64 KiB of
+// the answer. Transport failures come back as retryable *Error with the
+// URL's path and query redacted; an answer that cannot be read is one
+// too, unless its status is 2xx: the upstream took the message.
+func Do(ctx context.Context, client *http.Client, req *http.Request) (*http.Response, []byte, error) {
 	resp, err := client.Do(req)
 	if err != nil {
 		reason := ReasonNetwork

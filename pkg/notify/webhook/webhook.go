@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -25,9 +24,6 @@ import (
 
 	"github.com/klaxonhq/klaxon/pkg/notify"
 )
-
-// maxAnswer is how much of the endpoint's answer is read.
-const maxAnswer = 64 << 10
 
 // Notifier sends notifications to one webhook.
 type Notifier struct {
@@ -182,26 +178,9 @@ func (w *Notifier) target(raw string, n *notify.Notification) (string, error) {
 // 429 and 5xx are retried, after any Retry-After; any other status,
 // redirects included, is permanent.
 func (w *Notifier) send(ctx context.Context, req *http.Request) error {
-	resp, err := w.client.Do(req)
+	resp, answer, err := notify.Do(ctx, w.client, req)
 	if err != nil {
-		reason := notify.ReasonNetwork
-		// A timeout set with a cause reports the cause: ask the context.
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			reason = notify.ReasonTimeout
-		}
-		return &notify.Error{Retry: true, Reason: reason, Err: notify.RedactURL(err)}
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		// The endpoint took the message, whether or not its answer
-		// could be read: retrying would send it twice.
-		return nil
-	}
-	if err != nil {
-		return &notify.Error{Retry: true, StatusCode: resp.StatusCode, Reason: notify.ReasonNetwork,
-			Err: fmt.Errorf("reading answer %s: %w", resp.Status, notify.RedactURL(err))}
+		return err
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		return &notify.Error{StatusCode: resp.StatusCode, Reason: notify.ReasonClientError,
