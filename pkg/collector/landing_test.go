@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,7 +71,10 @@ func TestLandingPageOnlyAtRoot(t *testing.T) {
 }
 
 // TestResultsKeepDuration checks that a scrape records how long a
-// collector ran: one stuck until the deadline ran at least that long.
+// collector ran, by the scrape's clock: one stuck until the deadline
+// fails with it, and its time is from its start to its end. (The clock is
+// a fake: the collector starts a little after the deadline was set, so by
+// the wall clock it may run a hair less than the deadline.)
 func TestResultsKeepDuration(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
@@ -79,13 +83,17 @@ func TestResultsKeepDuration(t *testing.T) {
 	defer cancel()
 	scrape := NewScrape(ctx, map[string]Collector{"stuck": &fake{block: release}}, promslog.NewNopLogger())
 	scrape.results = NewResults()
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var calls atomic.Int64
+	scrape.now = func() time.Time { return start.Add(time.Duration(calls.Add(1)-1) * deadline) }
 	successOf(t, scrape, "stuck")
 	s, ok := scrape.results.Status("stuck")
 	if !ok {
 		t.Fatal("no result for the collector that ran")
 	}
-	if s.Last.Outcome != Failed || !errors.Is(s.Last.Err, context.DeadlineExceeded) || s.Last.Duration < deadline || !s.LastSuccess.IsZero() {
-		t.Errorf("got %+v, want a failure by the deadline, of at least %s, and no success", s, deadline)
+	if s.Last.Outcome != Failed || !errors.Is(s.Last.Err, context.DeadlineExceeded) || s.Last.Duration != deadline ||
+		!s.Last.End.Equal(start.Add(deadline)) || !s.LastSuccess.IsZero() {
+		t.Errorf("got %+v, want a failure by the deadline, of %s by the scrape's clock, ending at %s, and no success", s, deadline, start.Add(deadline))
 	}
 }
 
